@@ -1,0 +1,135 @@
+//! Kernel side of tracer: one event per call to `audit_seccomp`, the function through which the
+//! kernel audits a system call that seccomp logged, refused or killed.
+//!
+//! fentry is preferred (cheapest, typed arguments); kprobe serves kernels without trampolines.
+//! Both share [`record`], so the two hooks cannot drift apart.
+#![no_std]
+#![no_main]
+
+mod task;
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+        generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns},
+    },
+    macros::{fentry, kprobe, map},
+    maps::{PerCpuArray, RingBuf},
+    programs::{FEntryContext, ProbeContext},
+};
+use tracer_common::{DEFAULT_RING_BUFFER_BYTES, KernelOffsets, RawSeccompEvent, read_error, source};
+
+/// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BUFFER_BYTES, 0);
+
+/// Events that found the ring buffer full, counted per CPU so the count is exact without atomics.
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Filled in by userspace from the running kernel's BTF before load.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    task_real_parent: 0,
+    task_tgid: 0,
+    task_nsproxy: 0,
+    nsproxy_mnt_ns: 0,
+    mnt_ns_inum: 0,
+    task_compat_word: 0,
+    compat_mask: 0,
+    native_arch: 0,
+    compat_arch: 0,
+    _pad: 0,
+};
+
+// `void audit_seccomp(unsigned long syscall, long signr, int code)`
+#[fentry(function = "audit_seccomp")]
+pub fn seccomp_fentry(ctx: FEntryContext) -> u32 {
+    let syscall: u64 = ctx.arg(0);
+    let signr: i64 = ctx.arg(1);
+    let code: u32 = ctx.arg(2);
+    record(syscall, signr, code, source::FENTRY);
+    0
+}
+
+#[kprobe]
+pub fn seccomp_kprobe(ctx: ProbeContext) -> u32 {
+    let (Some(syscall), Some(signr), Some(code)) =
+        (ctx.arg::<u64>(0), ctx.arg::<i64>(1), ctx.arg::<u32>(2))
+    else {
+        aya_log_ebpf::warn!(&ctx, "audit_seccomp: arguments unreadable");
+        return 0;
+    };
+    record(syscall, signr, code, source::KPROBE);
+    0
+}
+
+#[inline(always)]
+fn record(syscall: u64, signr: i64, code: u32, source: u32) {
+    let Some(mut entry) = EVENTS.reserve::<RawSeccompEvent>(0) else {
+        count_lost();
+        return;
+    };
+    // SAFETY: OFFSETS lives in read-only data that userspace wrote before load; the volatile read
+    // stops the compiler from folding in the zeroes it was declared with.
+    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    let task = task::Current::new(&offsets);
+    let mut read_errors = 0;
+    let ppid = task.parent_tgid().unwrap_or_else(|| {
+        read_errors |= read_error::PPID;
+        0
+    });
+    let mntns_id = task.mnt_ns_inum().unwrap_or_else(|| {
+        read_errors |= read_error::MNTNS;
+        0
+    });
+    let arch = task.syscall_arch().unwrap_or_else(|| {
+        read_errors |= read_error::ARCH;
+        offsets.native_arch
+    });
+    let comm = bpf_get_current_comm().unwrap_or_else(|_| {
+        read_errors |= read_error::COMM;
+        [0; 16]
+    });
+    entry.write(RawSeccompEvent {
+        // SAFETY: both helpers take no arguments and cannot fail.
+        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        pid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        ppid,
+        uid: uid_gid as u32,
+        gid: (uid_gid >> 32) as u32,
+        mntns_id,
+        // x32 numbers carry bit 30 and still fit; every table's numbers are far below 2^32.
+        syscall_nr: syscall as u32,
+        arch,
+        code,
+        signal: signr as i32,
+        source,
+        read_errors,
+        comm,
+    });
+    entry.submit(0);
+}
+
+#[inline(always)]
+fn count_lost() {
+    if let Some(counter) = LOST.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot is only touched by programs on this CPU, and tracing programs
+        // do not nest on one CPU (the kernel's recursion guard), so a plain add is exact.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
