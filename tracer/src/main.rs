@@ -1,4 +1,40 @@
-fn main() {
-    let bytes = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
-    println!("{}", bytes.len());
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tracer::cli::{Audit, Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    // One thread is plenty: the work is a wake-up per batch of events.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tracer: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Audit(Audit::Seccomp(args)) => tracer::commands::audit_seccomp::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tracer: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,138 @@
+//! Command-line arguments. Parsing only: the work is done by the modules they are handed to.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{output::OutputFormat, probe::ProbeChoice};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracer",
+    version,
+    about = "Shows which system calls seccomp logged, refused or killed, in which container, and why"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit security decisions the kernel makes.
+    #[command(subcommand)]
+    Audit(Audit),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Audit {
+    /// Print every system call that seccomp logged, refused or killed.
+    Seccomp(SeccompArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeccompArgs {
+    /// Which kernel hook to use: auto tries fentry, then kprobe.
+    #[arg(long, value_enum, default_value_t = ProbeChoice::Auto)]
+    pub probe: ProbeChoice,
+
+    /// Output: columns, json (one object per line), jsonpretty, or columns=FIELD,... with
+    /// field names as in the JSON (e.g. columns=pid,comm,syscall,code).
+    #[arg(short, long, default_value = "columns")]
+    pub output: OutputFormat,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    /// Also show processes of the host, not only those in containers.
+    #[arg(long)]
+    pub host: bool,
+
+    /// Size of the kernel's event buffer: a power of two, at least one page (e.g. 4096, 256K,
+    /// 4M). Larger buffers absorb longer bursts; lost events are always counted and reported.
+    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_ring_buffer_size)]
+    pub ring_buffer_size: u32,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a valid duration"))
+}
+
+fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use K, M or G)")),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .map_err(|_| format!("{text:?} is not a size"))?
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    let page = page_size();
+    if !bytes.is_power_of_two() || bytes < page {
+        return Err(format!(
+            "{text:?}: the ring buffer size must be a power of two of at least one page ({page} bytes)"
+        ));
+    }
+    u32::try_from(bytes).map_err(|_| format!("{text:?}: at most 2G"))
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_main_invocation() {
+        let cli = Cli::try_parse_from([
+            "tracer", "audit", "seccomp", "--probe", "kprobe", "-o", "json", "--timeout", "2.5",
+            "--host", "--ring-buffer-size", "4096",
+        ])
+        .unwrap();
+        let Command::Audit(Audit::Seccomp(args)) = cli.command;
+        assert_eq!(args.probe, ProbeChoice::Kprobe);
+        assert_eq!(args.output, OutputFormat::Json);
+        assert_eq!(args.timeout, Some(Duration::from_millis(2500)));
+        assert!(args.host);
+        assert_eq!(args.ring_buffer_size, 4096);
+    }
+
+    #[test]
+    fn ring_buffer_sizes_take_units_and_must_be_powers_of_two() {
+        assert_eq!(parse_ring_buffer_size("256K"), Ok(256 << 10));
+        assert_eq!(parse_ring_buffer_size("4m"), Ok(4 << 20));
+        assert!(parse_ring_buffer_size("3000").unwrap_err().contains("power of two"));
+        assert!(parse_ring_buffer_size("512").unwrap_err().contains("one page"));
+        assert!(parse_ring_buffer_size("4T").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn bad_output_formats_are_explained() {
+        let err = Cli::try_parse_from(["tracer", "audit", "seccomp", "-o", "columns=bogus"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field \"bogus\""), "{err}");
+    }
+}

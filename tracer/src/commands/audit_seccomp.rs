@@ -1,0 +1,228 @@
+//! `tracer audit seccomp`: kernel → ring buffer → decode → filter → output → stdout.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf,
+    maps::PerCpuArray,
+};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+    time::{Instant, MissedTickBehavior},
+};
+use tracer_common::names;
+
+use crate::{
+    cli::SeccompArgs,
+    events::{Decoder, clock::WallClock},
+    filter::Filter,
+    output::Formatter,
+    probe::{self, loader, offsets, privileges},
+    ringbuf::{EventReader, LostCounter},
+    sink::{Stdout, WriteOutcome},
+};
+
+/// How often growth of the lost-event count is reported while running.
+const LOST_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Counts reported when the run ends.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub delivered: u64,
+    pub shown: u64,
+    pub lost: u64,
+    pub undecodable: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events delivered, {} lost to a full ring buffer, {} shown",
+            self.delivered, self.lost, self.shown
+        )?;
+        if self.undecodable > 0 {
+            write!(f, ", {} undecodable", self.undecodable)?;
+        }
+        if self.lost > 0 {
+            write!(f, " (raise --ring-buffer-size to lose fewer)")?;
+        }
+        Ok(())
+    }
+}
+
+enum Stop {
+    Signal,
+    Timeout,
+    ReaderGone,
+}
+
+pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
+    privileges::check()?;
+    let offsets = offsets::from_running_kernel().context("reading kernel structure offsets")?;
+    tracing::debug!(?offsets, "kernel structure offsets");
+    let mut ebpf = loader::load(&offsets, args.ring_buffer_size)?;
+    start_kernel_log(&mut ebpf);
+    probe::attach(&mut ebpf, args.probe)?;
+
+    let mut reader = EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
+        .context("watching the event ring buffer")?;
+    let mut lost = LostCounter::new(PerCpuArray::try_from(take_map(&mut ebpf, names::LOST_MAP)?)?);
+
+    let node: Arc<str> = nix::unistd::gethostname()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .into();
+    let mut pipeline = Pipeline {
+        decoder: Decoder::new(node, WallClock::now()),
+        filter: Filter::new(args.host),
+        formatter: args.output.formatter(),
+        buffer: Vec::with_capacity(64 * 1024),
+        summary: Summary::default(),
+    };
+    pipeline.formatter.header(&mut pipeline.buffer);
+    let mut stdout = Stdout::new();
+
+    let stop = stream(&mut reader, &mut lost, &mut pipeline, &mut stdout, args.timeout).await?;
+
+    // Detach before the last read, so nothing written after it is left in the buffer.
+    drop(ebpf);
+    reader.read_remaining(|record| pipeline.push(record));
+    pipeline.summary.lost = lost.total().context("reading the lost-event counter")?;
+    if !matches!(stop, Stop::ReaderGone) {
+        if stdout.write(&pipeline.take_output()).await? == WriteOutcome::ReaderGone {
+            tracing::debug!("stdout closed while flushing");
+        }
+    }
+    report(&pipeline.summary, &stop);
+    Ok(())
+}
+
+async fn stream(
+    reader: &mut EventReader,
+    lost: &mut LostCounter,
+    pipeline: &mut Pipeline,
+    stdout: &mut Stdout,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Stop> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut lost_report = tokio::time::interval(LOST_REPORT_INTERVAL);
+    lost_report.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    // The header (if any) goes out at once, so a person sees the tracer is ready.
+    if stdout.write(&pipeline.take_output()).await? == WriteOutcome::ReaderGone {
+        return Ok(Stop::ReaderGone);
+    }
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => return Ok(Stop::Signal),
+            _ = terminate.recv() => return Ok(Stop::Signal),
+            () = sleep_until(deadline) => return Ok(Stop::Timeout),
+            _ = lost_report.tick() => {
+                let new = lost.new_losses().context("reading the lost-event counter")?;
+                if new > 0 {
+                    tracing::warn!("{new} events lost: the ring buffer was full (raise --ring-buffer-size)");
+                }
+            }
+            batch = reader.read_batch(|record| pipeline.push(record)) => {
+                batch.context("reading the event ring buffer")?;
+                pipeline.decoder.refresh_clock();
+                let output = pipeline.take_output();
+                match stdout.write(&output).await {
+                    Ok(WriteOutcome::Written) => pipeline.recycle(output),
+                    Ok(WriteOutcome::ReaderGone) => return Ok(Stop::ReaderGone),
+                    Err(error) => return Err(error).context("writing events to stdout"),
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// decode → filter → format, into one buffer per batch.
+struct Pipeline {
+    decoder: Decoder,
+    filter: Filter,
+    formatter: Box<dyn Formatter>,
+    buffer: Vec<u8>,
+    summary: Summary,
+}
+
+impl Pipeline {
+    fn push(&mut self, record: &[u8]) {
+        self.summary.delivered += 1;
+        match self.decoder.decode_bytes(record) {
+            Ok(event) if self.filter.keep(&event) => {
+                self.summary.shown += 1;
+                self.formatter.event(&event, &mut self.buffer);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.summary.undecodable += 1;
+                tracing::warn!("skipping an undecodable event: {error}");
+            }
+        }
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buffer)
+    }
+
+    /// Gives a written buffer back, keeping its capacity for the next batch.
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        self.buffer = buffer;
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
+    ebpf.take_map(name)
+        .with_context(|| format!("the kernel programs have no map {name}"))
+}
+
+/// Routes the kernel programs' diagnostics (aya-log) into our log.
+fn start_kernel_log(ebpf: &mut Ebpf) {
+    let logger = match aya_log::EbpfLogger::init(ebpf) {
+        Ok(logger) => logger,
+        Err(error) => {
+            tracing::debug!("kernel program diagnostics unavailable: {error}");
+            return;
+        }
+    };
+    // SAFETY: the logger owns its ring buffer's file descriptor for as long as it lives, and the
+    // AsyncFd owns the logger.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) };
+    let mut logger = match registered {
+        Ok(logger) => logger,
+        Err(error) => {
+            tracing::debug!("cannot watch kernel program diagnostics: {error}");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while let Ok(mut guard) = logger.readable_mut().await {
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    });
+}
+
+/// The lost count always reaches stderr: a lost event must never go unnoticed.
+fn report(summary: &Summary, stop: &Stop) {
+    let quiet = matches!(stop, Stop::ReaderGone) && summary.lost == 0 && summary.undecodable == 0;
+    if !quiet {
+        eprintln!("tracer: {summary}");
+    }
+}
+

@@ -1,0 +1,3 @@
+//! What each subcommand does, wiring the data path together.
+
+pub mod audit_seccomp;

@@ -1,0 +1,162 @@
+//! Raw kernel records → [`Event`]s.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+use tracer_common::{COMM_LEN, RawSeccompEvent, read_error, source};
+
+use super::{Arch, Event, SeccompAction, Source, clock::WallClock};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("ring buffer record of {0} bytes, expected {expected}", expected = size_of::<RawSeccompEvent>())]
+    WrongSize(usize),
+    #[error("unknown event source {0}")]
+    UnknownSource(u32),
+}
+
+impl TryFrom<u32> for Source {
+    type Error = DecodeError;
+
+    fn try_from(raw: u32) -> Result<Self, Self::Error> {
+        match raw {
+            source::FENTRY => Ok(Source::Fentry),
+            source::KPROBE => Ok(Source::Kprobe),
+            other => Err(DecodeError::UnknownSource(other)),
+        }
+    }
+}
+
+/// Decodes records with the node name and clock of this run.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    node: Arc<str>,
+    clock: WallClock,
+}
+
+impl Decoder {
+    pub fn new(node: Arc<str>, clock: WallClock) -> Self {
+        Self { node, clock }
+    }
+
+    /// Re-reads the wall-clock offset (see [`WallClock`]).
+    pub fn refresh_clock(&mut self) {
+        self.clock = WallClock::now();
+    }
+
+    /// Decodes one ring buffer record. Copies it first: ring buffer records are only 8-byte
+    /// aligned by convention, and a copy costs less than proving it.
+    pub fn decode_bytes(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        if bytes.len() != size_of::<RawSeccompEvent>() {
+            return Err(DecodeError::WrongSize(bytes.len()));
+        }
+        // SAFETY: the length matches, and RawSeccompEvent is plain integers, valid for any bits.
+        let raw = unsafe { bytes.as_ptr().cast::<RawSeccompEvent>().read_unaligned() };
+        self.decode(&raw)
+    }
+
+    pub fn decode(&self, raw: &RawSeccompEvent) -> Result<Event, DecodeError> {
+        let arch = Arch::from_audit(raw.arch, raw.syscall_nr);
+        let unread = |flag| raw.read_errors & flag != 0;
+        Ok(Event {
+            timestamp: self.clock.to_wall(raw.boot_ns),
+            node: Arc::clone(&self.node),
+            source: Source::try_from(raw.source)?,
+            pid: raw.pid,
+            tid: raw.tid,
+            ppid: (!unread(read_error::PPID)).then_some(raw.ppid),
+            uid: raw.uid,
+            gid: raw.gid,
+            comm: decode_comm(&raw.comm),
+            mntns_id: (!unread(read_error::MNTNS) && raw.mntns_id != 0).then_some(raw.mntns_id),
+            cgroup_id: raw.cgroup_id,
+            syscall_nr: raw.syscall_nr,
+            arch,
+            syscall: arch.syscall_name(raw.syscall_nr),
+            code: SeccompAction::from(raw.code),
+            code_raw: raw.code,
+            signal: (raw.signal != 0).then_some(raw.signal),
+            container: None,
+        })
+    }
+}
+
+/// `comm` up to its NUL; bytes that are not UTF-8 become `\xNN` so nothing is lost or invented.
+fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
+    let len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    let mut out = String::with_capacity(len);
+    for chunk in comm[..len].utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSeccompEvent {
+        let mut comm = [0; COMM_LEN];
+        comm[..7].copy_from_slice(b"unshare");
+        RawSeccompEvent {
+            boot_ns: 5,
+            cgroup_id: 77,
+            pid: 485855,
+            tid: 485856,
+            ppid: 1,
+            uid: 1000,
+            gid: 100,
+            mntns_id: 4026531841,
+            syscall_nr: 272,
+            arch: 0xc000_003e,
+            code: 0,
+            signal: 31,
+            source: source::KPROBE,
+            read_errors: 0,
+            comm,
+        }
+    }
+
+    fn decoder() -> Decoder {
+        Decoder::new("node-a".into(), WallClock::with_offset_ns(0))
+    }
+
+    #[test]
+    fn decodes_every_field() {
+        let event = decoder().decode(&raw()).unwrap();
+        assert_eq!(event.source, Source::Kprobe);
+        assert_eq!((event.pid, event.tid, event.ppid), (485855, 485856, Some(1)));
+        assert_eq!(event.comm, "unshare");
+        assert_eq!(event.syscall, Some("unshare"));
+        assert_eq!(event.code, SeccompAction::KillThread);
+        assert_eq!(event.signal_name().as_deref(), Some("SIGSYS"));
+        assert_eq!(event.mntns_id, Some(4026531841));
+        assert_eq!(&*event.node, "node-a");
+    }
+
+    #[test]
+    fn fields_the_kernel_could_not_read_are_absent_not_zero() {
+        let mut raw = raw();
+        raw.read_errors = read_error::PPID | read_error::MNTNS;
+        let event = decoder().decode(&raw).unwrap();
+        assert_eq!((event.ppid, event.mntns_id), (None, None));
+    }
+
+    #[test]
+    fn rejects_unknown_sources_and_sizes() {
+        let mut bad = raw();
+        bad.source = 9;
+        assert_eq!(decoder().decode(&bad), Err(DecodeError::UnknownSource(9)));
+        assert_eq!(decoder().decode_bytes(&[0; 12]), Err(DecodeError::WrongSize(12)));
+    }
+
+    #[test]
+    fn comm_keeps_invalid_utf8_visible_and_uses_all_16_bytes() {
+        let mut comm = [b'a'; COMM_LEN];
+        comm[0] = 0xff;
+        assert_eq!(decode_comm(&comm), format!("\\xff{}", "a".repeat(15)));
+    }
+}

@@ -1,0 +1,86 @@
+//! Decoded events: what the kernel reported, in meaningful types.
+
+pub mod action;
+pub mod arch;
+pub mod clock;
+pub mod decode;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use action::SeccompAction;
+pub use arch::Arch;
+pub use decode::Decoder;
+
+/// Which event source reported an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Fentry,
+    Kprobe,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Fentry => "fentry",
+            Source::Kprobe => "kprobe",
+        }
+    }
+}
+
+/// A system call that seccomp logged, refused or killed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub timestamp: DateTime<Utc>,
+    pub node: Arc<str>,
+    pub source: Source,
+    pub pid: u32,
+    pub tid: u32,
+    /// `None` when the kernel program could not read the parent.
+    pub ppid: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    /// The task's name as the kernel holds it; bytes that are not UTF-8 appear as `\xNN`.
+    pub comm: String,
+    /// `None` when the task had already lost its namespaces (it was exiting).
+    pub mntns_id: Option<u32>,
+    pub cgroup_id: u64,
+    pub syscall_nr: u32,
+    pub arch: Arch,
+    /// The system call's name in `arch`'s table; `None` for numbers the table does not know.
+    pub syscall: Option<&'static str>,
+    pub code: SeccompAction,
+    pub code_raw: u32,
+    /// Signal number the action delivers, `None` for none.
+    pub signal: Option<i32>,
+    pub container: Option<Container>,
+}
+
+/// Where an event came from, once enrichment knows (always `None` until a runtime is queried).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub runtime: String,
+    pub id: String,
+    pub name: String,
+    pub image: String,
+}
+
+impl Event {
+    /// The signal's name (`SIGSYS`), or its number where it has none.
+    pub fn signal_name(&self) -> Option<String> {
+        self.signal.map(|signo| {
+            nix::sys::signal::Signal::try_from(signo)
+                .map(|signal| signal.as_str().to_owned())
+                .unwrap_or_else(|_| signo.to_string())
+        })
+    }
+
+    /// The syscall's name, or its number where the table has no name for it.
+    pub fn syscall_display(&self) -> std::borrow::Cow<'static, str> {
+        match self.syscall {
+            Some(name) => name.into(),
+            None => self.syscall_nr.to_string().into(),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! One JSON object per event: the contract documented in docs/events.md.
+
+use std::borrow::Cow;
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use super::Formatter;
+use crate::events::{Container, Event};
+
+pub struct Json {
+    pretty: bool,
+}
+
+impl Json {
+    pub fn new(pretty: bool) -> Self {
+        Self { pretty }
+    }
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    timestamp: String,
+    node: &'a str,
+    source: &'static str,
+    pid: u32,
+    tid: u32,
+    ppid: Option<u32>,
+    uid: u32,
+    gid: u32,
+    comm: &'a str,
+    mntns_id: Option<u32>,
+    cgroup_id: u64,
+    syscall: Cow<'static, str>,
+    syscall_nr: u32,
+    arch: String,
+    code: String,
+    code_raw: u32,
+    signal: Option<String>,
+    container: Option<ContainerRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct ContainerRecord<'a> {
+    runtime: &'a str,
+    id: &'a str,
+    name: &'a str,
+    image: &'a str,
+}
+
+impl<'a> From<&'a Container> for ContainerRecord<'a> {
+    fn from(c: &'a Container) -> Self {
+        Self {
+            runtime: &c.runtime,
+            id: &c.id,
+            name: &c.name,
+            image: &c.image,
+        }
+    }
+}
+
+impl<'a> From<&'a Event> for Record<'a> {
+    fn from(event: &'a Event) -> Self {
+        Self {
+            timestamp: event.timestamp.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            node: &event.node,
+            source: event.source.as_str(),
+            pid: event.pid,
+            tid: event.tid,
+            ppid: event.ppid,
+            uid: event.uid,
+            gid: event.gid,
+            comm: &event.comm,
+            mntns_id: event.mntns_id,
+            cgroup_id: event.cgroup_id,
+            syscall: event.syscall_display(),
+            syscall_nr: event.syscall_nr,
+            arch: event.arch.to_string(),
+            code: event.code.to_string(),
+            code_raw: event.code_raw,
+            signal: event.signal_name(),
+            container: event.container.as_ref().map(ContainerRecord::from),
+        }
+    }
+}
+
+impl Formatter for Json {
+    fn header(&self, _out: &mut Vec<u8>) {}
+
+    fn event(&mut self, event: &Event, out: &mut Vec<u8>) {
+        let record = Record::from(event);
+        let written = if self.pretty {
+            serde_json::to_writer_pretty(&mut *out, &record)
+        } else {
+            serde_json::to_writer(&mut *out, &record)
+        };
+        // Writing plain strings and integers into a Vec cannot fail.
+        written.expect("serializing an event into memory");
+        out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::sample_event;
+
+    fn render(event: &Event) -> serde_json::Value {
+        let mut out = Vec::new();
+        Json::new(false).event(event, &mut out);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one line per event");
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn follows_the_documented_contract() {
+        let value = render(&sample_event());
+        let expected = serde_json::json!({
+            "timestamp": "2023-11-14T22:13:20.000000005Z",
+            "node": "node-a",
+            "source": "fentry",
+            "pid": 485855,
+            "tid": 485856,
+            "ppid": 1,
+            "uid": 1000,
+            "gid": 100,
+            "comm": "unshare",
+            "mntns_id": 4026531841u32,
+            "cgroup_id": 77,
+            "syscall": "unshare",
+            "syscall_nr": 272,
+            "arch": "x86_64",
+            "code": "kill_thread",
+            "code_raw": 0,
+            "signal": "SIGSYS",
+            "container": null,
+        });
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn unknown_values_stay_visible() {
+        let mut event = sample_event();
+        event.syscall = None;
+        event.syscall_nr = 9999;
+        event.signal = None;
+        event.ppid = None;
+        let value = render(&event);
+        assert_eq!(value["syscall"], "9999");
+        assert_eq!(value["signal"], serde_json::Value::Null);
+        assert_eq!(value["ppid"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn pretty_output_is_the_same_object() {
+        let mut out = Vec::new();
+        Json::new(true).event(&sample_event(), &mut out);
+        let pretty: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(pretty, render(&sample_event()));
+    }
+}

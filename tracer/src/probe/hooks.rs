@@ -1,0 +1,166 @@
+//! The two eBPF hooks on `audit_seccomp` and the kernel features each one needs.
+
+use std::{fmt, io, path::Path};
+
+use aya::{
+    Btf, BtfError, Ebpf,
+    programs::{FEntry, KProbe, ProgramError},
+};
+use thiserror::Error;
+use tracer_common::names;
+
+/// The function the kernel calls to write a seccomp audit record.
+pub const AUDIT_FUNCTION: &str = "audit_seccomp";
+/// Its name on kernels where `audit_seccomp` is an inline wrapper around it.
+pub const AUDIT_FUNCTION_FALLBACK: &str = "__audit_seccomp";
+/// Present when the kernel is built with kprobes (perf's kprobe PMU).
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    Fentry,
+    Kprobe,
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hook::Fentry => "fentry",
+            Hook::Kprobe => "kprobe",
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum HookError {
+    #[error("kernel BTF is unavailable (fentry needs CONFIG_DEBUG_INFO_BTF)")]
+    NoBtf(#[source] BtfError),
+    #[error(
+        "the kernel refused the program with EPERM: BPF trampolines are unavailable or locked \
+         down on this kernel (ftrace lockdown)"
+    )]
+    FentryRefused,
+    #[error("this kernel is built without kprobes ({KPROBE_PMU} is missing)")]
+    NoKprobes,
+    #[error(
+        "neither {AUDIT_FUNCTION} nor {AUDIT_FUNCTION_FALLBACK} is in /proc/kallsyms: the kernel \
+         is built without syscall auditing (CONFIG_AUDITSYSCALL)"
+    )]
+    NoAuditFunction,
+    #[error("cannot read /proc/kallsyms")]
+    Kallsyms(#[source] io::Error),
+    #[error("the kernel programs have no {0} program")]
+    MissingProgram(&'static str),
+    #[error("loading the program")]
+    Load(#[source] ProgramError),
+    #[error("attaching to {function}")]
+    Attach {
+        function: String,
+        #[source]
+        source: ProgramError,
+    },
+}
+
+/// Loads and attaches `hook`; returns the kernel function it is attached to.
+pub fn attach(ebpf: &mut Ebpf, hook: Hook) -> Result<String, HookError> {
+    match hook {
+        Hook::Fentry => attach_fentry(ebpf),
+        Hook::Kprobe => attach_kprobe(ebpf),
+    }
+}
+
+fn attach_fentry(ebpf: &mut Ebpf) -> Result<String, HookError> {
+    let btf = Btf::from_sys_fs().map_err(HookError::NoBtf)?;
+    let program: &mut FEntry = ebpf
+        .program_mut(names::FENTRY_PROGRAM)
+        .ok_or(HookError::MissingProgram(names::FENTRY_PROGRAM))?
+        .try_into()
+        .map_err(HookError::Load)?;
+    program
+        .load(AUDIT_FUNCTION, &btf)
+        .map_err(|e| refused_or(e, HookError::Load))?;
+    program.attach().map_err(|e| {
+        refused_or(e, |source| HookError::Attach {
+            function: AUDIT_FUNCTION.into(),
+            source,
+        })
+    })?;
+    Ok(AUDIT_FUNCTION.into())
+}
+
+fn attach_kprobe(ebpf: &mut Ebpf) -> Result<String, HookError> {
+    if !Path::new(KPROBE_PMU).exists() {
+        return Err(HookError::NoKprobes);
+    }
+    let function = audit_function_in_kallsyms()?;
+    let program: &mut KProbe = ebpf
+        .program_mut(names::KPROBE_PROGRAM)
+        .ok_or(HookError::MissingProgram(names::KPROBE_PROGRAM))?
+        .try_into()
+        .map_err(HookError::Load)?;
+    program.load().map_err(HookError::Load)?;
+    program
+        .attach(function, 0)
+        .map_err(|source| HookError::Attach {
+            function: function.into(),
+            source,
+        })?;
+    Ok(function.into())
+}
+
+/// The kernel refuses tracing programs with EPERM when trampolines are locked down; that case
+/// gets its own explanation, everything else keeps aya's error.
+fn refused_or(error: ProgramError, other: impl FnOnce(ProgramError) -> HookError) -> HookError {
+    let errno = match &error {
+        ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
+        ProgramError::SyscallError(e) => e.io_error.raw_os_error(),
+        _ => None,
+    };
+    if errno == Some(libc::EPERM) {
+        HookError::FentryRefused
+    } else {
+        other(error)
+    }
+}
+
+fn audit_function_in_kallsyms() -> Result<&'static str, HookError> {
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").map_err(HookError::Kallsyms)?;
+    pick_audit_function(&kallsyms).ok_or(HookError::NoAuditFunction)
+}
+
+/// Prefers `audit_seccomp`; takes `__audit_seccomp` only where the former is not a symbol.
+fn pick_audit_function(kallsyms: &str) -> Option<&'static str> {
+    let has = |name: &str| {
+        kallsyms.lines().any(|line| {
+            let mut fields = line.split_whitespace();
+            // Lines read "address type name [module]"; only text symbols can be probed.
+            let (_, kind, symbol) = (fields.next(), fields.next(), fields.next());
+            symbol == Some(name) && matches!(kind, Some("T" | "t"))
+        })
+    };
+    [AUDIT_FUNCTION, AUDIT_FUNCTION_FALLBACK]
+        .into_iter()
+        .find(|name| has(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefers_audit_seccomp_and_falls_back_to_the_inner_function() {
+        let both = "ffffffff81000000 T __audit_seccomp\nffffffff81000100 T audit_seccomp\n";
+        assert_eq!(pick_audit_function(both), Some("audit_seccomp"));
+        let old = "ffffffff81000000 T __audit_seccomp\nffffffff81000100 t audit_seccomp_x\n";
+        assert_eq!(pick_audit_function(old), Some("__audit_seccomp"));
+        let data_only = "ffffffff81000000 d audit_seccomp\n";
+        assert_eq!(pick_audit_function(data_only), None);
+    }
+
+    #[test]
+    fn the_running_kernel_has_an_audit_function() {
+        // Every kernel this project supports audits seccomp; this also checks the parser
+        // against a real /proc/kallsyms.
+        assert_eq!(audit_function_in_kallsyms().unwrap(), AUDIT_FUNCTION);
+    }
+}

@@ -1,0 +1,5 @@
+//! Where formatted events go.
+
+pub mod stdout;
+
+pub use stdout::{Stdout, WriteOutcome};

@@ -1,0 +1,31 @@
+//! Events for unit tests.
+
+use tracer_common::{RawSeccompEvent, source};
+
+use crate::events::{Decoder, Event, clock::WallClock};
+
+/// The kill from the README's example, decoded as the kernel would report it.
+pub fn sample_event() -> Event {
+    let mut comm = [0; 16];
+    comm[..7].copy_from_slice(b"unshare");
+    let raw = RawSeccompEvent {
+        boot_ns: 5,
+        cgroup_id: 77,
+        pid: 485855,
+        tid: 485856,
+        ppid: 1,
+        uid: 1000,
+        gid: 100,
+        mntns_id: 4026531841,
+        syscall_nr: 272,
+        arch: 0xc000_003e,
+        code: 0,
+        signal: 31,
+        source: source::FENTRY,
+        read_errors: 0,
+        comm,
+    };
+    Decoder::new("node-a".into(), WallClock::with_offset_ns(1_700_000_000_000_000_000))
+        .decode(&raw)
+        .expect("a valid event")
+}
