@@ -164,3 +164,25 @@ mod tests {
         assert_eq!(audit_function_in_kallsyms().unwrap(), AUDIT_FUNCTION);
     }
 }
+
+#[cfg(test)]
+mod verifier_tests {
+    use super::*;
+    use crate::probe::{loader, offsets};
+
+    /// Loading (not attaching) runs the verifier, which this kernel has even where it has no
+    /// kprobe PMU to attach to: the program's safety is checked on every machine the tests run.
+    #[test]
+    fn the_kernel_verifier_accepts_the_kprobe_program() {
+        let offsets = offsets::from_running_kernel().expect("kernel offsets");
+        let mut ebpf = loader::load(&offsets, 4096).expect("loading the object (needs root)");
+        let program: &mut KProbe = ebpf
+            .program_mut(names::KPROBE_PROGRAM)
+            .expect("kprobe program")
+            .try_into()
+            .expect("a kprobe");
+        if let Err(error) = program.load() {
+            panic!("the verifier rejected the kprobe program: {error}");
+        }
+    }
+}
