@@ -17,7 +17,9 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
     programs::{FEntryContext, ProbeContext},
 };
-use tracer_common::{DEFAULT_RING_BUFFER_BYTES, KernelOffsets, RawSeccompEvent, read_error, source};
+use tracer_common::{
+    DEFAULT_RING_BUFFER_BYTES, KernelOffsets, RawSeccompEvent, read_error, source,
+};
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
 #[map]

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tracer::{
     events::{Decoder, clock::WallClock},
-    output::{Formatter, OutputFormat},
+    output::OutputFormat,
 };
 use tracer_common::{COMM_LEN, RawSeccompEvent, source};
 
@@ -16,7 +16,12 @@ const BATCH: usize = 1024;
 /// A mix like a busy node's: several commands, architectures, actions and unknown numbers.
 fn records() -> Vec<Vec<u8>> {
     let comms: [&[u8]; 4] = [b"unshare", b"mkdir", b"java", b"\x1b]2;evil"];
-    let calls = [(0xc000_003e, 83), (0xc000_003e, 272), (0x4000_0003, 20), (0xc000_003e, 9999)];
+    let calls = [
+        (0xc000_003e, 83),
+        (0xc000_003e, 272),
+        (0x4000_0003, 20),
+        (0xc000_003e, 9999),
+    ];
     let codes = [0x7ffc_0000, 0, 0x8000_0000, 0x0005_0001];
     (0..BATCH)
         .map(|i| {
@@ -55,7 +60,10 @@ fn records() -> Vec<Vec<u8>> {
 
 fn bench(c: &mut Criterion) {
     let records = records();
-    let decoder = Decoder::new("node-1".into(), WallClock::with_offset_ns(1_700_000_000_000_000_000));
+    let decoder = Decoder::new(
+        "node-1".into(),
+        WallClock::with_offset_ns(1_700_000_000_000_000_000),
+    );
     let mut group = c.benchmark_group("per_event");
     group.throughput(Throughput::Elements(BATCH as u64));
 

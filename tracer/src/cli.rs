@@ -107,8 +107,18 @@ mod tests {
     #[test]
     fn parses_the_main_invocation() {
         let cli = Cli::try_parse_from([
-            "tracer", "audit", "seccomp", "--probe", "kprobe", "-o", "json", "--timeout", "2.5",
-            "--host", "--ring-buffer-size", "4096",
+            "tracer",
+            "audit",
+            "seccomp",
+            "--probe",
+            "kprobe",
+            "-o",
+            "json",
+            "--timeout",
+            "2.5",
+            "--host",
+            "--ring-buffer-size",
+            "4096",
         ])
         .unwrap();
         let Command::Audit(Audit::Seccomp(args)) = cli.command;
@@ -123,9 +133,21 @@ mod tests {
     fn ring_buffer_sizes_take_units_and_must_be_powers_of_two() {
         assert_eq!(parse_ring_buffer_size("256K"), Ok(256 << 10));
         assert_eq!(parse_ring_buffer_size("4m"), Ok(4 << 20));
-        assert!(parse_ring_buffer_size("3000").unwrap_err().contains("power of two"));
-        assert!(parse_ring_buffer_size("512").unwrap_err().contains("one page"));
-        assert!(parse_ring_buffer_size("4T").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_ring_buffer_size("3000")
+                .unwrap_err()
+                .contains("power of two")
+        );
+        assert!(
+            parse_ring_buffer_size("512")
+                .unwrap_err()
+                .contains("one page")
+        );
+        assert!(
+            parse_ring_buffer_size("4T")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub struct Filter {
 impl Filter {
     pub fn new(show_host: bool) -> Self {
         Self {
-            host_mntns: if show_host { None } else { host_mount_namespace() },
+            host_mntns: if show_host {
+                None
+            } else {
+                host_mount_namespace()
+            },
             show_host,
         }
     }

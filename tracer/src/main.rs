@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Audit(Audit::Seccomp(args)) => tracer::commands::audit_seccomp::run(args).await,
+            Command::Audit(Audit::Seccomp(args)) => {
+                tracer::commands::audit_seccomp::run(args).await
+            }
         }
     });
     match result {

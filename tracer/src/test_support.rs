@@ -25,7 +25,10 @@ pub fn sample_event() -> Event {
         read_errors: 0,
         comm,
     };
-    Decoder::new("node-a".into(), WallClock::with_offset_ns(1_700_000_000_000_000_000))
-        .decode(&raw)
-        .expect("a valid event")
+    Decoder::new(
+        "node-a".into(),
+        WallClock::with_offset_ns(1_700_000_000_000_000_000),
+    )
+    .decode(&raw)
+    .expect("a valid event")
 }

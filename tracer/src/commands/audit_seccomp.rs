@@ -3,10 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use aya::{
-    Ebpf,
-    maps::PerCpuArray,
-};
+use aya::{Ebpf, maps::PerCpuArray};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -69,7 +66,10 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
 
     let mut reader = EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
         .context("watching the event ring buffer")?;
-    let mut lost = LostCounter::new(PerCpuArray::try_from(take_map(&mut ebpf, names::LOST_MAP)?)?);
+    let mut lost = LostCounter::new(PerCpuArray::try_from(take_map(
+        &mut ebpf,
+        names::LOST_MAP,
+    )?)?);
 
     let node: Arc<str> = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
@@ -85,16 +85,27 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     pipeline.formatter.header(&mut pipeline.buffer);
     let mut stdout = Stdout::new();
 
-    let stop = stream(&mut reader, &mut lost, &mut pipeline, &mut stdout, args.timeout).await?;
+    let stop = stream(
+        &mut reader,
+        &mut lost,
+        &mut pipeline,
+        &mut stdout,
+        args.timeout,
+    )
+    .await?;
 
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(ebpf);
     reader.read_remaining(|record| pipeline.push(record));
     pipeline.summary.lost = lost.total().context("reading the lost-event counter")?;
-    if !matches!(stop, Stop::ReaderGone) {
-        if stdout.write(&pipeline.take_output()).await? == WriteOutcome::ReaderGone {
-            tracing::debug!("stdout closed while flushing");
-        }
+    if !matches!(stop, Stop::ReaderGone)
+        && stdout
+            .write(&pipeline.take_output())
+            .await
+            .context("writing events to stdout")?
+            == WriteOutcome::ReaderGone
+    {
+        tracing::debug!("stdout closed while flushing");
     }
     report(&pipeline.summary, &stop);
     Ok(())
@@ -225,4 +236,3 @@ fn report(summary: &Summary, stop: &Stop) {
         eprintln!("tracer: {summary}");
     }
 }
-

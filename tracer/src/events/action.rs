@@ -80,7 +80,11 @@ mod tests {
             (0x7fff_0000, "allow"),
         ];
         for (code, name) in cases {
-            assert_eq!(SeccompAction::from(code).to_string(), name, "code {code:#x}");
+            assert_eq!(
+                SeccompAction::from(code).to_string(),
+                name,
+                "code {code:#x}"
+            );
         }
     }
 

@@ -96,7 +96,10 @@ mod tests {
     fn the_same_number_means_different_calls_per_arch() {
         let x86_64 = Arch::from_audit(0xc000_003e, 83);
         let i386 = Arch::from_audit(0x4000_0003, 83);
-        assert_eq!((x86_64, x86_64.syscall_name(83)), (Arch::X86_64, Some("mkdir")));
+        assert_eq!(
+            (x86_64, x86_64.syscall_name(83)),
+            (Arch::X86_64, Some("mkdir"))
+        );
         assert_eq!((i386, i386.syscall_name(83)), (Arch::I386, Some("symlink")));
         assert_eq!(Arch::I386.syscall_name(20), Some("getpid"));
     }

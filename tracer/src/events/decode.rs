@@ -128,7 +128,10 @@ mod tests {
     fn decodes_every_field() {
         let event = decoder().decode(&raw()).unwrap();
         assert_eq!(event.source, Source::Kprobe);
-        assert_eq!((event.pid, event.tid, event.ppid), (485855, 485856, Some(1)));
+        assert_eq!(
+            (event.pid, event.tid, event.ppid),
+            (485855, 485856, Some(1))
+        );
         assert_eq!(event.comm, "unshare");
         assert_eq!(event.syscall, Some("unshare"));
         assert_eq!(event.code, SeccompAction::KillThread);
@@ -150,7 +153,10 @@ mod tests {
         let mut bad = raw();
         bad.source = 9;
         assert_eq!(decoder().decode(&bad), Err(DecodeError::UnknownSource(9)));
-        assert_eq!(decoder().decode_bytes(&[0; 12]), Err(DecodeError::WrongSize(12)));
+        assert_eq!(
+            decoder().decode_bytes(&[0; 12]),
+            Err(DecodeError::WrongSize(12))
+        );
     }
 
     #[test]

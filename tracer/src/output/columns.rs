@@ -65,7 +65,17 @@ mod tests {
         let text = render(DEFAULT_COLUMNS, &sample_event());
         let lines: Vec<_> = text.lines().collect();
         let header: Vec<_> = lines[0].split_whitespace().collect();
-        assert_eq!(header, ["RUNTIME.CONTAINERNAME", "PID", "TID", "COMM", "SYSCALL", "CODE"]);
+        assert_eq!(
+            header,
+            [
+                "RUNTIME.CONTAINERNAME",
+                "PID",
+                "TID",
+                "COMM",
+                "SYSCALL",
+                "CODE"
+            ]
+        );
         assert_eq!(
             lines[1].split_whitespace().collect::<Vec<_>>(),
             ["485855", "485856", "unshare", "unshare", "kill_thread"]
@@ -73,7 +83,11 @@ mod tests {
         // Every value starts under its header.
         for word in ["PID", "TID", "COMM", "SYSCALL", "CODE"] {
             let column = lines[0].find(word).unwrap();
-            assert_ne!(&lines[1][column..column + 1], " ", "{word} column misaligned:\n{text}");
+            assert_ne!(
+                &lines[1][column..column + 1],
+                " ",
+                "{word} column misaligned:\n{text}"
+            );
         }
     }
 
@@ -88,7 +102,8 @@ mod tests {
 
     #[test]
     fn custom_columns_follow_the_requested_order() {
-        let OutputFormat::Columns(fields) = "columns=syscall_nr,arch,code_raw,signal".parse().unwrap()
+        let OutputFormat::Columns(fields) =
+            "columns=syscall_nr,arch,code_raw,signal".parse().unwrap()
         else {
             panic!("not columns")
         };

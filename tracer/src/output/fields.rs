@@ -71,13 +71,20 @@ const TABLE: &[(Field, &str, usize)] = &[
 
 /// All field names, comma-separated, for error messages.
 pub fn names() -> String {
-    TABLE.iter().map(|(_, name, _)| *name).collect::<Vec<_>>().join(", ")
+    TABLE
+        .iter()
+        .map(|(_, name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Field {
     pub fn from_name(name: &str) -> Option<Self> {
         let name = name.to_ascii_lowercase();
-        TABLE.iter().find(|(_, n, _)| *n == name).map(|(f, _, _)| *f)
+        TABLE
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(f, _, _)| *f)
     }
 
     fn entry(self) -> &'static (Field, &'static str, usize) {

@@ -108,7 +108,11 @@ mod tests {
     fn render(event: &Event) -> serde_json::Value {
         let mut out = Vec::new();
         Json::new(false).event(event, &mut out);
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one line per event");
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "one line per event"
+        );
         serde_json::from_slice(&out).unwrap()
     }
 

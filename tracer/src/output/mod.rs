@@ -107,17 +107,27 @@ mod tests {
         );
         assert_eq!(
             "columns=pid,syscall,code".parse(),
-            Ok(OutputFormat::Columns(vec![Field::Pid, Field::Syscall, Field::Code]))
+            Ok(OutputFormat::Columns(vec![
+                Field::Pid,
+                Field::Syscall,
+                Field::Code
+            ]))
         );
     }
 
     #[test]
     fn rejects_bad_formats_with_what_is_allowed() {
         let err = "yaml".parse::<OutputFormat>().unwrap_err();
-        assert!(err.to_string().contains("columns, json, jsonpretty"), "{err}");
+        assert!(
+            err.to_string().contains("columns, json, jsonpretty"),
+            "{err}"
+        );
         let err = "columns=pid,nope".parse::<OutputFormat>().unwrap_err();
         assert_eq!(err, FormatError::UnknownField("nope".into()));
         assert!(err.to_string().contains("syscall_nr"), "{err}");
-        assert_eq!("columns=".parse::<OutputFormat>(), Err(FormatError::NoColumns));
+        assert_eq!(
+            "columns=".parse::<OutputFormat>(),
+            Err(FormatError::NoColumns)
+        );
     }
 }

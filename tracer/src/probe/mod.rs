@@ -59,7 +59,10 @@ impl fmt::Display for NoUsableHook {
             }
         }
         if self.failures.len() == 1 {
-            write!(f, "\n  (only this hook was tried: --probe auto tries every hook)")?;
+            write!(
+                f,
+                "\n  (only this hook was tried: --probe auto tries every hook)"
+            )?;
         }
         Ok(())
     }
@@ -72,7 +75,10 @@ pub fn attach(ebpf: &mut Ebpf, choice: ProbeChoice) -> Result<Attached, NoUsable
         match hooks::attach(ebpf, hook) {
             Ok(function) => {
                 for (skipped, why) in &failures {
-                    tracing::info!("skipped {skipped}: {}", Chain(why as &dyn std::error::Error));
+                    tracing::info!(
+                        "skipped {skipped}: {}",
+                        Chain(why as &dyn std::error::Error)
+                    );
                 }
                 tracing::info!("attached {hook} on {function}");
                 return Ok(Attached { hook, function });

@@ -101,10 +101,12 @@ impl Layout<'_> {
                     })?;
             bits += member_bits;
             if i + 1 < path.len() {
-                current = self.as_struct(member_type).ok_or_else(|| OffsetsError::NotAStruct {
-                    parent: parent.clone(),
-                    field: (*field).to_owned(),
-                })?;
+                current = self
+                    .as_struct(member_type)
+                    .ok_or_else(|| OffsetsError::NotAStruct {
+                        parent: parent.clone(),
+                        field: (*field).to_owned(),
+                    })?;
                 parent = (*field).to_owned();
             }
         }
@@ -135,12 +137,11 @@ impl Layout<'_> {
             if member_name == name {
                 return Ok(Some((member.bit_offset(), member_type)));
             }
-            if member_name.is_empty() {
-                if let Some(inner) = self.as_struct(member_type) {
-                    if let Some((bits, t)) = self.find_member(&inner, name)? {
-                        return Ok(Some((member.bit_offset() + bits, t)));
-                    }
-                }
+            if member_name.is_empty()
+                && let Some(inner) = self.as_struct(member_type)
+                && let Some((bits, t)) = self.find_member(&inner, name)?
+            {
+                return Ok(Some((member.bit_offset() + bits, t)));
             }
         }
         Ok(None)
@@ -186,9 +187,17 @@ mod tests {
     fn names_what_is_missing() {
         let btf = Btf::from_file(VMLINUX_BTF).expect("kernel BTF");
         let layout = Layout { btf: &btf };
-        let err = layout.offset("task_struct", &["no_such_field"]).unwrap_err();
-        assert_eq!(err.to_string(), "kernel BTF has no field no_such_field in struct task_struct");
+        let err = layout
+            .offset("task_struct", &["no_such_field"])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kernel BTF has no field no_such_field in struct task_struct"
+        );
         let err = layout.offset("no_such_struct_xyz", &["a"]).unwrap_err();
-        assert_eq!(err.to_string(), "kernel BTF has no struct no_such_struct_xyz");
+        assert_eq!(
+            err.to_string(),
+            "kernel BTF has no struct no_such_struct_xyz"
+        );
     }
 }

@@ -47,6 +47,9 @@ mod tests {
         let err = missing_of(true, false).unwrap_err();
         assert_eq!(err.missing, "CAP_PERFMON");
         let err = missing_of(false, false).unwrap_err();
-        assert!(err.to_string().starts_with("missing capabilities CAP_BPF and CAP_PERFMON: run as root"));
+        assert!(
+            err.to_string()
+                .starts_with("missing capabilities CAP_BPF and CAP_PERFMON: run as root")
+        );
     }
 }
