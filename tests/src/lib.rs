@@ -1,1 +1,14 @@
+//! End-to-end tests of tracer against real kernels.
+//!
+//! The library holds what the test binaries and the `seccomp-workload` binary share: a seccomp
+//! filter builder ([`filter`]), the plan a workload announces ([`plan`]), the kernel's own audit
+//! records as an oracle ([`kmsg`]), running tracer ([`tracer`]) and the workload ([`workload`]),
+//! and comparing what tracer saw with the oracle ([`oracle`]).
 
+pub mod env;
+pub mod filter;
+pub mod kmsg;
+pub mod oracle;
+pub mod plan;
+pub mod tracer;
+pub mod workload;

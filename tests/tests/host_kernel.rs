@@ -1,0 +1,261 @@
+//! tracer and the test machinery on the machine's own kernel, as root: `cargo xtask test` sets
+//! TRACER_BIN (and SECCOMP_WORKLOAD, which defaults to the one cargo built).
+//!
+//! The project's build machines run a kernel without kprobes that refuses fentry, so tracer
+//! must fail there with a clear reason. Those kernels still write seccomp audit records, which
+//! lets the workload and the audit-record oracle be checked against a real kernel here.
+
+use std::{
+    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Duration,
+};
+
+use tracer_integration_tests::{
+    env,
+    kmsg::{AuditLog, SeccompRecord, UnlimitedPrintk},
+    oracle::kernel_vs_plan,
+    plan::Plan,
+    tracer::{Finished, Tracer},
+    workload::{Run, Workload},
+};
+
+const HOW_TO_RUN: &str = "run these tests as root with `cargo xtask test`, which builds tracer \
+    and sets TRACER_BIN";
+
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+/// A tracer that cannot start must say so at once, not after a timeout.
+const FAIL_FAST: Duration = Duration::from_secs(10);
+
+/// `nobody` on Debian and most distributions.
+const UNPRIVILEGED: u32 = 65534;
+
+/// Tests that lift the printk rate limit or attach a tracer run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn tracer_bin() -> PathBuf {
+    env::require_root(HOW_TO_RUN);
+    env::required_file("TRACER_BIN", HOW_TO_RUN)
+}
+
+fn workload() -> Workload {
+    Workload::new(env::file_or(
+        "SECCOMP_WORKLOAD",
+        env!("CARGO_BIN_EXE_seccomp-workload"),
+        HOW_TO_RUN,
+    ))
+}
+
+fn run_to_failure(bin: &Path, probe: &str) -> Finished {
+    let args = ["audit", "seccomp", "--probe", probe, "-o", "json", "--host"];
+    let finished = Tracer::start(bin, &args).wait_exit(FAIL_FAST);
+    assert!(
+        !finished.status.success(),
+        "tracer --probe {probe} succeeded on a kernel without a usable hook; stderr:\n{}",
+        finished.stderr_text()
+    );
+    finished
+}
+
+/// The line that mentions `hook`, which must also give a reason among `reasons`.
+fn assert_explains(finished: &Finished, hook: &str, reasons: &[&str]) {
+    let stderr = finished.stderr_text();
+    let explained = stderr.lines().any(|line| {
+        let line = line.to_lowercase();
+        line.contains(hook) && reasons.iter().any(|r| line.contains(&r.to_lowercase()))
+    });
+    assert!(
+        explained,
+        "{} does not say why {hook} cannot be used (expected a line naming {hook} with one of \
+         {reasons:?}); stderr:\n{stderr}",
+        finished.description
+    );
+}
+
+/// Why a kernel without kprobes cannot take the kprobe hook.
+const NO_KPROBES: &[&str] = &["without kprobes", "no kprobes", KPROBE_PMU];
+/// Why fentry fails on kernels that refuse it: locked-down trampolines (EPERM) or no BTF.
+const FENTRY_REFUSED: &[&str] = &["EPERM", "BTF", "refused", "not supported", "lockdown"];
+
+#[test]
+fn no_usable_hook_is_a_clear_error() {
+    let bin = tracer_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if Path::new(KPROBE_PMU).exists() {
+        // This kernel has kprobes, so auto must find a hook: the test still means something.
+        let tracer = Tracer::start(
+            &bin,
+            &[
+                "audit", "seccomp", "--probe", "auto", "-o", "json", "--host",
+            ],
+        );
+        let hook = tracer.wait_attached();
+        let finished = tracer.stop();
+        assert!(
+            finished.status.success(),
+            "tracer attached {hook} but exited with {} after SIGINT; stderr:\n{}",
+            finished.status,
+            finished.stderr_text()
+        );
+        return;
+    }
+
+    let auto = run_to_failure(&bin, "auto");
+    assert_explains(&auto, "kprobe", NO_KPROBES);
+    assert_explains(&auto, "fentry", FENTRY_REFUSED);
+
+    let kprobe = run_to_failure(&bin, "kprobe");
+    assert_explains(&kprobe, "kprobe", NO_KPROBES);
+
+    let fentry = run_to_failure(&bin, "fentry");
+    assert_explains(&fentry, "fentry", FENTRY_REFUSED);
+}
+
+#[test]
+fn unprivileged_user_is_told_which_capabilities_are_missing() {
+    let bin = tracer_bin();
+    // A copy the unprivileged user can reach and run, and which carries no file capabilities.
+    let dir = std::env::temp_dir().join(format!("tracer-unprivileged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let copy = dir.join("tracer");
+    std::fs::copy(&bin, &copy).unwrap_or_else(|e| panic!("copying {}: {e}", bin.display()));
+    for (path, mode) in [(&dir, 0o755), (&copy, 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    }
+
+    let mut command = Tracer::command(&copy, &["audit", "seccomp", "-o", "json", "--host"]);
+    // SAFETY: between fork and exec only async-signal-safe system calls are made. Changing
+    // every uid away from 0 clears the capability sets, and exec of a file without file
+    // capabilities gives none back.
+    unsafe {
+        command.pre_exec(|| {
+            let check = |ret: libc::c_int| {
+                if ret == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::setgroups(0, std::ptr::null()))?;
+            check(libc::setresgid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED))?;
+            check(libc::setresuid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED))
+        });
+    }
+    let finished = Tracer::spawn(command).wait_exit(FAIL_FAST);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let stderr = finished.stderr_text();
+    assert!(
+        !finished.status.success(),
+        "tracer ran as uid {UNPRIVILEGED} without capabilities and succeeded; stderr:\n{stderr}"
+    );
+    for capability in ["CAP_BPF", "CAP_PERFMON"] {
+        assert!(
+            stderr.contains(capability),
+            "tracer without capabilities does not name {capability} as missing; stderr:\n{stderr}"
+        );
+    }
+}
+
+/// What this kernel writes in the record of each scenario: (scenario, code, sig). Kills carry
+/// SIGSYS; trap and errno do not, although a trap delivers SIGSYS. The errno action is audited
+/// without its data (the errno).
+const KERNEL_RECORDS: &[(&str, u32, i32)] = &[
+    ("log", 0x7ffc_0000, 0),
+    ("kill-thread", 0x0000_0000, 31),
+    ("kill-thread-in-thread", 0x0000_0000, 31),
+    ("kill-process", 0x8000_0000, 31),
+    ("trap", 0x0003_0000, 0),
+    ("errno", 0x0005_0000, 0),
+    ("i386", 0x7ffc_0000, 0),
+    ("x32", 0x7ffc_0000, 0),
+    ("burst", 0x7ffc_0000, 0),
+];
+
+/// The workload and the audit-record oracle against a real kernel: every scenario must produce
+/// exactly the records its plan announced, and the parser must read all of their fields.
+#[test]
+fn workload_scenarios_are_audited_as_planned() {
+    env::require_root(HOW_TO_RUN);
+    let workload = workload();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let mut audit = AuditLog::from_now();
+
+    let runs: Vec<Run> = [
+        &["log"][..],
+        &["kill-thread"],
+        &["kill-thread-in-thread"],
+        &["kill-process"],
+        &["trap"],
+        &["errno"],
+        &["i386"],
+        &["x32"],
+        &["burst", "25"],
+    ]
+    .iter()
+    .map(|args| {
+        let run = workload.run(args);
+        run.assert_ended_as_planned();
+        run
+    })
+    .collect();
+    let plans: Vec<&Plan> = runs.iter().map(|r| &r.plan).collect();
+    let pids: Vec<u32> = plans.iter().map(|p| p.pid).collect();
+    let expected = plans.iter().map(|p| p.expected_events()).sum::<u32>() as usize;
+    audit.wait_for(Duration::from_secs(10), |records| {
+        records.iter().filter(|r| pids.contains(&r.pid)).count() >= expected
+    });
+    assert!(
+        audit.unparsable.is_empty(),
+        "records this parser cannot read: {:?}",
+        audit.unparsable
+    );
+    let kernel: Vec<&SeccompRecord> = audit.of_pids(&pids).collect();
+    if let Some(table) = kernel_vs_plan(&plans, &kernel) {
+        panic!(
+            "the kernel's audit records differ from the workloads' plans (records overwritten \
+             before they were read: {}; is an audit daemon taking them?):\n{table}",
+            audit.overwritten()
+        );
+    }
+
+    let exe = std::fs::canonicalize(&workload.path).expect("the workload exists");
+    for record in &kernel {
+        let plan = plans
+            .iter()
+            .find(|p| p.pid == record.pid)
+            .expect("records are of our pids");
+        let (_, code, sig) = KERNEL_RECORDS
+            .iter()
+            .find(|(scenario, ..)| *scenario == plan.scenario)
+            .unwrap_or_else(|| panic!("no expectation for scenario {}", plan.scenario));
+        let context = format!("{} record {record:?}", plan.scenario);
+        assert_eq!(
+            (record.code, record.sig),
+            (*code, *sig),
+            "code and sig of the {context}"
+        );
+        assert_eq!(record.comm, Some(workload.comm()), "comm of the {context}");
+        assert_eq!(record.exe.as_deref(), exe.to_str(), "exe of the {context}");
+        // SAFETY: getuid and getgid have no preconditions.
+        let ids = unsafe { (libc::getuid(), libc::getgid()) };
+        assert_eq!(
+            (record.uid, record.gid),
+            (Some(ids.0), Some(ids.1)),
+            "ids in the {context}"
+        );
+        let compat = u32::from(plan.scenario == "i386");
+        // x32 calls count as compat only on kernels built with the x32 ABI.
+        if plan.scenario != "x32" {
+            assert_eq!(record.compat, Some(compat), "compat of the {context}");
+        }
+        assert!(
+            record.ip.is_some() && record.serial.is_some(),
+            "ip and serial of the {context}"
+        );
+    }
+}
