@@ -1,1 +1,84 @@
-fn main() {}
+//! `cargo xtask`: the commands the README and CI use to set up, build, run and test tracer.
+
+mod cargo;
+mod initramfs;
+mod kernels;
+mod process;
+mod qemu;
+mod run;
+mod scratch;
+mod setup;
+mod test;
+mod vm_test;
+
+use std::{ffi::OsString, process::ExitCode};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Developer tasks for tracer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what the build and the tests need (apt packages, nightly rust-src, bpf-linker),
+    /// skipping what is already there.
+    Setup,
+    /// Set up, then build tracer.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, build tracer in release mode and run it (through sudo when not root).
+    Run {
+        /// Arguments for tracer, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Run the kernel-hook tests on stock Debian kernels under qemu.
+    VmTest(vm_test::Options),
+    /// Run the whole suite: formatting, lints, unit tests, benches build, host and VM tests.
+    Test(test::Options),
+}
+
+fn main() -> Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Setup => setup::run()?,
+        Command::Build { release } => {
+            setup::run()?;
+            let tracer = cargo::build_tracer(release)?;
+            eprintln!("built {}", tracer.display());
+        }
+        Command::Run { args } => run::run(&args)?,
+        Command::VmTest(options) => {
+            setup::run()?;
+            return vm_test::run(&options).map(exit_code);
+        }
+        Command::Test(options) => return test::run(&options).map(exit_code),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit_code(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

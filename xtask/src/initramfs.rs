@@ -1,0 +1,290 @@
+//! The VM's root file system: busybox, the binaries under test with the shared libraries they
+//! load, and an `/init` that runs the kernel-hook tests once per probe and reports one result.
+
+use std::{
+    fs,
+    io::Write as _,
+    os::unix::fs::{PermissionsExt as _, symlink},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+use crate::{process, vm_test::Probe};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// The host binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload and
+/// /bin/kernel_hooks.
+pub struct Binaries<'a> {
+    pub tracer: &'a Path,
+    pub workload: &'a Path,
+    pub test: &'a Path,
+}
+
+/// Builds `dir/initrd` (an uncompressed newc cpio archive) from a tree in `dir/root`.
+pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBuf> {
+    let root = dir.join("root");
+    for sub in ["bin", "dev", "proc", "sys", "tmp", "run", "etc"] {
+        let path = root.join(sub);
+        fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    install_busybox(&root)?;
+    let guest = [
+        (binaries.tracer, "tracer"),
+        (binaries.workload, "seccomp-workload"),
+        (binaries.test, "kernel_hooks"),
+    ];
+    for (host, name) in guest {
+        install_binary(host, &root.join("bin").join(name))?;
+    }
+    for (host, _) in guest {
+        for library in shared_libraries(host)? {
+            install_at_host_path(&root, &library)?;
+        }
+    }
+    let init = root.join("init");
+    fs::write(&init, init_script(probes))
+        .with_context(|| format!("cannot write {}", init.display()))?;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", init.display()))?;
+
+    let initrd = dir.join("initrd");
+    pack(&root, &initrd)?;
+    Ok(initrd)
+}
+
+fn install_busybox(root: &Path) -> Result<()> {
+    let bin = root.join("bin");
+    fs::copy(BUSYBOX, bin.join("busybox"))
+        .with_context(|| format!("cannot copy {BUSYBOX}: is busybox-static installed?"))?;
+    let applets = process::stdout(Command::new(BUSYBOX).arg("--list"))?;
+    for applet in applets
+        .lines()
+        .map(str::trim)
+        .filter(|applet| !applet.is_empty())
+    {
+        let link = bin.join(applet);
+        if !link.exists() {
+            symlink("busybox", &link)
+                .with_context(|| format!("cannot create {}", link.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a binary without its debug information, which is most of a debug build's size and
+/// would only slow down unpacking the archive in an emulated guest. Panic messages keep their
+/// locations, which do not depend on debug information.
+fn install_binary(host: &Path, guest: &Path) -> Result<()> {
+    let stripped = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(guest)
+        .arg(host)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !stripped {
+        fs::copy(host, guest)
+            .with_context(|| format!("cannot copy {} to {}", host.display(), guest.display()))?;
+    }
+    Ok(())
+}
+
+fn install_at_host_path(root: &Path, host: &Path) -> Result<()> {
+    let relative = host
+        .strip_prefix("/")
+        .with_context(|| format!("{} is not an absolute path", host.display()))?;
+    let guest = root.join(relative);
+    if guest.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = guest.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // fs::copy follows symlinks: the guest gets the library itself at the path the loader asks
+    // for, whatever chain of links leads there on the host.
+    fs::copy(host, &guest).with_context(|| format!("cannot copy {}", host.display()))?;
+    Ok(())
+}
+
+/// The libraries and the dynamic loader `ldd` says `binary` loads; none for a static binary.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let output = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .context("cannot start ldd")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        if stdout.contains("not a dynamic executable")
+            || stderr.contains("not a dynamic executable")
+        {
+            return Ok(Vec::new());
+        }
+        bail!("ldd {} failed: {}", binary.display(), stderr.trim());
+    }
+    parse_ldd(&stdout).with_context(|| format!("in ldd's output for {}", binary.display()))
+}
+
+fn parse_ldd(output: &str) -> Result<Vec<PathBuf>> {
+    let mut libraries = Vec::new();
+    for line in output.lines() {
+        let path = match line.split_once("=>") {
+            Some((name, target)) => {
+                let target = target.trim();
+                ensure!(
+                    !target.starts_with("not found"),
+                    "{} is not found",
+                    name.trim()
+                );
+                target.split_whitespace().next()
+            }
+            None => line.split_whitespace().next(),
+        };
+        // Entries without a path, such as linux-vdso.so.1, come from the kernel.
+        if let Some(path) = path.filter(|path| path.starts_with('/')) {
+            libraries.push(PathBuf::from(path));
+        }
+    }
+    Ok(libraries)
+}
+
+fn init_script(probes: &[Probe]) -> String {
+    let probes: Vec<&str> = probes.iter().map(|probe| probe.name()).collect();
+    format!(
+        r#"#!/bin/busybox sh
+# Runs the kernel-hook tests once per probe. The host reads "init: result PROBE passed|failed"
+# per probe and one final "init: success|failure".
+export PATH=/bin
+export RUST_BACKTRACE=1
+
+mount -t devtmpfs devtmpfs /dev
+# With no /dev/console in the archive the kernel started us without stdio.
+exec 0</dev/console 1>/dev/console 2>&1
+
+mnt() {{
+    mkdir -p "$3"
+    mount -t "$1" "$2" "$3" || echo "init: cannot mount $1 on $3"
+}}
+mnt proc proc /proc
+mnt sysfs sysfs /sys
+mnt tmpfs tmpfs /tmp
+mnt tmpfs tmpfs /run
+mnt bpf bpf /sys/fs/bpf
+mnt tracefs tracefs /sys/kernel/tracing
+mnt debugfs debugfs /sys/kernel/debug
+mnt cgroup2 cgroup2 /sys/fs/cgroup
+
+# Without auditd the kernel prints seccomp audit records through printk_ratelimit(), which
+# would drop some of them; the tests compare every record.
+echo 1000000 > /proc/sys/kernel/printk_ratelimit_burst
+echo 0 > /proc/sys/kernel/printk_ratelimit
+# The records stay readable in dmesg; on the console they would drown the test output.
+dmesg -n 1
+
+status=success
+for probe in {probes}; do
+    echo "init: probe $probe"
+    if TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload \
+        /bin/kernel_hooks --test-threads=1; then
+        echo "init: result $probe passed"
+    else
+        echo "init: result $probe failed"
+        status=failure
+    fi
+done
+echo "init: $status"
+poweroff -f
+"#,
+        probes = probes.join(" ")
+    )
+}
+
+/// Packs `root` as a newc cpio archive owned by root, whoever builds it.
+fn pack(root: &Path, archive: &Path) -> Result<()> {
+    let mut entries = Vec::new();
+    walk(root, Path::new("."), &mut entries)?;
+    let out = fs::File::create(archive)
+        .with_context(|| format!("cannot create {}", archive.display()))?;
+    let mut cpio = Command::new("cpio");
+    cpio.args([
+        "--create",
+        "--format=newc",
+        "--owner=0:0",
+        "--null",
+        "--quiet",
+    ])
+    .current_dir(root)
+    .stdin(Stdio::piped())
+    .stdout(out);
+    let line = process::display(&cpio);
+    let mut child = cpio
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let mut stdin = child.stdin.take().context("cpio has no stdin")?;
+    for entry in &entries {
+        stdin.write_all(entry.as_os_str().as_encoded_bytes())?;
+        stdin.write_all(b"\0")?;
+    }
+    drop(stdin);
+    let status = child.wait()?;
+    ensure!(status.success(), "`{line}` failed: {status}");
+    Ok(())
+}
+
+/// Lists `dir` recursively, each directory before its contents, as cpio needs them.
+fn walk(root: &Path, relative: &Path, entries: &mut Vec<PathBuf>) -> Result<()> {
+    entries.push(relative.to_owned());
+    let dir = root.join(relative);
+    let mut children: Vec<_> = fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    children.sort_by_key(|entry| entry.file_name());
+    for child in children {
+        let path = relative.join(child.file_name());
+        if child.file_type()?.is_dir() {
+            walk(root, &path, entries)?;
+        } else {
+            entries.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_libraries_and_loader() {
+        let output = "\tlinux-vdso.so.1 (0x00007ffd8b9f2000)\n\
+            \tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f0c1c000000)\n\
+            \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0c1be00000)\n\
+            \t/lib64/ld-linux-x86-64.so.2 (0x00007f0c1c100000)\n";
+        assert_eq!(
+            parse_ldd(output).unwrap(),
+            [
+                "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2",
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn missing_library_is_an_error() {
+        assert!(parse_ldd("\tlibfoo.so.1 => not found\n").is_err());
+    }
+
+    #[test]
+    fn init_runs_each_probe_and_ends_with_one_result() {
+        let script = init_script(&[Probe::Fentry, Probe::Kprobe]);
+        assert!(script.contains("for probe in fentry kprobe; do"));
+        assert!(script.contains("echo \"init: $status\"\npoweroff -f\n"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Boots a kernel with an initramfs under qemu, streams its console, and watches it for the
+//! init's results and for signs that the VM itself broke.
+
+use std::{
+    io::{BufRead as _, BufReader, Read},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+
+use crate::process;
+
+/// Console text that means the kernel, not the code under test, failed. Software emulation is
+/// racy while probes patch kernel text, so these happen now and then without any bug of ours.
+const LAB_FAILURES: &[&str] = &["Oops", "Kernel panic", "soft lockup", "BUG:"];
+/// How long to keep reading after a kernel failure, so the log shows its trace.
+const TRACE_GRACE: Duration = Duration::from_secs(5);
+/// How long `poweroff -f` may take once init has reported.
+const POWEROFF_GRACE: Duration = Duration::from_secs(30);
+
+pub struct Boot<'a> {
+    /// Prefixes each console line, to tell VMs apart in the log.
+    pub label: &'a str,
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub timeout: Duration,
+}
+
+/// What init reported, and how the VM ended.
+pub struct Report {
+    /// `(probe, passed)` for each `init: result` line, in order.
+    pub results: Vec<(String, bool)>,
+    pub end: End,
+    /// From starting qemu to the final `init:` line, or to the failure.
+    pub elapsed: Duration,
+}
+
+pub enum End {
+    Success,
+    Failure,
+    /// The VM broke or hung: a problem of the lab, not a test result.
+    Lab(String),
+}
+
+/// Kills and reaps qemu however we leave, so no VM outlives us.
+struct Vm(Child);
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+pub fn boot(boot: &Boot) -> Result<Report> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-m", "1024"])
+        // One vCPU: with two, emulated kernel text patching races (Oops or soft lockups).
+        .args(["-smp", "1"])
+        .args(["-nographic", "-no-reboot", "-nic", "none"])
+        .arg("-kernel")
+        .arg(boot.kernel)
+        .arg("-initrd")
+        .arg(boot.initrd)
+        .args(["-append", "console=ttyS0 quiet panic=-1 apparmor=0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let line = process::display(&cmd);
+    eprintln!("$ {line}");
+    let started = Instant::now();
+    let mut vm = Vm(cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?);
+
+    let console = console_lines(&mut vm.0);
+    let mut watch = Watch::default();
+    let mut deadline = started + boot.timeout;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match console.recv_timeout(wait) {
+            Ok(text) => {
+                println!("[{}] {text}", boot.label);
+                if watch.end.is_none() && watch.line(&text) {
+                    watch.elapsed = started.elapsed();
+                    let grace = match watch.end {
+                        Some(End::Lab(_)) => TRACE_GRACE,
+                        _ => POWEROFF_GRACE,
+                    };
+                    deadline = deadline.min(Instant::now() + grace);
+                }
+            }
+            // Both pipes closed: qemu has exited.
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                if watch.end.is_none() {
+                    watch.elapsed = started.elapsed();
+                    watch.end = Some(End::Lab(format!(
+                        "no result after {} s{}",
+                        boot.timeout.as_secs(),
+                        watch.running_probe()
+                    )));
+                } else if !matches!(watch.end, Some(End::Lab(_))) {
+                    eprintln!(
+                        "warning: {}: qemu did not power off; killing it",
+                        boot.label
+                    );
+                }
+                break;
+            }
+        }
+    }
+    drop(vm);
+
+    let end = match watch.end.take() {
+        Some(end) => end,
+        None => {
+            watch.elapsed = started.elapsed();
+            End::Lab(format!(
+                "qemu exited before init reported{}",
+                watch.running_probe()
+            ))
+        }
+    };
+    Ok(Report {
+        results: watch.results,
+        end,
+        elapsed: watch.elapsed,
+    })
+}
+
+/// qemu's output (the guest's serial console, and qemu's own errors) as sanitized lines. The
+/// channel disconnects once qemu has exited and closed both pipes.
+fn console_lines(qemu: &mut Child) -> Receiver<String> {
+    let (lines, console) = mpsc::channel();
+    let stdout = qemu
+        .stdout
+        .take()
+        .map(|out| Box::new(out) as Box<dyn Read + Send>);
+    let stderr = qemu
+        .stderr
+        .take()
+        .map(|err| Box::new(err) as Box<dyn Read + Send>);
+    for pipe in [stdout, stderr].into_iter().flatten() {
+        let lines = lines.clone();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            while reader
+                .read_until(b'\n', &mut buf)
+                .is_ok_and(|read| read > 0)
+            {
+                if lines.send(sanitize(&buf)).is_err() {
+                    break;
+                }
+                buf.clear();
+            }
+        });
+    }
+    console
+}
+
+#[derive(Default)]
+struct Watch {
+    results: Vec<(String, bool)>,
+    current: Option<String>,
+    end: Option<End>,
+    elapsed: Duration,
+}
+
+impl Watch {
+    /// Takes in one console line; true when it ended the run.
+    fn line(&mut self, text: &str) -> bool {
+        if let Some(pattern) = LAB_FAILURES.iter().find(|pattern| text.contains(*pattern)) {
+            self.end = Some(End::Lab(format!(
+                "{pattern:?} on the console{}: {}",
+                self.running_probe(),
+                text.trim()
+            )));
+            return true;
+        }
+        // The firmware leaves its last line unterminated, so init's first line can follow it.
+        let Some((_, init)) = text.split_once("init: ") else {
+            return false;
+        };
+        let words: Vec<&str> = init.split_whitespace().collect();
+        match words.as_slice() {
+            ["probe", probe] => self.current = Some((*probe).to_owned()),
+            ["result", probe, outcome @ ("passed" | "failed")] => {
+                self.results
+                    .push(((*probe).to_owned(), *outcome == "passed"));
+                self.current = None;
+            }
+            ["success"] => self.end = Some(End::Success),
+            ["failure"] => self.end = Some(End::Failure),
+            _ => {}
+        }
+        self.end.is_some()
+    }
+
+    fn running_probe(&self) -> String {
+        self.current
+            .as_ref()
+            .map(|probe| format!(" while testing probe {probe}"))
+            .unwrap_or_default()
+    }
+}
+
+/// Console bytes as one printable line: without the line ending, and without the terminal
+/// control sequences the firmware sends, which would otherwise clear or garble a terminal.
+fn sanitize(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI sequences run to a final byte in '@'..='~'; others are one character.
+                if chars.next_if_eq(&'[').is_some() {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\t' => clean.push(c),
+            c if c.is_control() => {}
+            c => clean.push(c),
+        }
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_drops_line_ending_and_escape_sequences() {
+        assert_eq!(sanitize(b"init: success\r\n"), "init: success");
+        assert_eq!(
+            sanitize(b"\x1bc\x1b[?7l\x1b[2JSeaBIOS (version 1.16)\r\n"),
+            "SeaBIOS (version 1.16)"
+        );
+    }
+
+    #[test]
+    fn watch_collects_results_and_the_final_line() {
+        let mut watch = Watch::default();
+        for line in [
+            "init: probe fentry",
+            "test result: ok",
+            "init: result fentry passed",
+        ] {
+            assert!(!watch.line(line));
+        }
+        assert!(!watch.line("init: probe kprobe"));
+        assert!(!watch.line("init: result kprobe failed"));
+        assert!(watch.line("init: failure"));
+        assert_eq!(
+            watch.results,
+            [("fentry".into(), true), ("kprobe".into(), false)]
+        );
+        assert!(matches!(watch.end, Some(End::Failure)));
+    }
+
+    #[test]
+    fn watch_names_the_probe_a_kernel_failure_interrupted() {
+        let mut watch = Watch::default();
+        watch.line("Booting from ROM...init: probe kprobe");
+        assert!(watch.line("[   12.5] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"));
+        let Some(End::Lab(reason)) = watch.end else {
+            panic!("a kernel Oops must end the run as a lab failure");
+        };
+        assert!(reason.contains("while testing probe kprobe"), "{reason}");
+    }
+}

@@ -1,0 +1,111 @@
+//! Installs what the build and the tests need, skipping what is already installed, so running
+//! it before every other command costs little.
+
+use std::{env, path::PathBuf, process::Command};
+
+use anyhow::{Context as _, Result};
+
+use crate::{cargo, process};
+
+const APT_PACKAGES: &[&str] = &[
+    // bpf-linker links against the LLVM that nightly's rustc uses.
+    "llvm-22-dev",
+    "qemu-system-x86",
+    "cpio",
+    "busybox-static",
+    "docker.io",
+    "auditd",
+    "util-linux",
+    "kmod",
+];
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+pub fn run() -> Result<()> {
+    apt_packages()?;
+    nightly_rust_src()?;
+    bpf_linker()
+}
+
+fn apt_packages() -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| !apt_installed(package))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {}", missing.join(" "));
+    apt_update()?;
+    process::run(
+        process::as_root("env")
+            // needrestart would otherwise ask, or print a report, after every install.
+            .args(["DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_SUSPEND=1"])
+            .args(["apt-get", "install", "--yes"])
+            .args(&missing),
+    )
+    .context("cannot install the packages the build and the tests need")
+}
+
+pub fn apt_update() -> Result<()> {
+    process::run(process::as_root("apt-get").arg("update"))
+}
+
+fn apt_installed(package: &str) -> bool {
+    // dpkg-query fails for packages it has never heard of: those are missing too.
+    Command::new("dpkg-query")
+        .args(["--show", "--showformat=${Status}", package])
+        .output()
+        .is_ok_and(|output| output.status.success() && output.stdout == b"install ok installed")
+}
+
+fn nightly_rust_src() -> Result<()> {
+    let installed = process::stdout(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .context("cannot list nightly's components: is the nightly toolchain installed?")?;
+    if installed
+        .lines()
+        .any(|component| component.trim() == "rust-src")
+    {
+        return Ok(());
+    }
+    // The kernel programs are built with `-Z build-std=core`, which compiles core from source.
+    process::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
+}
+
+fn bpf_linker() -> Result<()> {
+    if process::succeeds(Command::new("bpf-linker").arg("--version")) {
+        return Ok(());
+    }
+    // Without these, bpf-linker's build finds the distribution's default llvm-config (an older
+    // LLVM without the libraries it links) instead of LLVM 22.
+    let llvm_bin = PathBuf::from(LLVM_PREFIX).join("bin");
+    let path = env::join_paths(
+        std::iter::once(llvm_bin).chain(env::split_paths(&env::var_os("PATH").unwrap_or_default())),
+    )
+    .context("cannot put LLVM 22 on PATH")?;
+    process::run(
+        cargo::cargo()
+            .args([
+                "install",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
+            .env("LLVM_PREFIX", LLVM_PREFIX)
+            .env("PATH", path),
+    )
+    .context("cannot install bpf-linker")
+}

@@ -1,0 +1,286 @@
+//! `vm-test`: runs the kernel-hook tests on stock kernels under qemu, each requested probe on
+//! each requested kernel, and sums up the results.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
+
+use crate::{
+    cargo,
+    initramfs::{self, Binaries},
+    kernels::{self, Apt, Kernel, KernelLine},
+    qemu::{self, Boot, End},
+    scratch::ScratchDir,
+};
+
+const TEST_TARGET: &str = "kernel_hooks";
+const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Probe {
+    Fentry,
+    Kprobe,
+}
+
+impl Probe {
+    pub const ALL: [Self; 2] = [Self::Fentry, Self::Kprobe];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fentry => "fentry",
+            Self::Kprobe => "kprobe",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct Options {
+    /// Kernel line to boot; repeat for several. Default: all.
+    #[arg(long = "kernel", value_enum)]
+    kernels: Vec<KernelLine>,
+    /// Probe to test; repeat for several. Default: all.
+    #[arg(long = "probe", value_enum)]
+    probes: Vec<Probe>,
+    /// Keep the initramfs and its tree under target/xtask.
+    #[arg(long)]
+    pub keep: bool,
+    /// Seconds a VM may run before it counts as hung.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
+    timeout: u64,
+    /// Run this test executable in the VM instead of the one built from the
+    /// kernel_hooks target.
+    #[arg(long, hide = true)]
+    test_binary: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn all(keep: bool) -> Self {
+        Self {
+            kernels: Vec::new(),
+            probes: Vec::new(),
+            keep,
+            timeout: DEFAULT_TIMEOUT_SECS,
+            test_binary: None,
+        }
+    }
+}
+
+enum Outcome {
+    Passed,
+    Failed,
+    /// The VM broke or hung, or no kernel could be had: no test result.
+    Lab(String),
+    /// The binaries or the initramfs could not be built.
+    NotRun(String),
+}
+
+struct Run {
+    kernel: KernelLine,
+    probe: Probe,
+    outcome: Outcome,
+}
+
+/// Runs the requested VMs one after another and prints a summary; true when every run passed.
+pub fn run(options: &Options) -> Result<bool> {
+    let lines = or_all(&options.kernels, &KernelLine::ALL);
+    let probes = or_all(&options.probes, &Probe::ALL);
+    let mut runs = Vec::new();
+
+    let mut apt = Apt::default();
+    let kernels: Vec<(KernelLine, Result<Kernel>)> = lines
+        .iter()
+        .map(|&line| (line, kernels::fetch(line, &mut apt)))
+        .collect();
+
+    match prepare(options, &probes) {
+        Ok((_scratch, initrd)) => {
+            for (line, kernel) in kernels {
+                match kernel {
+                    Ok(kernel) => runs.extend(boot(&kernel, &initrd, &probes, options.timeout)),
+                    Err(err) => {
+                        let reason = format!("no kernel: {err:#}");
+                        eprintln!("LAB FAILURE: {}: {reason}", line.name());
+                        runs.extend(every_probe(line, &probes, &reason));
+                    }
+                }
+            }
+        }
+        Err(err) => {
+            let reason = format!("{err:#}");
+            eprintln!("vm-test: nothing to boot: {reason}");
+            for &line in &lines {
+                runs.extend(probes.iter().map(|&probe| Run {
+                    kernel: line,
+                    probe,
+                    outcome: Outcome::NotRun(reason.clone()),
+                }));
+            }
+        }
+    }
+
+    summarize(&lines, &probes, &runs);
+    Ok(runs
+        .iter()
+        .all(|run| matches!(run.outcome, Outcome::Passed)))
+}
+
+fn or_all<T: Copy + PartialEq>(chosen: &[T], all: &[T]) -> Vec<T> {
+    if chosen.is_empty() {
+        return all.to_vec();
+    }
+    let mut unique = Vec::new();
+    for &item in chosen {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}
+
+/// Builds the binaries and the initramfs every kernel boots.
+fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)> {
+    let tracer = cargo::build_tracer(false)?;
+    let workload = cargo::build_workload()?;
+    let test = match &options.test_binary {
+        Some(path) => path.clone(),
+        None => cargo::build_test(TEST_TARGET)?,
+    };
+    let target = cargo::target_dir()?;
+    let scratch = ScratchDir::new(&target.join("xtask"), "vm-test", options.keep)?;
+    let started = Instant::now();
+    let binaries = Binaries {
+        tracer: &tracer,
+        workload: &workload,
+        test: &test,
+    };
+    let initrd = initramfs::build(scratch.path(), &binaries, probes)
+        .context("cannot build the initramfs")?;
+    let size = initrd.metadata().map(|meta| meta.len()).unwrap_or(0);
+    eprintln!(
+        "initramfs: {} ({} MiB) in {:.1} s",
+        initrd.display(),
+        size >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((scratch, initrd))
+}
+
+fn boot(kernel: &Kernel, initrd: &Path, probes: &[Probe], timeout: u64) -> Vec<Run> {
+    let label = kernel.line.name();
+    eprintln!("booting {} ({})", kernel.package, kernel.vmlinuz.display());
+    let booted = qemu::boot(&Boot {
+        label,
+        kernel: &kernel.vmlinuz,
+        initrd,
+        timeout: Duration::from_secs(timeout),
+    });
+    let report = match booted {
+        Ok(report) => report,
+        Err(err) => {
+            let reason = format!("{err:#}");
+            eprintln!("LAB FAILURE: {label}: {reason}");
+            return every_probe(kernel.line, probes, &reason);
+        }
+    };
+    let seconds = report.elapsed.as_secs_f64();
+    let lab = match &report.end {
+        End::Lab(reason) => {
+            eprintln!("LAB FAILURE: {label}: {reason} (after {seconds:.1} s)");
+            Some(reason.clone())
+        }
+        End::Success | End::Failure => {
+            eprintln!("{label}: boot to result in {seconds:.1} s");
+            None
+        }
+    };
+    probes
+        .iter()
+        .map(|&probe| {
+            let reported = report
+                .results
+                .iter()
+                .find(|(name, _)| name == probe.name())
+                .map(|&(_, passed)| passed);
+            let outcome = match (reported, &lab) {
+                (Some(true), _) => Outcome::Passed,
+                (Some(false), _) => Outcome::Failed,
+                (None, Some(reason)) => Outcome::Lab(reason.clone()),
+                (None, None) => Outcome::Lab("init reported no result for this probe".into()),
+            };
+            Run {
+                kernel: kernel.line,
+                probe,
+                outcome,
+            }
+        })
+        .collect()
+}
+
+fn every_probe(line: KernelLine, probes: &[Probe], reason: &str) -> Vec<Run> {
+    probes
+        .iter()
+        .map(|&probe| Run {
+            kernel: line,
+            probe,
+            outcome: Outcome::Lab(reason.to_owned()),
+        })
+        .collect()
+}
+
+/// Prints a kernel × probe table, the lab failures' reasons, and the final count.
+fn summarize(lines: &[KernelLine], probes: &[Probe], runs: &[Run]) {
+    let cell = |line: KernelLine, probe: Probe| {
+        runs.iter()
+            .find(|run| run.kernel == line && run.probe == probe)
+            .map_or("-", |run| match run.outcome {
+                Outcome::Passed => "passed",
+                Outcome::Failed => "FAILED",
+                Outcome::Lab(_) => "LAB FAILURE",
+                Outcome::NotRun(_) => "NOT RUN",
+            })
+    };
+    let width = probes
+        .iter()
+        .map(|probe| probe.name().len())
+        .chain(["LAB FAILURE".len()])
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let mut table = format!("\n{:<8}", "kernel");
+    for probe in probes {
+        table.push_str(&format!("{:<width$}", probe.name()));
+    }
+    for &line in lines {
+        table.push_str(&format!("\n{:<8}", line.name()));
+        for &probe in probes {
+            table.push_str(&format!("{:<width$}", cell(line, probe)));
+        }
+    }
+    for row in table.lines() {
+        println!("{}", row.trim_end());
+    }
+    // One VM failure ends every probe that VM had left: name it once per kernel.
+    let mut reasons: Vec<(&str, KernelLine, &str)> = Vec::new();
+    for run in runs {
+        let reason = match &run.outcome {
+            Outcome::Lab(reason) => ("lab failure", run.kernel, reason.as_str()),
+            Outcome::NotRun(reason) => ("not run", run.kernel, reason.as_str()),
+            Outcome::Passed | Outcome::Failed => continue,
+        };
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    for (what, line, reason) in reasons {
+        println!("{what} on {}: {reason}", line.name());
+    }
+    let passed = runs
+        .iter()
+        .filter(|run| matches!(run.outcome, Outcome::Passed))
+        .count();
+    println!("vm-test: {passed} passed, {} failed", runs.len() - passed);
+}
