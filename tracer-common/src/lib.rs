@@ -12,6 +12,7 @@ pub const COMM_LEN: usize = 16;
 pub mod names {
     pub const EVENTS_MAP: &str = "EVENTS";
     pub const LOST_MAP: &str = "LOST";
+    pub const MNTNS_DROP_MAP: &str = "MNTNS_DROP";
     pub const OFFSETS_GLOBAL: &str = "OFFSETS";
     pub const FENTRY_PROGRAM: &str = "seccomp_fentry";
     pub const KPROBE_PROGRAM: &str = "seccomp_kprobe";
@@ -22,6 +23,9 @@ pub mod source {
     pub const FENTRY: u32 = 1;
     pub const KPROBE: u32 = 2;
 }
+
+/// How many mount namespaces the kernel-side drop list holds; beyond it, userspace filters.
+pub const MNTNS_DROP_CAPACITY: u32 = 8192;
 
 /// Default size of the event ring buffer, in bytes (a power of two, a multiple of the page size).
 pub const DEFAULT_RING_BUFFER_BYTES: u32 = 1 << 20;

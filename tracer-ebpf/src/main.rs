@@ -14,11 +14,12 @@ use aya_ebpf::{
         generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns},
     },
     macros::{fentry, kprobe, map},
-    maps::{PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, ProbeContext},
 };
 use tracer_common::{
-    DEFAULT_RING_BUFFER_BYTES, KernelOffsets, RawSeccompEvent, read_error, source,
+    DEFAULT_RING_BUFFER_BYTES, KernelOffsets, MNTNS_DROP_CAPACITY, RawSeccompEvent, read_error,
+    source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -28,6 +29,11 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BUFFER_BYTES, 0);
 /// Events that found the ring buffer full, counted per CPU so the count is exact without atomics.
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Mount namespaces whose events userspace does not want (the host's without `--host`, other
+/// containers' with `-c`): dropped here, before they cost a ring buffer slot.
+#[map]
+static MNTNS_DROP: HashMap<u32, u8> = HashMap::with_max_entries(MNTNS_DROP_CAPACITY, 0);
 
 /// Filled in by userspace from the running kernel's BTF before load.
 #[unsafe(no_mangle)]
@@ -68,22 +74,29 @@ pub fn seccomp_kprobe(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn record(syscall: u64, signr: i64, code: u32, source: u32) {
+    // SAFETY: OFFSETS lives in read-only data that userspace wrote before load; the volatile read
+    // stops the compiler from folding in the zeroes it was declared with.
+    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
+    let task = task::Current::new(&offsets);
+    let mntns = task.mnt_ns_inum();
+    // SAFETY: the value is a plain integer, copied out at once.
+    if let Some(ns) = mntns
+        && unsafe { MNTNS_DROP.get(&ns) }.is_some()
+    {
+        return;
+    }
     let Some(mut entry) = EVENTS.reserve::<RawSeccompEvent>(0) else {
         count_lost();
         return;
     };
-    // SAFETY: OFFSETS lives in read-only data that userspace wrote before load; the volatile read
-    // stops the compiler from folding in the zeroes it was declared with.
-    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
-    let task = task::Current::new(&offsets);
     let mut read_errors = 0;
     let ppid = task.parent_tgid().unwrap_or_else(|| {
         read_errors |= read_error::PPID;
         0
     });
-    let mntns_id = task.mnt_ns_inum().unwrap_or_else(|| {
+    let mntns_id = mntns.unwrap_or_else(|| {
         read_errors |= read_error::MNTNS;
         0
     });

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{output::OutputFormat, probe::ProbeChoice};
+use std::path::PathBuf;
+
+use crate::{enrich::Runtime, output::OutputFormat, probe::ProbeChoice};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +50,29 @@ pub struct SeccompArgs {
     /// Also show processes of the host, not only those in containers.
     #[arg(long)]
     pub host: bool,
+
+    /// Container runtimes to ask for container names (comma-separated).
+    #[arg(
+        short = 'r',
+        long = "runtimes",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "docker"
+    )]
+    pub runtimes: Vec<Runtime>,
+
+    /// The Docker API socket.
+    #[arg(long, value_name = "PATH", default_value = crate::enrich::docker::DEFAULT_SOCKET)]
+    pub docker_socket: PathBuf,
+
+    /// Only show events of these containers (comma-separated names).
+    #[arg(
+        short = 'c',
+        long = "containername",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub containername: Vec<String>,
 
     /// Size of the kernel's event buffer: a power of two, at least one page (e.g. 4096, 256K,
     /// 4M). Larger buffers absorb longer bursts; lost events are always counted and reported.
@@ -127,6 +152,36 @@ mod tests {
         assert_eq!(args.timeout, Some(Duration::from_millis(2500)));
         assert!(args.host);
         assert_eq!(args.ring_buffer_size, 4096);
+        assert_eq!(args.runtimes, [Runtime::Docker]);
+        assert!(args.containername.is_empty());
+    }
+
+    #[test]
+    fn parses_runtimes_and_container_names() {
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "audit",
+            "seccomp",
+            "-r",
+            "docker",
+            "-c",
+            "web,db",
+            "--docker-socket",
+            "/run/d.sock",
+        ])
+        .unwrap();
+        let Command::Audit(Audit::Seccomp(args)) = cli.command;
+        assert_eq!(args.containername, ["web", "db"]);
+        assert_eq!(args.docker_socket, PathBuf::from("/run/d.sock"));
+    }
+
+    #[test]
+    fn unknown_runtimes_list_the_supported_ones() {
+        let err = Cli::try_parse_from(["tracer", "audit", "seccomp", "-r", "podman"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid value 'podman'"), "{err}");
+        assert!(err.contains("possible values: docker"), "{err}");
     }
 
     #[test]

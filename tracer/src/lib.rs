@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod enrich;
 pub mod events;
 pub mod filter;
 pub mod output;

@@ -4,11 +4,11 @@ use tracer_common::{RawSeccompEvent, source};
 
 use crate::events::{Decoder, Event, clock::WallClock};
 
-/// The kill from the README's example, decoded as the kernel would report it.
-pub fn sample_event() -> Event {
+/// The kill from the README's example, as the kernel program writes it.
+pub fn sample_raw() -> RawSeccompEvent {
     let mut comm = [0; 16];
     comm[..7].copy_from_slice(b"unshare");
-    let raw = RawSeccompEvent {
+    RawSeccompEvent {
         boot_ns: 5,
         cgroup_id: 77,
         pid: 485855,
@@ -24,11 +24,15 @@ pub fn sample_event() -> Event {
         source: source::FENTRY,
         read_errors: 0,
         comm,
-    };
+    }
+}
+
+/// [`sample_raw`], decoded.
+pub fn sample_event() -> Event {
     Decoder::new(
         "node-a".into(),
         WallClock::with_offset_ns(1_700_000_000_000_000_000),
     )
-    .decode(&raw)
+    .decode(&sample_raw())
     .expect("a valid event")
 }

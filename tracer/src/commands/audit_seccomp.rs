@@ -1,9 +1,15 @@
-//! `tracer audit seccomp`: kernel → ring buffer → decode → filter → output → stdout.
+//! `tracer audit seccomp`: kernel → ring buffer → decode → enrich → filter → output → stdout.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context as _;
-use aya::{Ebpf, maps::PerCpuArray};
+use aya::{
+    Ebpf,
+    maps::{HashMap, PerCpuArray},
+};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -13,8 +19,9 @@ use tracer_common::names;
 
 use crate::{
     cli::SeccompArgs,
-    events::{Decoder, clock::WallClock},
-    filter::Filter,
+    enrich::{ContainerIndex, DockerRuntime, Enricher, Runtime},
+    events::{Decoder, Event, clock::WallClock},
+    filter::{self, Filter, kernel::DropList},
     output::Formatter,
     probe::{self, loader, offsets, privileges},
     ringbuf::{EventReader, LostCounter},
@@ -31,6 +38,8 @@ pub struct Summary {
     pub shown: u64,
     pub lost: u64,
     pub undecodable: u64,
+    /// Docker API requests made, when Docker was asked.
+    pub docker_api_calls: Option<u64>,
 }
 
 impl std::fmt::Display for Summary {
@@ -40,6 +49,9 @@ impl std::fmt::Display for Summary {
             "{} events delivered, {} lost to a full ring buffer, {} shown",
             self.delivered, self.lost, self.shown
         )?;
+        if let Some(calls) = self.docker_api_calls {
+            write!(f, ", {calls} Docker API calls")?;
+        }
         if self.undecodable > 0 {
             write!(f, ", {} undecodable", self.undecodable)?;
         }
@@ -62,6 +74,31 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     tracing::debug!(?offsets, "kernel structure offsets");
     let mut ebpf = loader::load(&offsets, args.ring_buffer_size)?;
     start_kernel_log(&mut ebpf);
+
+    let host_mntns = filter::host_mount_namespace();
+    let filter = Filter::new(args.host, host_mntns, args.containername.clone());
+    let drop_list = DropList::new(
+        HashMap::try_from(take_map(&mut ebpf, names::MNTNS_DROP_MAP)?)?,
+        filter.clone(),
+        host_mntns,
+        args.host,
+    )
+    .context("filling the kernel's namespace drop list")?;
+    let drop_list = Mutex::new(drop_list);
+    let index = Arc::new(Mutex::new(ContainerIndex::with_listener(Box::new(
+        move |mntns, container| {
+            drop_list
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(mntns, container)
+        },
+    ))));
+    let docker = args
+        .runtimes
+        .contains(&Runtime::Docker)
+        .then(|| DockerRuntime::new(args.docker_socket.clone(), Arc::clone(&index)));
+    let watcher = docker.as_ref().map(DockerRuntime::spawn_watcher);
+
     probe::attach(&mut ebpf, args.probe)?;
 
     let mut reader = EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
@@ -77,7 +114,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .into();
     let mut pipeline = Pipeline {
         decoder: Decoder::new(node, WallClock::now()),
-        filter: Filter::new(args.host),
+        enricher: Enricher::new(index, docker.clone()),
+        decoded: Vec::new(),
+        filter,
         formatter: args.output.formatter(),
         buffer: Vec::with_capacity(64 * 1024),
         summary: Summary::default(),
@@ -97,6 +136,11 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(ebpf);
     reader.read_remaining(|record| pipeline.push(record));
+    pipeline.process().await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    pipeline.summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
     pipeline.summary.lost = lost.total().context("reading the lost-event counter")?;
     if !matches!(stop, Stop::ReaderGone)
         && stdout
@@ -142,6 +186,7 @@ async fn stream(
             batch = reader.read_batch(|record| pipeline.push(record)) => {
                 batch.context("reading the event ring buffer")?;
                 pipeline.decoder.refresh_clock();
+                pipeline.process().await;
                 let output = pipeline.take_output();
                 match stdout.write(&output).await {
                     Ok(WriteOutcome::Written) => pipeline.recycle(output),
@@ -160,9 +205,13 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// decode → filter → format, into one buffer per batch.
+/// decode → enrich → filter → format, into one buffer per batch.
 struct Pipeline {
     decoder: Decoder,
+    /// Decoded events waiting for enrichment, which may ask a runtime and so cannot happen
+    /// while the ring buffer is borrowed.
+    decoded: Vec<Event>,
+    enricher: Enricher,
     filter: Filter,
     formatter: Box<dyn Formatter>,
     buffer: Vec<u8>,
@@ -173,16 +222,24 @@ impl Pipeline {
     fn push(&mut self, record: &[u8]) {
         self.summary.delivered += 1;
         match self.decoder.decode_bytes(record) {
-            Ok(event) if self.filter.keep(&event) => {
-                self.summary.shown += 1;
-                self.formatter.event(&event, &mut self.buffer);
-            }
-            Ok(_) => {}
+            Ok(event) => self.decoded.push(event),
             Err(error) => {
                 self.summary.undecodable += 1;
                 tracing::warn!("skipping an undecodable event: {error}");
             }
         }
+    }
+
+    async fn process(&mut self) {
+        let mut events = std::mem::take(&mut self.decoded);
+        for mut event in events.drain(..) {
+            self.enricher.enrich(&mut event).await;
+            if self.filter.keep(&event) {
+                self.summary.shown += 1;
+                self.formatter.event(&event, &mut self.buffer);
+            }
+        }
+        self.decoded = events;
     }
 
     fn take_output(&mut self) -> Vec<u8> {

@@ -98,27 +98,7 @@ fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
 mod tests {
     use super::*;
 
-    fn raw() -> RawSeccompEvent {
-        let mut comm = [0; COMM_LEN];
-        comm[..7].copy_from_slice(b"unshare");
-        RawSeccompEvent {
-            boot_ns: 5,
-            cgroup_id: 77,
-            pid: 485855,
-            tid: 485856,
-            ppid: 1,
-            uid: 1000,
-            gid: 100,
-            mntns_id: 4026531841,
-            syscall_nr: 272,
-            arch: 0xc000_003e,
-            code: 0,
-            signal: 31,
-            source: source::KPROBE,
-            read_errors: 0,
-            comm,
-        }
-    }
+    use crate::test_support::sample_raw as raw;
 
     fn decoder() -> Decoder {
         Decoder::new("node-a".into(), WallClock::with_offset_ns(0))
@@ -127,7 +107,7 @@ mod tests {
     #[test]
     fn decodes_every_field() {
         let event = decoder().decode(&raw()).unwrap();
-        assert_eq!(event.source, Source::Kprobe);
+        assert_eq!(event.source, Source::Fentry);
         assert_eq!(
             (event.pid, event.tid, event.ppid),
             (485855, 485856, Some(1))

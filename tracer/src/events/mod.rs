@@ -5,7 +5,7 @@ pub mod arch;
 pub mod clock;
 pub mod decode;
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
@@ -54,16 +54,38 @@ pub struct Event {
     pub code_raw: u32,
     /// Signal number the action delivers, `None` for none.
     pub signal: Option<i32>,
-    pub container: Option<Container>,
+    /// The container the caller runs in, once enrichment has named it.
+    pub container: Option<Arc<Container>>,
 }
 
-/// Where an event came from, once enrichment knows (always `None` until a runtime is queried).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A container as its runtime describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Container {
-    pub runtime: String,
+    pub runtime: &'static str,
     pub id: String,
+    /// Without Docker's leading slash.
     pub name: String,
     pub image: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where kubelet ran a container, from the labels it sets on every container it creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct K8s<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub container: &'a str,
+}
+
+impl Container {
+    pub fn k8s(&self) -> Option<K8s<'_>> {
+        let label = |key: &str| self.labels.get(key).map(String::as_str);
+        Some(K8s {
+            namespace: label("io.kubernetes.pod.namespace")?,
+            pod: label("io.kubernetes.pod.name")?,
+            container: label("io.kubernetes.container.name")?,
+        })
+    }
 }
 
 impl Event {

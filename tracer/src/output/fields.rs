@@ -32,6 +32,9 @@ pub enum Field {
     ContainerId,
     ContainerName,
     ContainerImage,
+    K8sNamespace,
+    K8sPod,
+    K8sContainer,
 }
 
 pub const DEFAULT_COLUMNS: &[Field] = &[
@@ -67,6 +70,9 @@ const TABLE: &[(Field, &str, usize)] = &[
     (Field::ContainerId, "container.id", 12),
     (Field::ContainerName, "container.name", 22),
     (Field::ContainerImage, "container.image", 20),
+    (Field::K8sNamespace, "k8s.namespace", 16),
+    (Field::K8sPod, "k8s.pod", 16),
+    (Field::K8sContainer, "k8s.container", 16),
 ];
 
 /// All field names, comma-separated, for error messages.
@@ -108,8 +114,10 @@ impl Field {
     }
 
     /// The field's value as text (not yet escaped for a terminal); empty where there is none.
-    pub fn value(self, event: &Event) -> Cow<'_, str> {
-        let container = event.container.as_ref();
+    pub fn value<'a>(self, event: &'a Event) -> Cow<'a, str> {
+        let container = event.container.as_deref();
+        let k8s = container.and_then(|c| c.k8s());
+        let text = |value: Option<&'a str>| Cow::Borrowed(value.unwrap_or_default());
         match self {
             Field::Timestamp => event
                 .timestamp
@@ -132,15 +140,14 @@ impl Field {
             Field::CodeRaw => format!("{:#x}", event.code_raw).into(),
             Field::Signal => event.signal_name().unwrap_or_default().into(),
             Field::RuntimeContainerName | Field::ContainerName => {
-                container.map_or("".into(), |c| Cow::Borrowed(c.name.as_str()))
+                text(container.map(|c| c.name.as_str()))
             }
-            Field::ContainerRuntime => {
-                container.map_or("".into(), |c| Cow::Borrowed(c.runtime.as_str()))
-            }
-            Field::ContainerId => container.map_or("".into(), |c| Cow::Borrowed(c.id.as_str())),
-            Field::ContainerImage => {
-                container.map_or("".into(), |c| Cow::Borrowed(c.image.as_str()))
-            }
+            Field::ContainerRuntime => text(container.map(|c| c.runtime)),
+            Field::ContainerId => text(container.map(|c| c.id.as_str())),
+            Field::ContainerImage => text(container.map(|c| c.image.as_str())),
+            Field::K8sNamespace => text(k8s.map(|k| k.namespace)),
+            Field::K8sPod => text(k8s.map(|k| k.pod)),
+            Field::K8sContainer => text(k8s.map(|k| k.container)),
         }
     }
 }

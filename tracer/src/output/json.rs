@@ -1,6 +1,6 @@
 //! One JSON object per event: the contract documented in docs/events.md.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -38,6 +38,7 @@ struct Record<'a> {
     code_raw: u32,
     signal: Option<String>,
     container: Option<ContainerRecord<'a>>,
+    k8s: Option<K8sRecord<'a>>,
 }
 
 #[derive(Serialize)]
@@ -46,15 +47,24 @@ struct ContainerRecord<'a> {
     id: &'a str,
     name: &'a str,
     image: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct K8sRecord<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    container: &'a str,
 }
 
 impl<'a> From<&'a Container> for ContainerRecord<'a> {
     fn from(c: &'a Container) -> Self {
         Self {
-            runtime: &c.runtime,
+            runtime: c.runtime,
             id: &c.id,
             name: &c.name,
             image: &c.image,
+            labels: &c.labels,
         }
     }
 }
@@ -79,7 +89,16 @@ impl<'a> From<&'a Event> for Record<'a> {
             code: event.code.to_string(),
             code_raw: event.code_raw,
             signal: event.signal_name(),
-            container: event.container.as_ref().map(ContainerRecord::from),
+            container: event.container.as_deref().map(ContainerRecord::from),
+            k8s: event
+                .container
+                .as_deref()
+                .and_then(Container::k8s)
+                .map(|k| K8sRecord {
+                    namespace: k.namespace,
+                    pod: k.pod,
+                    container: k.container,
+                }),
         }
     }
 }
@@ -138,8 +157,40 @@ mod tests {
             "code_raw": 0,
             "signal": "SIGSYS",
             "container": null,
+            "k8s": null,
         });
         assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn names_the_container_and_its_pod() {
+        let mut event = sample_event();
+        let labels = [
+            ("io.kubernetes.pod.namespace", "default"),
+            ("io.kubernetes.pod.name", "mypod"),
+            ("io.kubernetes.container.name", "container1"),
+        ];
+        event.container = Some(std::sync::Arc::new(Container {
+            runtime: "docker",
+            id: "4f3c".into(),
+            name: "eager_mclean".into(),
+            image: "busybox".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }));
+        let value = render(&event);
+        assert_eq!(value["container"]["name"], "eager_mclean");
+        assert_eq!(value["container"]["runtime"], "docker");
+        assert_eq!(
+            value["container"]["labels"]["io.kubernetes.pod.name"],
+            "mypod"
+        );
+        assert_eq!(
+            value["k8s"],
+            serde_json::json!({"namespace": "default", "pod": "mypod", "container": "container1"})
+        );
     }
 
     #[test]

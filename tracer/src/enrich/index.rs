@@ -1,0 +1,232 @@
+//! What is known about containers, by id and by mount namespace, shared by the runtime watcher
+//! (which writes) and the pipeline (which reads on every event).
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::events::Container;
+
+/// How long a container is still named after it died: its last events (a kill is often the
+/// reason it died) may be read from the ring buffer a moment after the runtime reports the death.
+pub const RETENTION: Duration = Duration::from_secs(60);
+
+/// Told about every change of which container a mount namespace belongs to, so the kernel's
+/// filter can follow (`None`: the namespace no longer belongs to a known container).
+pub type NamespaceListener = Box<dyn FnMut(u32, Option<&Container>) + Send>;
+
+struct Entry {
+    container: Arc<Container>,
+    mntns: Option<u32>,
+    died: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct ContainerIndex {
+    by_id: HashMap<String, Entry>,
+    by_mntns: HashMap<u32, String>,
+    /// Namespaces found not to be any container's, so /proc is not read again for them.
+    not_containers: HashSet<u32>,
+    listener: Option<NamespaceListener>,
+}
+
+impl ContainerIndex {
+    pub fn with_listener(listener: NamespaceListener) -> Self {
+        Self {
+            listener: Some(listener),
+            ..Self::default()
+        }
+    }
+
+    pub fn by_mntns(&self, mntns: u32) -> Option<Arc<Container>> {
+        let id = self.by_mntns.get(&mntns)?;
+        self.by_id.get(id).map(|e| Arc::clone(&e.container))
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<Arc<Container>> {
+        self.by_id.get(id).map(|e| Arc::clone(&e.container))
+    }
+
+    pub fn is_known_non_container(&self, mntns: u32) -> bool {
+        self.not_containers.contains(&mntns)
+    }
+
+    pub fn mark_non_container(&mut self, mntns: u32) {
+        self.not_containers.insert(mntns);
+    }
+
+    /// Records a container (new, or with fresh metadata) and, when known, its mount namespace.
+    pub fn upsert(&mut self, container: Container, mntns: Option<u32>) {
+        let id = container.id.clone();
+        let container = Arc::new(container);
+        let previous = self.by_id.insert(
+            id.clone(),
+            Entry {
+                container: Arc::clone(&container),
+                mntns,
+                died: None,
+            },
+        );
+        // A restarted container gets a new namespace; keep the old one's events named too.
+        let old_mntns = previous
+            .and_then(|p| p.mntns)
+            .filter(|old| Some(*old) != mntns);
+        if let (Some(old), None) = (old_mntns, mntns) {
+            // Metadata without a namespace (e.g. a rename) keeps the namespace already known.
+            if let Some(entry) = self.by_id.get_mut(&id) {
+                entry.mntns = Some(old);
+            }
+        }
+        let current = self.by_id.get(&id).and_then(|e| e.mntns);
+        if let Some(ns) = current {
+            self.not_containers.remove(&ns);
+            self.by_mntns.insert(ns, id);
+            self.notify(ns, Some(&container));
+        }
+    }
+
+    /// Ties a namespace to a container already known (found through /proc for a process the
+    /// runtime's events did not cover yet).
+    pub fn attach_namespace(&mut self, id: &str, mntns: u32) -> Option<Arc<Container>> {
+        let entry = self.by_id.get_mut(id)?;
+        entry.mntns = Some(mntns);
+        let container = Arc::clone(&entry.container);
+        self.not_containers.remove(&mntns);
+        self.by_mntns.insert(mntns, id.to_owned());
+        self.notify(mntns, Some(&container));
+        Some(container)
+    }
+
+    pub fn rename(&mut self, id: &str, name: &str) {
+        let Some(entry) = self.by_id.get_mut(id) else {
+            return;
+        };
+        let mut renamed = (*entry.container).clone();
+        renamed.name = name.trim_start_matches('/').to_owned();
+        entry.container = Arc::new(renamed);
+        if let Some(ns) = entry.mntns {
+            let container = Arc::clone(&entry.container);
+            self.notify(ns, Some(&container));
+        }
+    }
+
+    /// The container stopped: it stays named for [`RETENTION`].
+    pub fn mark_dead(&mut self, id: &str, now: Instant) {
+        if let Some(entry) = self.by_id.get_mut(id) {
+            entry.died.get_or_insert(now);
+        }
+    }
+
+    /// Forgets containers dead for longer than [`RETENTION`]. Their namespace numbers are
+    /// released too: the kernel reuses them for new namespaces.
+    pub fn expire(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .by_id
+            .iter()
+            .filter(|(_, e)| {
+                e.died
+                    .is_some_and(|died| now.duration_since(died) > RETENTION)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            let Some(entry) = self.by_id.remove(&id) else {
+                continue;
+            };
+            if let Some(ns) = entry.mntns
+                && self.by_mntns.get(&ns) == Some(&id)
+            {
+                self.by_mntns.remove(&ns);
+                self.notify(ns, None);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn notify(&mut self, mntns: u32, container: Option<&Container>) {
+        if let Some(listener) = self.listener.as_mut() {
+            listener(mntns, container);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn container(id: &str, name: &str) -> Container {
+        Container {
+            runtime: "docker",
+            id: id.into(),
+            name: name.into(),
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn finds_containers_by_namespace_and_follows_renames() {
+        let mut index = ContainerIndex::default();
+        index.upsert(container("a", "first"), Some(10));
+        assert_eq!(index.by_mntns(10).unwrap().name, "first");
+        index.rename("a", "/second");
+        assert_eq!(index.by_mntns(10).unwrap().name, "second");
+        // Fresh metadata without a namespace keeps the one known.
+        index.upsert(container("a", "third"), None);
+        assert_eq!(index.by_mntns(10).unwrap().name, "third");
+    }
+
+    #[test]
+    fn keeps_dead_containers_for_a_while() {
+        let mut index = ContainerIndex::default();
+        index.upsert(container("a", "gone"), Some(10));
+        let died = Instant::now();
+        index.mark_dead("a", died);
+        index.expire(died + RETENTION / 2);
+        assert_eq!(index.by_mntns(10).unwrap().name, "gone");
+        index.expire(died + RETENTION * 2);
+        assert!(index.by_mntns(10).is_none());
+        assert!(index.is_empty());
+    }
+
+    #[test]
+    fn tells_the_listener_about_every_namespace_change() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let mut index = ContainerIndex::with_listener(Box::new(move |ns, c| {
+            log.lock().unwrap().push((ns, c.map(|c| c.name.clone())));
+        }));
+        index.upsert(container("a", "web"), Some(10));
+        index.rename("a", "api");
+        index.mark_dead("a", Instant::now() - RETENTION * 2);
+        index.expire(Instant::now());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (10, Some("web".into())),
+                (10, Some("api".into())),
+                (10, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_namespace_found_later_clears_a_negative_answer() {
+        let mut index = ContainerIndex::default();
+        index.upsert(container("a", "late"), None);
+        index.mark_non_container(10);
+        assert!(index.is_known_non_container(10));
+        assert_eq!(index.attach_namespace("a", 10).unwrap().name, "late");
+        assert!(!index.is_known_non_container(10));
+    }
+}

@@ -1,0 +1,78 @@
+//! What /proc says about a process: its mount namespace, and which container it belongs to.
+
+use std::{fs, os::unix::fs::MetadataExt as _};
+
+/// The inode of `/proc/PID/ns/mnt`: the same number the kernel programs report as `mntns_id`.
+pub fn mount_namespace(pid: u32) -> Option<u32> {
+    let meta = fs::metadata(format!("/proc/{pid}/ns/mnt")).ok()?;
+    u32::try_from(meta.ino()).ok()
+}
+
+/// The id of the container process `pid` runs in, from its cgroup path.
+pub fn container_id_from_cgroup(pid: u32) -> Option<String> {
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cgroup.lines().find_map(container_id_in_cgroup_line)
+}
+
+/// The container a runtime shim (`containerd-shim-runc-v2 ... -id ID`) runs: a container's first
+/// process is the shim's child, so when seccomp kills it at once, its parent still names it.
+pub fn container_id_from_shim(pid: u32) -> Option<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let program = String::from_utf8_lossy(args.first()?);
+    if !program.contains("containerd-shim") {
+        return None;
+    }
+    let id = args.windows(2).find(|w| w[0] == b"-id")?[1];
+    let id = std::str::from_utf8(id).ok()?;
+    is_container_id(id).then(|| id.to_owned())
+}
+
+/// Docker's cgroup paths end in the 64-hex container id: `/docker/ID` (cgroupfs driver) or
+/// `/system.slice/docker-ID.scope` (systemd driver), on v1 and v2 alike.
+fn container_id_in_cgroup_line(line: &str) -> Option<String> {
+    let path = line.splitn(3, ':').nth(2)?;
+    path.split('/').rev().find_map(|segment| {
+        let segment = segment.strip_suffix(".scope").unwrap_or(segment);
+        let id = segment.rsplit('-').next().unwrap_or(segment);
+        is_container_id(id).then(|| id.to_owned())
+    })
+}
+
+fn is_container_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "4f3c2a5e6b7d8c9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
+
+    #[test]
+    fn reads_container_ids_from_every_cgroup_layout() {
+        for line in [
+            format!("0::/docker/{ID}"),
+            format!("0::/system.slice/docker-{ID}.scope"),
+            format!("12:pids:/docker/{ID}"),
+            format!("0::/kubepods/besteffort/pod1234/{ID}"),
+        ] {
+            assert_eq!(
+                container_id_in_cgroup_line(&line).as_deref(),
+                Some(ID),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            container_id_in_cgroup_line("0::/user.slice/session-3.scope"),
+            None
+        );
+    }
+
+    #[test]
+    fn reads_this_process_namespace_like_the_kernel_does() {
+        let ns = mount_namespace(std::process::id()).expect("own mount namespace");
+        assert_eq!(mount_namespace(std::process::id()), Some(ns));
+        assert_eq!(container_id_from_shim(std::process::id()), None);
+    }
+}

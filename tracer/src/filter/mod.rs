@@ -1,0 +1,109 @@
+//! Which events reach the output: in userspace ([`Filter`]), and, where the kernel can decide
+//! it, already in the kernel program ([`kernel::DropList`]).
+
+pub mod kernel;
+
+use std::os::unix::fs::MetadataExt as _;
+
+use crate::events::Event;
+
+/// Without `--host`, events from processes in the host's own mount namespace are hidden: the
+/// operator asked about containers, and host processes would bury them. With container names
+/// (`-c`), only those containers' events are shown (and the host's, with `--host`).
+#[derive(Clone, Debug)]
+pub struct Filter {
+    host_mntns: Option<u32>,
+    show_host: bool,
+    names: Vec<String>,
+}
+
+impl Filter {
+    pub fn new(show_host: bool, host_mntns: Option<u32>, names: Vec<String>) -> Self {
+        Self {
+            host_mntns,
+            show_host,
+            names,
+        }
+    }
+
+    pub fn keep(&self, event: &Event) -> bool {
+        if let Some(container) = &event.container {
+            return self.wants_container(&container.name);
+        }
+        match (event.mntns_id, self.host_mntns) {
+            (Some(ns), Some(host)) if ns == host => self.show_host,
+            // A container no runtime has named (dockerd down), or a task whose namespace is
+            // unknown because it was exiting: hiding it could hide the very kill the operator
+            // is looking for, so only a name filter excludes it.
+            _ => self.names.is_empty(),
+        }
+    }
+
+    pub fn wants_container(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|n| n == name)
+    }
+}
+
+/// The mount namespace of pid 1, which is the host's even when we run in a container with the
+/// host's pid namespace.
+pub fn host_mount_namespace() -> Option<u32> {
+    match std::fs::metadata("/proc/1/ns/mnt") {
+        Ok(meta) => u32::try_from(meta.ino()).ok(),
+        Err(error) => {
+            tracing::warn!("cannot read the host's mount namespace (/proc/1/ns/mnt): {error}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{events::Container, test_support::sample_event};
+
+    fn event(mntns: Option<u32>, container: Option<&str>) -> Event {
+        let mut event = sample_event();
+        event.mntns_id = mntns;
+        event.container = container.map(|name| {
+            Arc::new(Container {
+                name: name.into(),
+                ..Container::default()
+            })
+        });
+        event
+    }
+
+    #[test]
+    fn hides_host_processes_unless_asked() {
+        let host = event(Some(1), None);
+        let containers_only = Filter::new(false, Some(1), vec![]);
+        assert!(!containers_only.keep(&host));
+        assert!(
+            containers_only.keep(&event(Some(2), None)),
+            "an unnamed container"
+        );
+        assert!(containers_only.keep(&event(None, None)), "an exiting task");
+        assert!(containers_only.keep(&event(Some(2), Some("web"))));
+
+        let everything = Filter::new(true, Some(1), vec![]);
+        assert!(everything.keep(&host));
+    }
+
+    #[test]
+    fn container_names_select_containers() {
+        let web = Filter::new(false, Some(1), vec!["web".into()]);
+        assert!(web.keep(&event(Some(2), Some("web"))));
+        assert!(!web.keep(&event(Some(3), Some("db"))));
+        assert!(
+            !web.keep(&event(Some(4), None)),
+            "an unnamed container cannot be web"
+        );
+        assert!(!web.keep(&event(Some(1), None)));
+
+        let web_and_host = Filter::new(true, Some(1), vec!["web".into()]);
+        assert!(web_and_host.keep(&event(Some(1), None)));
+        assert!(!web_and_host.keep(&event(Some(3), Some("db"))));
+    }
+}
