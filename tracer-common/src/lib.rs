@@ -16,6 +16,8 @@ pub mod names {
     pub const OFFSETS_GLOBAL: &str = "OFFSETS";
     pub const FENTRY_PROGRAM: &str = "seccomp_fentry";
     pub const KPROBE_PROGRAM: &str = "seccomp_kprobe";
+    pub const EXITED_MAP: &str = "EXITED";
+    pub const EXIT_PROGRAM: &str = "task_exit";
 }
 
 /// Which kernel program produced an event.
@@ -66,6 +68,21 @@ pub struct RawSeccompEvent {
     pub comm: [u8; COMM_LEN],
 }
 
+/// What a process was when it exited, kept so events read after its death (the kernel's audit
+/// records arrive asynchronously, and seccomp's kills end processes) can still be attributed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitedTask {
+    /// `CLOCK_BOOTTIME` nanoseconds of the exit.
+    pub exited_boot_ns: u64,
+    pub cgroup_id: u64,
+    pub mntns_id: u32,
+    pub ppid: u32,
+}
+
+/// How many exited processes are remembered (least recently written are forgotten first).
+pub const EXITED_CAPACITY: u32 = 16384;
+
 /// Flags in [`RawSeccompEvent::read_errors`].
 pub mod read_error {
     pub const PPID: u32 = 1 << 0;
@@ -108,6 +125,7 @@ mod user {
     // pattern is a valid value.
     unsafe impl aya::Pod for super::RawSeccompEvent {}
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::ExitedTask {}
 }
 
 #[cfg(test)]

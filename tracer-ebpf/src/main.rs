@@ -13,13 +13,13 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
         generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns},
     },
-    macros::{fentry, kprobe, map},
-    maps::{HashMap, PerCpuArray, RingBuf},
-    programs::{FEntryContext, ProbeContext},
+    macros::{fentry, kprobe, map, raw_tracepoint},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::{FEntryContext, ProbeContext, RawTracePointContext},
 };
 use tracer_common::{
-    DEFAULT_RING_BUFFER_BYTES, KernelOffsets, MNTNS_DROP_CAPACITY, RawSeccompEvent, read_error,
-    source,
+    DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
+    RawSeccompEvent, read_error, source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -34,6 +34,11 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// containers' with `-c`): dropped here, before they cost a ring buffer slot.
 #[map]
 static MNTNS_DROP: HashMap<u32, u8> = HashMap::with_max_entries(MNTNS_DROP_CAPACITY, 0);
+
+/// Processes that exited recently, by process id: attached only where events come from the
+/// kernel's audit records, which may be read after the process is gone.
+#[map]
+static EXITED: LruHashMap<u32, ExitedTask> = LruHashMap::with_max_entries(EXITED_CAPACITY, 0);
 
 /// Filled in by userspace from the running kernel's BTF before load.
 #[unsafe(no_mangle)]
@@ -69,6 +74,32 @@ pub fn seccomp_kprobe(ctx: ProbeContext) -> u32 {
         return 0;
     };
     record(syscall, signr, code, source::KPROBE);
+    0
+}
+
+/// `sched_process_exit` runs before the task drops its namespaces, so its mount namespace can
+/// still be read here. A raw tracepoint needs neither tracefs nor BTF of the event.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn task_exit(_ctx: RawTracePointContext) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // Only the whole process's end matters: its threads share its namespaces.
+    if pid_tgid >> 32 != pid_tgid & 0xffff_ffff {
+        return 0;
+    }
+    // SAFETY: see `record`.
+    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
+    let task = task::Current::new(&offsets);
+    let Some(mntns_id) = task.mnt_ns_inum() else {
+        return 0;
+    };
+    let exited = ExitedTask {
+        // SAFETY: both helpers take no arguments and cannot fail.
+        exited_boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        mntns_id,
+        ppid: task.parent_tgid().unwrap_or(0),
+    };
+    let _ = EXITED.insert(&((pid_tgid >> 32) as u32), &exited, 0);
     0
 }
 

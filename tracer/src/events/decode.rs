@@ -63,13 +63,13 @@ impl Decoder {
             node: Arc::clone(&self.node),
             source: Source::try_from(raw.source)?,
             pid: raw.pid,
-            tid: raw.tid,
+            tid: Some(raw.tid),
             ppid: (!unread(read_error::PPID)).then_some(raw.ppid),
             uid: raw.uid,
             gid: raw.gid,
             comm: decode_comm(&raw.comm),
             mntns_id: (!unread(read_error::MNTNS) && raw.mntns_id != 0).then_some(raw.mntns_id),
-            cgroup_id: raw.cgroup_id,
+            cgroup_id: Some(raw.cgroup_id),
             syscall_nr: raw.syscall_nr,
             arch,
             syscall: arch.syscall_name(raw.syscall_nr),
@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(event.source, Source::Fentry);
         assert_eq!(
             (event.pid, event.tid, event.ppid),
-            (485855, 485856, Some(1))
+            (485855, Some(485856), Some(1))
         );
         assert_eq!(event.comm, "unshare");
         assert_eq!(event.syscall, Some("unshare"));

@@ -36,7 +36,8 @@ pub struct Event {
     pub node: Arc<str>,
     pub source: Source,
     pub pid: u32,
-    pub tid: u32,
+    /// `None` where the source does not say (the kernel's audit records name only the process).
+    pub tid: Option<u32>,
     /// `None` when the kernel program could not read the parent.
     pub ppid: Option<u32>,
     pub uid: u32,
@@ -45,7 +46,8 @@ pub struct Event {
     pub comm: String,
     /// `None` when the task had already lost its namespaces (it was exiting).
     pub mntns_id: Option<u32>,
-    pub cgroup_id: u64,
+    /// `None` where the source does not say.
+    pub cgroup_id: Option<u64>,
     pub syscall_nr: u32,
     pub arch: Arch,
     /// The system call's name in `arch`'s table; `None` for numbers the table does not know.

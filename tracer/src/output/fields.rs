@@ -126,13 +126,13 @@ impl Field {
             Field::Node => Cow::Borrowed(&event.node),
             Field::Source => event.source.as_str().into(),
             Field::Pid => event.pid.to_string().into(),
-            Field::Tid => event.tid.to_string().into(),
+            Field::Tid => optional(event.tid),
             Field::Ppid => optional(event.ppid),
             Field::Uid => event.uid.to_string().into(),
             Field::Gid => event.gid.to_string().into(),
             Field::Comm => Cow::Borrowed(&event.comm),
             Field::MntnsId => optional(event.mntns_id),
-            Field::CgroupId => event.cgroup_id.to_string().into(),
+            Field::CgroupId => optional(event.cgroup_id),
             Field::Syscall => event.syscall_display(),
             Field::SyscallNr => event.syscall_nr.to_string().into(),
             Field::Arch => event.arch.to_string().into(),
@@ -152,7 +152,7 @@ impl Field {
     }
 }
 
-fn optional(value: Option<u32>) -> Cow<'static, str> {
+fn optional(value: Option<impl ToString>) -> Cow<'static, str> {
     value.map_or(Cow::Borrowed(""), |v| v.to_string().into())
 }
 

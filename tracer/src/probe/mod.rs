@@ -3,6 +3,7 @@
 //! Each hook is a row in [`HOOKS`], tried in order by `--probe auto`; every skipped hook is
 //! reported with the reason, so an operator knows what the kernel lacks.
 
+pub mod exits;
 pub mod hooks;
 pub mod loader;
 pub mod offsets;
