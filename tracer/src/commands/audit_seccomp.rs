@@ -100,13 +100,14 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     let watcher = docker.as_ref().map(DockerRuntime::spawn_watcher);
 
     probe::attach(&mut ebpf, args.probe)?;
-
-    let mut reader = EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
-        .context("watching the event ring buffer")?;
-    let mut lost = LostCounter::new(PerCpuArray::try_from(take_map(
-        &mut ebpf,
-        names::LOST_MAP,
-    )?)?);
+    let mut source = EventSource::RingBuffer {
+        reader: EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
+            .context("watching the event ring buffer")?,
+        lost: LostCounter::new(PerCpuArray::try_from(take_map(
+            &mut ebpf,
+            names::LOST_MAP,
+        )?)?),
+    };
 
     let node: Arc<str> = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
@@ -124,24 +125,17 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     pipeline.formatter.header(&mut pipeline.buffer);
     let mut stdout = Stdout::new();
 
-    let stop = stream(
-        &mut reader,
-        &mut lost,
-        &mut pipeline,
-        &mut stdout,
-        args.timeout,
-    )
-    .await?;
+    let stop = stream(&mut source, &mut pipeline, &mut stdout, args.timeout).await?;
 
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(ebpf);
-    reader.read_remaining(|record| pipeline.push(record));
+    source.read_remaining(&mut pipeline);
     pipeline.process().await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
     pipeline.summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
-    pipeline.summary.lost = lost.total().context("reading the lost-event counter")?;
+    pipeline.summary.lost = source.total_lost()?;
     if !matches!(stop, Stop::ReaderGone)
         && stdout
             .write(&pipeline.take_output())
@@ -156,8 +150,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
 }
 
 async fn stream(
-    reader: &mut EventReader,
-    lost: &mut LostCounter,
+    source: &mut EventSource,
     pipeline: &mut Pipeline,
     stdout: &mut Stdout,
     timeout: Option<Duration>,
@@ -177,15 +170,9 @@ async fn stream(
             _ = interrupt.recv() => return Ok(Stop::Signal),
             _ = terminate.recv() => return Ok(Stop::Signal),
             () = sleep_until(deadline) => return Ok(Stop::Timeout),
-            _ = lost_report.tick() => {
-                let new = lost.new_losses().context("reading the lost-event counter")?;
-                if new > 0 {
-                    tracing::warn!("{new} events lost: the ring buffer was full (raise --ring-buffer-size)");
-                }
-            }
-            batch = reader.read_batch(|record| pipeline.push(record)) => {
-                batch.context("reading the event ring buffer")?;
-                pipeline.decoder.refresh_clock();
+            _ = lost_report.tick() => source.report_new_losses()?,
+            batch = source.read_batch(pipeline) => {
+                batch?;
                 pipeline.process().await;
                 let output = pipeline.take_output();
                 match stdout.write(&output).await {
@@ -202,6 +189,63 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Where events come from: the kernel programs' ring buffer.
+enum EventSource {
+    RingBuffer {
+        reader: EventReader,
+        lost: LostCounter,
+    },
+}
+
+impl EventSource {
+    /// Waits for events and decodes them into the pipeline.
+    async fn read_batch(&mut self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+        match self {
+            EventSource::RingBuffer { reader, .. } => {
+                reader
+                    .read_batch(|record| pipeline.push(record))
+                    .await
+                    .context("reading the event ring buffer")?;
+                pipeline.decoder.refresh_clock();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what is left once the source is detached, without waiting.
+    fn read_remaining(&mut self, pipeline: &mut Pipeline) {
+        match self {
+            EventSource::RingBuffer { reader, .. } => {
+                reader.read_remaining(|record| pipeline.push(record));
+            }
+        }
+    }
+
+    fn report_new_losses(&mut self) -> anyhow::Result<()> {
+        match self {
+            EventSource::RingBuffer { lost, .. } => {
+                let new = lost
+                    .new_losses()
+                    .context("reading the lost-event counter")?;
+                if new > 0 {
+                    tracing::warn!(
+                        "{new} events lost: the ring buffer was full (raise --ring-buffer-size)"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn total_lost(&self) -> anyhow::Result<u64> {
+        match self {
+            EventSource::RingBuffer { lost, .. } => {
+                lost.total().context("reading the lost-event counter")
+            }
+        }
     }
 }
 
