@@ -44,13 +44,22 @@ impl Filter {
     }
 }
 
-/// The mount namespace of pid 1, which is the host's even when we run in a container with the
-/// host's pid namespace.
+/// The host's mount namespace: pid 1's, which is the host's even when tracer runs in a container
+/// sharing the host's pid namespace. Where pid 1's namespaces are hidden (some sandboxes forbid
+/// reading them even to root), tracer's own, since it runs on the host.
 pub fn host_mount_namespace() -> Option<u32> {
-    match std::fs::metadata("/proc/1/ns/mnt") {
+    let pid1 = std::fs::metadata("/proc/1/ns/mnt");
+    let meta = match pid1 {
+        Ok(meta) => Ok(meta),
+        Err(error) => {
+            tracing::debug!("cannot read /proc/1/ns/mnt ({error}); taking tracer's own namespace");
+            std::fs::metadata("/proc/self/ns/mnt")
+        }
+    };
+    match meta {
         Ok(meta) => u32::try_from(meta.ino()).ok(),
         Err(error) => {
-            tracing::warn!("cannot read the host's mount namespace (/proc/1/ns/mnt): {error}");
+            tracing::warn!("cannot read the host's mount namespace: {error}");
             None
         }
     }
