@@ -4,6 +4,7 @@
 //! [`ringbuf`] reads what they write, [`events`] decodes it, [`filter`] selects, [`output`]
 //! formats and [`sink`] delivers. [`commands`] wires the path for each subcommand.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod enrich;
