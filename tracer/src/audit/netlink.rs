@@ -156,7 +156,12 @@ impl AuditRecords {
     /// Reads what is queued now, without waiting.
     pub fn read_now(&mut self, kind: u16) -> Result<Batch, NetlinkError> {
         let mut batch = Batch::default();
-        read_available(self.socket.get_ref().as_raw_fd(), &mut self.buffer, kind, &mut batch)?;
+        read_available(
+            self.socket.get_ref().as_raw_fd(),
+            &mut self.buffer,
+            kind,
+            &mut batch,
+        )?;
         Ok(batch)
     }
 }
@@ -246,7 +251,9 @@ pub fn status() -> Result<AuditStatus, NetlinkError> {
         )
     };
     if sent < 0 {
-        return Err(io_error("asking for the audit status")(io::Error::last_os_error()));
+        return Err(io_error("asking for the audit status")(
+            io::Error::last_os_error(),
+        ));
     }
     let mut reply = vec![0u8; 8192];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -153,7 +153,7 @@ fn untrusted(value: &str) -> Option<String> {
 }
 
 fn hex_bytes(value: &str) -> Option<Vec<u8>> {
-    if value.len() % 2 != 0 {
+    if !value.len().is_multiple_of(2) {
         return None;
     }
     (0..value.len())
@@ -179,12 +179,21 @@ mod tests {
         let record = parse(MKDIR).unwrap();
         assert_eq!(record.serial, 484);
         assert_eq!(record.timestamp.timestamp_millis(), 1_795_477_998_219);
-        assert_eq!((record.pid, record.uid, record.gid), (24743, Some(0), Some(0)));
+        assert_eq!(
+            (record.pid, record.uid, record.gid),
+            (24743, Some(0), Some(0))
+        );
         assert_eq!(record.auid, Some(u32::MAX));
         assert_eq!(record.comm.as_deref(), Some("mkdir"));
         assert_eq!(record.exe.as_deref(), Some("/bin/busybox"));
-        assert_eq!((record.sig, record.arch, record.syscall), (0, 0xc000_003e, 83));
-        assert_eq!((record.compat, record.ip, record.code), (Some(0), Some(0x47b567), 0x7ffc_0000));
+        assert_eq!(
+            (record.sig, record.arch, record.syscall),
+            (0, 0xc000_003e, 83)
+        );
+        assert_eq!(
+            (record.compat, record.ip, record.code),
+            (Some(0), Some(0x47b567), 0x7ffc_0000)
+        );
         assert_eq!(record.subj, None);
     }
 
@@ -215,7 +224,10 @@ mod tests {
         let text = "audit(1.000:1): pid=1 sig=0 arch=c000003e code=0x7ffc0000";
         assert_eq!(parse(text), Err(RecordError::Missing("syscall")));
         let text = "audit(1.000:1): pid=x sig=0 arch=c000003e syscall=1 code=0x7ffc0000";
-        assert!(matches!(parse(text), Err(RecordError::Invalid { field: "pid", .. })));
+        assert!(matches!(
+            parse(text),
+            Err(RecordError::Invalid { field: "pid", .. })
+        ));
         assert_eq!(parse("pid=1"), Err(RecordError::NoHeader));
     }
 }

@@ -18,12 +18,13 @@ use tokio::{
 use tracer_common::names;
 
 use crate::{
+    audit::source::AuditSource,
     cli::SeccompArgs,
     enrich::{ContainerIndex, DockerRuntime, Enricher, Runtime},
     events::{Decoder, Event, clock::WallClock},
     filter::{self, Filter, kernel::DropList},
     output::Formatter,
-    probe::{self, loader, offsets, privileges},
+    probe::{self, hooks::Delivery, loader, offsets, privileges},
     ringbuf::{EventReader, LostCounter},
     sink::{Stdout, WriteOutcome},
 };
@@ -46,7 +47,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} events delivered, {} lost to a full ring buffer, {} shown",
+            "{} events delivered, {} lost, {} shown",
             self.delivered, self.lost, self.shown
         )?;
         if let Some(calls) = self.docker_api_calls {
@@ -56,7 +57,7 @@ impl std::fmt::Display for Summary {
             write!(f, ", {} undecodable", self.undecodable)?;
         }
         if self.lost > 0 {
-            write!(f, " (raise --ring-buffer-size to lose fewer)")?;
+            write!(f, " (see the warnings above for why events were lost)")?;
         }
         Ok(())
     }
@@ -99,20 +100,25 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .then(|| DockerRuntime::new(args.docker_socket.clone(), Arc::clone(&index)));
     let watcher = docker.as_ref().map(DockerRuntime::spawn_watcher);
 
-    probe::attach(&mut ebpf, args.probe)?;
-    let mut source = EventSource::RingBuffer {
-        reader: EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
-            .context("watching the event ring buffer")?,
-        lost: LostCounter::new(PerCpuArray::try_from(take_map(
-            &mut ebpf,
-            names::LOST_MAP,
-        )?)?),
-    };
-
     let node: Arc<str> = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
         .into();
+    let attached = probe::attach(&mut ebpf, args.probe)?;
+    let mut source = match attached.delivery {
+        Delivery::RingBuffer { .. } => EventSource::RingBuffer {
+            reader: EventReader::new(take_map(&mut ebpf, names::EVENTS_MAP)?.try_into()?)
+                .context("watching the event ring buffer")?,
+            lost: LostCounter::new(PerCpuArray::try_from(take_map(
+                &mut ebpf,
+                names::LOST_MAP,
+            )?)?),
+        },
+        Delivery::Audit { records, exits } => {
+            EventSource::Audit(AuditSource::new(records, exits, Arc::clone(&node)))
+        }
+    };
+
     let mut pipeline = Pipeline {
         decoder: Decoder::new(node, WallClock::now()),
         enricher: Enricher::new(index, docker.clone()),
@@ -192,12 +198,13 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Where events come from: the kernel programs' ring buffer.
+/// Where events come from: the kernel programs' ring buffer, or the kernel's audit records.
 enum EventSource {
     RingBuffer {
         reader: EventReader,
         lost: LostCounter,
     },
+    Audit(AuditSource),
 }
 
 impl EventSource {
@@ -211,6 +218,12 @@ impl EventSource {
                     .context("reading the event ring buffer")?;
                 pipeline.decoder.refresh_clock();
             }
+            EventSource::Audit(audit) => {
+                let batch = audit.read_batch().await?;
+                pipeline.summary.delivered += batch.events.len() as u64;
+                pipeline.summary.undecodable += batch.undecodable;
+                pipeline.decoded.extend(batch.events);
+            }
         }
         Ok(())
     }
@@ -220,6 +233,12 @@ impl EventSource {
         match self {
             EventSource::RingBuffer { reader, .. } => {
                 reader.read_remaining(|record| pipeline.push(record));
+            }
+            EventSource::Audit(audit) => {
+                let batch = audit.read_remaining();
+                pipeline.summary.delivered += batch.events.len() as u64;
+                pipeline.summary.undecodable += batch.undecodable;
+                pipeline.decoded.extend(batch.events);
             }
         }
     }
@@ -236,6 +255,7 @@ impl EventSource {
                     );
                 }
             }
+            EventSource::Audit(audit) => audit.report_new_losses(),
         }
         Ok(())
     }
@@ -245,6 +265,7 @@ impl EventSource {
             EventSource::RingBuffer { lost, .. } => {
                 lost.total().context("reading the lost-event counter")
             }
+            EventSource::Audit(audit) => Ok(audit.total_lost()),
         }
     }
 }

@@ -8,6 +8,14 @@ pub fn mount_namespace(pid: u32) -> Option<u32> {
     u32::try_from(meta.ino()).ok()
 }
 
+/// The parent's process id, from `/proc/PID/stat` (the field after the parenthesised name,
+/// which may itself contain spaces and parentheses).
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The id of the container process `pid` runs in, from its cgroup path.
 pub fn container_id_from_cgroup(pid: u32) -> Option<String> {
     let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
@@ -74,5 +82,7 @@ mod tests {
         let ns = mount_namespace(std::process::id()).expect("own mount namespace");
         assert_eq!(mount_namespace(std::process::id()), Some(ns));
         assert_eq!(container_id_from_shim(std::process::id()), None);
+        let own_parent = nix::unistd::getppid().as_raw() as u32;
+        assert_eq!(parent(std::process::id()), Some(own_parent));
     }
 }

@@ -18,6 +18,8 @@ pub use decode::Decoder;
 pub enum Source {
     Fentry,
     Kprobe,
+    /// The kernel's own audit record.
+    Audit,
 }
 
 impl Source {
@@ -25,6 +27,7 @@ impl Source {
         match self {
             Source::Fentry => "fentry",
             Source::Kprobe => "kprobe",
+            Source::Audit => "audit",
         }
     }
 }

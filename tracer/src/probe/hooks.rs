@@ -9,6 +9,9 @@ use aya::{
 use thiserror::Error;
 use tracer_common::names;
 
+use super::exits::ExitedTasks;
+use crate::audit::netlink::{AuditRecords, NetlinkError};
+
 /// The function the kernel calls to write a seccomp audit record.
 pub const AUDIT_FUNCTION: &str = "audit_seccomp";
 /// Its name on kernels where `audit_seccomp` is an inline wrapper around it.
@@ -20,6 +23,20 @@ const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
 pub enum Hook {
     Fentry,
     Kprobe,
+    /// Not an eBPF hook: the kernel's own audit records, read from netlink.
+    Audit,
+}
+
+/// How events reach userspace once a hook is attached.
+pub enum Delivery {
+    /// Through the kernel programs' ring buffer, from a hook on `function`.
+    RingBuffer { function: String },
+    /// Through the audit netlink socket; `exits` keeps the namespaces of processes that exit
+    /// before their record is read (`None` where even the tracepoint could not be attached).
+    Audit {
+        records: AuditRecords,
+        exits: Option<ExitedTasks>,
+    },
 }
 
 impl fmt::Display for Hook {
@@ -27,6 +44,7 @@ impl fmt::Display for Hook {
         f.write_str(match self {
             Hook::Fentry => "fentry",
             Hook::Kprobe => "kprobe",
+            Hook::Audit => "audit",
         })
     }
 }
@@ -47,6 +65,8 @@ pub enum HookError {
          is built without syscall auditing (CONFIG_AUDITSYSCALL)"
     )]
     NoAuditFunction,
+    #[error("subscribing to the kernel's audit records")]
+    Audit(#[source] NetlinkError),
     #[error("cannot read /proc/kallsyms")]
     Kallsyms(#[source] io::Error),
     #[error("the kernel programs have no {0} program")]
@@ -61,12 +81,30 @@ pub enum HookError {
     },
 }
 
-/// Loads and attaches `hook`; returns the kernel function it is attached to.
-pub fn attach(ebpf: &mut Ebpf, hook: Hook) -> Result<String, HookError> {
+/// Loads and attaches `hook`.
+pub fn attach(ebpf: &mut Ebpf, hook: Hook) -> Result<Delivery, HookError> {
+    let ring_buffer = |function| Delivery::RingBuffer { function };
     match hook {
-        Hook::Fentry => attach_fentry(ebpf),
-        Hook::Kprobe => attach_kprobe(ebpf),
+        Hook::Fentry => attach_fentry(ebpf).map(ring_buffer),
+        Hook::Kprobe => attach_kprobe(ebpf).map(ring_buffer),
+        Hook::Audit => subscribe_audit(ebpf),
     }
+}
+
+fn subscribe_audit(ebpf: &mut Ebpf) -> Result<Delivery, HookError> {
+    let records = AuditRecords::subscribe().map_err(HookError::Audit)?;
+    let exits = match ExitedTasks::attach(ebpf) {
+        Ok(exits) => Some(exits),
+        Err(error) => {
+            tracing::warn!(
+                "events of processes that exit before their audit record is read will have no \
+                 namespace or container: {}",
+                super::Chain(&error)
+            );
+            None
+        }
+    };
+    Ok(Delivery::Audit { records, exits })
 }
 
 fn attach_fentry(ebpf: &mut Ebpf) -> Result<String, HookError> {

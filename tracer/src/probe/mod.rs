@@ -1,7 +1,8 @@
 //! Chooses, loads and attaches a hook on the kernel's seccomp audit path.
 //!
-//! Each hook is a row in [`HOOKS`], tried in order by `--probe auto`; every skipped hook is
-//! reported with the reason, so an operator knows what the kernel lacks.
+//! The hooks are tried in order by `--probe auto` (fentry, kprobe, then the kernel's own audit
+//! records); every skipped hook is reported with the reason, so an operator knows what the
+//! kernel lacks.
 
 pub mod exits;
 pub mod hooks;
@@ -19,27 +20,29 @@ pub use hooks::{Hook, HookError};
 /// What `--probe` asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeChoice {
-    /// fentry, then kprobe: the first that attaches.
+    /// fentry, then kprobe, then audit: the first that works.
     Auto,
     Fentry,
     Kprobe,
+    /// The kernel's own seccomp audit records, for kernels without kprobes or fentry.
+    Audit,
 }
 
 impl ProbeChoice {
     fn candidates(self) -> &'static [Hook] {
         match self {
-            ProbeChoice::Auto => &[Hook::Fentry, Hook::Kprobe],
+            ProbeChoice::Auto => &[Hook::Fentry, Hook::Kprobe, Hook::Audit],
             ProbeChoice::Fentry => &[Hook::Fentry],
             ProbeChoice::Kprobe => &[Hook::Kprobe],
+            ProbeChoice::Audit => &[Hook::Audit],
         }
     }
 }
 
 /// A hook that is attached; it stays attached while the [`Ebpf`] it was attached in lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attached {
     pub hook: Hook,
-    pub function: String,
+    pub delivery: hooks::Delivery,
 }
 
 /// Every hook that was tried, and why it could not be used.
@@ -74,15 +77,31 @@ pub fn attach(ebpf: &mut Ebpf, choice: ProbeChoice) -> Result<Attached, NoUsable
     let mut failures: Vec<(Hook, HookError)> = Vec::new();
     for &hook in choice.candidates() {
         match hooks::attach(ebpf, hook) {
-            Ok(function) => {
-                for (skipped, why) in &failures {
-                    tracing::info!(
-                        "skipped {skipped}: {}",
-                        Chain(why as &dyn std::error::Error)
-                    );
+            Ok(delivery) => {
+                let skipped: Vec<String> = failures
+                    .iter()
+                    .map(|(skipped, why)| {
+                        format!("{skipped}: {}", Chain(why as &dyn std::error::Error))
+                    })
+                    .collect();
+                match &delivery {
+                    hooks::Delivery::RingBuffer { function } => {
+                        for reason in &skipped {
+                            tracing::info!("skipped {reason}");
+                        }
+                        tracing::info!("attached {hook} on {function}");
+                    }
+                    hooks::Delivery::Audit { .. } if skipped.is_empty() => tracing::info!(
+                        "attached audit on kernel-audit-records: reading the kernel's own seccomp \
+                         audit records"
+                    ),
+                    hooks::Delivery::Audit { .. } => tracing::warn!(
+                        "attached audit on kernel-audit-records: falling back to the kernel's own \
+                         seccomp audit records, because no eBPF hook works here ({})",
+                        skipped.join("; ")
+                    ),
                 }
-                tracing::info!("attached {hook} on {function}");
-                return Ok(Attached { hook, function });
+                return Ok(Attached { hook, delivery });
             }
             Err(error) => failures.push((hook, error)),
         }
@@ -91,7 +110,7 @@ pub fn attach(ebpf: &mut Ebpf, choice: ProbeChoice) -> Result<Attached, NoUsable
 }
 
 /// Displays an error with its causes on one line.
-struct Chain<'a>(&'a dyn std::error::Error);
+pub(crate) struct Chain<'a>(pub &'a dyn std::error::Error);
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
