@@ -25,8 +25,15 @@ pub struct DockerRuntime {
     index: Arc<Mutex<ContainerIndex>>,
     /// The connected client while dockerd answers; `None` while it is down.
     client: RwLock<Option<bollard::Docker>>,
+    /// When a lookup last tried to reach dockerd itself while the watcher had no connection.
+    last_direct_attempt: Mutex<Option<std::time::Instant>>,
     api_calls: AtomicU64,
 }
+
+/// How often a lookup may try to reach dockerd itself while the watcher waits to reconnect.
+const DIRECT_ATTEMPT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Per-request timeout; the event stream itself stays open.
+const REQUEST_TIMEOUT_SECS: u64 = 30;
 
 impl DockerRuntime {
     pub fn new(socket: PathBuf, index: Arc<Mutex<ContainerIndex>>) -> Arc<Self> {
@@ -34,6 +41,7 @@ impl DockerRuntime {
             socket,
             index,
             client: RwLock::new(None),
+            last_direct_attempt: Mutex::new(None),
             api_calls: AtomicU64::new(0),
         })
     }
@@ -50,7 +58,7 @@ impl DockerRuntime {
 
     /// Inspects container `id` and records it; false when dockerd is down or the container gone.
     pub async fn learn(&self, id: &str) -> bool {
-        let Some(client) = self.client() else {
+        let Some(client) = self.client_or_connect().await else {
             return false;
         };
         self.count_call();
@@ -71,6 +79,39 @@ impl DockerRuntime {
                 false
             }
         }
+    }
+
+    /// A connected client, connecting here when dockerd is back but the watcher has not noticed
+    /// yet: a container started right after a restart must not go unnamed for that.
+    async fn client_or_connect(&self) -> Option<bollard::Docker> {
+        if let Some(client) = self.client() {
+            return Some(client);
+        }
+        {
+            let mut last = self
+                .last_direct_attempt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < DIRECT_ATTEMPT_INTERVAL) {
+                return None;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let client = self.connect().await.ok()?;
+        self.set_client(Some(client.clone()));
+        Some(client)
+    }
+
+    /// Opens a client and agrees on an API version with dockerd (which may be older than ours).
+    async fn connect(&self) -> Result<bollard::Docker, bollard::errors::Error> {
+        let socket = self.socket.to_string_lossy();
+        let client = bollard::Docker::connect_with_unix(
+            &socket,
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )?;
+        self.count_call();
+        client.negotiate_version().await
     }
 
     fn client(&self) -> Option<bollard::Docker> {

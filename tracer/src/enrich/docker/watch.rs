@@ -4,7 +4,6 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use bollard::{
-    API_DEFAULT_VERSION,
     models::{EventMessage, EventMessageTypeEnum},
     query_parameters::{EventsOptions, ListContainersOptions},
 };
@@ -17,8 +16,6 @@ use super::DockerRuntime;
 const RETRY: Duration = Duration::from_secs(1);
 /// How often containers dead for longer than the retention period are forgotten.
 const EXPIRY: Duration = Duration::from_secs(10);
-/// Per-request timeout; the event stream itself stays open.
-const REQUEST_TIMEOUT_SECS: u64 = 30;
 
 pub async fn run(docker: Arc<DockerRuntime>) {
     let mut outage_reported = false;
@@ -44,11 +41,7 @@ async fn follow(
     docker: &DockerRuntime,
     outage_reported: &mut bool,
 ) -> Result<(), bollard::errors::Error> {
-    let socket = docker.socket.to_string_lossy();
-    let client =
-        bollard::Docker::connect_with_unix(&socket, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?;
-    docker.count_call();
-    let client = client.negotiate_version().await?;
+    let client = docker.connect().await?;
 
     // Events from this second on are replayed, so nothing that happens while the list is read
     // is missed.
