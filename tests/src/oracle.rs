@@ -147,7 +147,11 @@ impl Report {
                     .find(|e| u64::from(e.syscall_nr) == event.syscall_nr && e.arch == event.arch)
             });
         if let Some(planned) = planned {
-            check("tid", planned.tid.to_string(), event.tid.to_string());
+            check(
+                "tid",
+                planned.tid.to_string(),
+                event.tid.map_or_else(String::new, |t| t.to_string()),
+            );
             check("syscall", planned.syscall.clone(), event.syscall.clone());
             check("code", planned.code.clone(), event.code.clone());
         }
@@ -211,7 +215,7 @@ impl Report {
         }
         for problem in problems {
             self.field_problems.push(format!(
-                "pid {} tid {} {} nr {}: {problem}",
+                "pid {} tid {:?} {} nr {}: {problem}",
                 event.pid, event.tid, event.arch, event.syscall_nr
             ));
         }
@@ -405,13 +409,13 @@ mod tests {
             node: "node-a".into(),
             source: "kprobe".into(),
             pid,
-            tid: pid,
+            tid: Some(pid),
             ppid: Some(1),
             uid: 0,
             gid: 0,
             comm: "seccomp-workloa".into(),
             mntns_id: Some(4026531841),
-            cgroup_id: 1,
+            cgroup_id: Some(1),
             syscall: syscall.into(),
             syscall_nr: nr,
             arch: "x86_64".into(),

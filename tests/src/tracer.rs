@@ -26,13 +26,13 @@ pub struct TracerEvent {
     pub node: String,
     pub source: String,
     pub pid: u32,
-    pub tid: u32,
+    pub tid: Option<u32>,
     pub ppid: Option<u32>,
     pub uid: u32,
     pub gid: u32,
     pub comm: String,
     pub mntns_id: Option<u64>,
-    pub cgroup_id: u64,
+    pub cgroup_id: Option<u64>,
     pub syscall: String,
     pub syscall_nr: u64,
     pub arch: String,
@@ -100,6 +100,8 @@ struct Output {
     events: Vec<TracerEvent>,
     /// Lines of stdout that are not events, with the reason.
     bad_stdout: Vec<String>,
+    /// Every line of stdout as printed, for column output.
+    stdout_lines: Vec<String>,
     stderr: Vec<String>,
     stdout_closed: bool,
     stderr_closed: bool,
@@ -152,6 +154,7 @@ pub struct Finished {
     pub status: ExitStatus,
     pub events: Vec<TracerEvent>,
     pub bad_stdout: Vec<String>,
+    pub stdout_lines: Vec<String>,
     pub stderr: Vec<String>,
 }
 
@@ -222,9 +225,12 @@ impl Tracer {
             read_lines(
                 stdout,
                 Arc::clone(&shared),
-                |output, line| match serde_json::from_str::<TracerEvent>(&line) {
-                    Ok(event) => output.events.push(event),
-                    Err(error) => output.bad_stdout.push(format!("{line}  <- {error}")),
+                |output, line| {
+                    match serde_json::from_str::<TracerEvent>(&line) {
+                        Ok(event) => output.events.push(event),
+                        Err(error) => output.bad_stdout.push(format!("{line}  <- {error}")),
+                    }
+                    output.stdout_lines.push(line);
                 },
                 |output| output.stdout_closed = true,
             ),
@@ -325,6 +331,7 @@ impl Tracer {
             status,
             events: output.events,
             bad_stdout: output.bad_stdout,
+            stdout_lines: output.stdout_lines,
             stderr: output.stderr,
         }
     }

@@ -1,8 +1,8 @@
 //! tracer and the test machinery on the machine's own kernel, as root: `cargo xtask test` sets
 //! TRACER_BIN (and SECCOMP_WORKLOAD, which defaults to the one cargo built).
 //!
-//! The project's build machines run a kernel without kprobes that refuses fentry, so tracer
-//! must fail there with a clear reason. Those kernels still write seccomp audit records, which
+//! The project's build machines run a kernel without kprobes that refuses fentry, so the eBPF
+//! hooks must fail there with a clear reason, and auto must fall back to the audit records. Those kernels still write seccomp audit records, which
 //! lets the workload and the audit-record oracle be checked against a real kernel here.
 
 use std::{
@@ -80,7 +80,7 @@ const NO_KPROBES: &[&str] = &["without kprobes", "no kprobes", KPROBE_PMU];
 const FENTRY_REFUSED: &[&str] = &["EPERM", "BTF", "refused", "not supported", "lockdown"];
 
 #[test]
-fn no_usable_hook_is_a_clear_error() {
+fn unusable_hooks_are_explained_and_auto_falls_back() {
     let bin = tracer_bin();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if Path::new(KPROBE_PMU).exists() {
@@ -102,7 +102,24 @@ fn no_usable_hook_is_a_clear_error() {
         return;
     }
 
-    let auto = run_to_failure(&bin, "auto");
+    // Without an eBPF hook, auto falls back to the kernel's audit records and says why.
+    let tracer = Tracer::start(
+        &bin,
+        &[
+            "audit", "seccomp", "--probe", "auto", "-o", "json", "--host",
+        ],
+    );
+    let hook = tracer.wait_attached();
+    let auto = tracer.stop();
+    assert_eq!(
+        hook, "audit",
+        "auto chose {hook} on a kernel without eBPF hooks"
+    );
+    assert!(
+        auto.stderr_text().contains("falling back"),
+        "the fallback is not announced; stderr:\n{}",
+        auto.stderr_text()
+    );
     assert_explains(&auto, "kprobe", NO_KPROBES);
     assert_explains(&auto, "fentry", FENTRY_REFUSED);
 

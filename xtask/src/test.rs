@@ -8,7 +8,9 @@ use clap::Args;
 
 use crate::{cargo, process, setup, vm_test};
 
-const HOST_TEST_TARGET: &str = "host_kernel";
+/// The integration tests that run on this host's own kernel: its hooks' errors, and the audit
+/// fallback source against a real dockerd and auditd.
+const HOST_TEST_TARGETS: &[&str] = &["host_kernel", "audit_fallback"];
 
 #[derive(Args)]
 pub struct Options {
@@ -110,16 +112,14 @@ fn host_tests() -> Result<()> {
     let tracer = cargo::build_tracer(false)?;
     let workload = cargo::build_workload()?;
     let mut cmd = cargo::cargo();
-    cmd.args([
-        "test",
-        "--package",
-        cargo::TESTS_PACKAGE,
-        "--test",
-        HOST_TEST_TARGET,
-    ])
-    // Cargo reports executables by absolute path, as the tests need them.
-    .env("TRACER_BIN", &tracer)
-    .env("SECCOMP_WORKLOAD", &workload);
+    cmd.args(["test", "--package", cargo::TESTS_PACKAGE]);
+    for target in HOST_TEST_TARGETS {
+        cmd.args(["--test", target]);
+    }
+    cmd
+        // Cargo reports executables by absolute path, as the tests need them.
+        .env("TRACER_BIN", &tracer)
+        .env("SECCOMP_WORKLOAD", &workload);
     if !process::is_root() {
         // Only the test executable needs root, not the build: cargo runs it through this.
         let runner = format!(
