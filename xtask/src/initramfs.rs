@@ -15,18 +15,33 @@ use crate::{process, vm_test::Probe};
 
 const BUSYBOX: &str = "/bin/busybox";
 
-/// The host binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload and
-/// /bin/kernel_hooks.
+/// The host binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload,
+/// /bin/kernel_hooks and /bin/docker_containers.
 pub struct Binaries<'a> {
     pub tracer: &'a Path,
     pub workload: &'a Path,
     pub test: &'a Path,
+    pub docker_test: &'a Path,
 }
+
+/// A real Docker engine for the container tests, installed at the host's paths (dockerd finds
+/// containerd, the shim and runc on PATH). The optional ones are only there on some versions.
+const DOCKER_ENGINE: &[(&str, bool)] = &[
+    ("dockerd", true),
+    ("docker", true),
+    ("containerd", true),
+    ("containerd-shim-runc-v2", true),
+    ("runc", true),
+    ("docker-init", false),
+    ("docker-proxy", false),
+];
 
 /// Builds `dir/initrd` (an uncompressed newc cpio archive) from a tree in `dir/root`.
 pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBuf> {
     let root = dir.join("root");
-    for sub in ["bin", "dev", "proc", "sys", "tmp", "run", "etc"] {
+    for sub in [
+        "bin", "dev", "proc", "sys", "tmp", "run", "etc", "var/lib", "var/run",
+    ] {
         let path = root.join(sub);
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
     }
@@ -35,11 +50,20 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
         (binaries.tracer, "tracer"),
         (binaries.workload, "seccomp-workload"),
         (binaries.test, "kernel_hooks"),
+        (binaries.docker_test, "docker_containers"),
     ];
     for (host, name) in guest {
         install_binary(host, &root.join("bin").join(name))?;
     }
-    for (host, _) in guest {
+    let engine = docker_engine()?;
+    for host in &engine {
+        install_binary(host, &root.join(host.strip_prefix("/").unwrap_or(host)))?;
+    }
+    for host in guest
+        .iter()
+        .map(|(host, _)| *host)
+        .chain(engine.iter().map(PathBuf::as_path))
+    {
         for library in shared_libraries(host)? {
             install_at_host_path(&root, &library)?;
         }
@@ -53,6 +77,23 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
     let initrd = dir.join("initrd");
     pack(&root, &initrd)?;
     Ok(initrd)
+}
+
+/// Where the host has each Docker engine binary.
+fn docker_engine() -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for &(name, required) in DOCKER_ENGINE {
+        let path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|path| path.exists());
+        match path {
+            Some(path) => found.push(path),
+            None if required => bail!("{name} is not installed: run `cargo xtask setup`"),
+            None => {}
+        }
+    }
+    Ok(found)
 }
 
 fn install_busybox(root: &Path) -> Result<()> {
@@ -78,6 +119,9 @@ fn install_busybox(root: &Path) -> Result<()> {
 /// would only slow down unpacking the archive in an emulated guest. Panic messages keep their
 /// locations, which do not depend on debug information.
 fn install_binary(host: &Path, guest: &Path) -> Result<()> {
+    if let Some(dir) = guest.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let stripped = Command::new("strip")
         .arg("--strip-debug")
         .arg("-o")
@@ -157,10 +201,14 @@ fn init_script(probes: &[Probe]) -> String {
     let probes: Vec<&str> = probes.iter().map(|probe| probe.name()).collect();
     format!(
         r#"#!/bin/busybox sh
-# Runs the kernel-hook tests once per probe. The host reads "init: result PROBE passed|failed"
+# Runs the kernel-hook and container tests once per probe. The host reads "init: result PROBE passed|failed"
 # per probe and one final "init: success|failure".
-export PATH=/bin
+export PATH=/bin:/usr/sbin:/usr/bin:/sbin
 export RUST_BACKTRACE=1
+# runc cannot pivot_root out of an initramfs; this makes it chroot. vfs needs no overlayfs.
+export DOCKER_RAMDISK=true
+export TRACER_DOCKERD_ARGS="--storage-driver vfs"
+
 
 mount -t devtmpfs devtmpfs /dev
 # With no /dev/console in the archive the kernel started us without stdio.
@@ -178,6 +226,8 @@ mnt bpf bpf /sys/fs/bpf
 mnt tracefs tracefs /sys/kernel/tracing
 mnt debugfs debugfs /sys/kernel/debug
 mnt cgroup2 cgroup2 /sys/fs/cgroup
+mnt devpts devpts /dev/pts
+mnt tmpfs tmpfs /var/lib
 
 # Without auditd the kernel prints seccomp audit records through printk_ratelimit(), which
 # would drop some of them; the tests compare every record.
@@ -189,8 +239,8 @@ dmesg -n 1
 status=success
 for probe in {probes}; do
     echo "init: probe $probe"
-    if TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload \
-        /bin/kernel_hooks --test-threads=1; then
+    export TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
+    if /bin/kernel_hooks --test-threads=1 && /bin/docker_containers --test-threads=1; then
         echo "init: result $probe passed"
     else
         echo "init: result $probe failed"

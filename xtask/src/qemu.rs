@@ -60,7 +60,8 @@ impl Drop for Vm {
 
 pub fn boot(boot: &Boot) -> Result<Report> {
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-m", "1024"])
+    // dockerd, containerd and their images live in RAM beside the unpacked initramfs.
+    cmd.args(["-m", "2048"])
         // One vCPU: with two, emulated kernel text patching races (Oops or soft lockups).
         .args(["-smp", "1"])
         .args(["-nographic", "-no-reboot", "-nic", "none"])

@@ -18,7 +18,9 @@ use crate::{
 };
 
 const TEST_TARGET: &str = "kernel_hooks";
-const DEFAULT_TIMEOUT_SECS: u64 = 300;
+/// The container tests, run after the kernel-hook tests with each probe against a real dockerd.
+const DOCKER_TEST_TARGET: &str = "docker_containers";
+const DEFAULT_TIMEOUT_SECS: u64 = 900;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Probe {
@@ -149,6 +151,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         Some(path) => path.clone(),
         None => cargo::build_test(TEST_TARGET)?,
     };
+    let docker_test = cargo::build_test(DOCKER_TEST_TARGET)?;
     let target = cargo::target_dir()?;
     let scratch = ScratchDir::new(&target.join("xtask"), "vm-test", options.keep)?;
     let started = Instant::now();
@@ -156,6 +159,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         tracer: &tracer,
         workload: &workload,
         test: &test,
+        docker_test: &docker_test,
     };
     let initrd = initramfs::build(scratch.path(), &binaries, probes)
         .context("cannot build the initramfs")?;

@@ -1,0 +1,41 @@
+//! Container scenarios against a real dockerd with an eBPF hook (fentry or kprobe), inside the VM
+//! lab: `cargo xtask vm-test` sets TRACER_BIN, SECCOMP_WORKLOAD, TRACER_PROBE and
+//! TRACER_DOCKERD_ARGS and starts nothing else; the tests start dockerd themselves.
+
+use std::sync::Mutex;
+
+use tracer_integration_tests::{containers::Scenarios, env, workload::Workload};
+
+const HOW_TO_RUN: &str = "run these tests with `cargo xtask vm-test`, which boots kernels with \
+    kprobes and fentry under qemu and sets TRACER_BIN, SECCOMP_WORKLOAD and TRACER_PROBE";
+
+/// Each scenario starts its own dockerd: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn containers(test: impl FnOnce(&Scenarios)) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    env::require_root(HOW_TO_RUN);
+    let tracer = env::required_file("TRACER_BIN", HOW_TO_RUN);
+    let probe = env::required_var("TRACER_PROBE", HOW_TO_RUN);
+    let workload = Workload::new(env::required_file("SECCOMP_WORKLOAD", HOW_TO_RUN));
+    test(&Scenarios {
+        tracer: &tracer,
+        probe: &probe,
+        workload: &workload,
+    });
+}
+
+#[test]
+fn names_containers_from_a_real_dockerd() {
+    containers(|s| s.names_containers_from_a_real_dockerd());
+}
+
+#[test]
+fn keeps_going_while_dockerd_is_down_and_names_again_when_it_is_back() {
+    containers(|s| s.keeps_going_while_dockerd_is_down_and_names_again_when_it_is_back());
+}
+
+#[test]
+fn names_containers_once_dockerd_starts_after_tracer() {
+    containers(|s| s.names_containers_once_dockerd_starts_after_tracer());
+}
