@@ -92,30 +92,30 @@ impl Scenarios<'_> {
             let exec = dockerd.docker(&["exec", name, "sh", "-c", "mkdir /tmp/dir42; unshare -i"]);
             assert!(!exec.status.success(), "unshare was not killed in {name}");
         }
-        // A container seccomp kills at once: its only process dies before anyone can ask about it.
-        let killed = dockerd.docker(&[
-            "run",
-            "--name",
-            "killed_at_once",
-            "--network",
-            "none",
-            "--security-opt",
-            &seccomp,
-            IMAGE,
-            "unshare",
-            "-i",
-        ]);
-        assert!(
-            !killed.status.success(),
-            "unshare was not killed in killed_at_once"
-        );
+        // Containers seccomp kills at once: their only process dies before anyone can ask about
+        // it, and the second may get the namespace number the first one freed.
+        for name in ["killed_at_once", "killed_again"] {
+            let killed = dockerd.docker(&[
+                "run",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--security-opt",
+                &seccomp,
+                IMAGE,
+                "unshare",
+                "-i",
+            ]);
+            assert!(!killed.status.success(), "unshare was not killed in {name}");
+        }
         // A rename while tracer runs: later events carry the new name.
         dockerd.docker_ok(&["rename", "twin", "twin_renamed"]);
         let exec = dockerd.docker(&["exec", "twin_renamed", "mkdir", "/tmp/after-rename"]);
         assert!(exec.status.success(), "mkdir is only logged");
 
-        json.wait_for_events(EVENT_TIMEOUT, |events| events.len() >= 6);
-        audit.wait_for(EVENT_TIMEOUT, |records| records.len() >= 6);
+        json.wait_for_events(EVENT_TIMEOUT, |events| events.len() >= 7);
+        audit.wait_for(EVENT_TIMEOUT, |records| records.len() >= 7);
         let json = json.stop();
         let columns = columns.stop();
         let pods = pods.stop();
@@ -129,7 +129,7 @@ impl Scenarios<'_> {
             json.stderr_text()
         );
 
-        // Exactly the kernel's records: six calls, in three containers.
+        // Exactly the kernel's records: seven calls, in four containers.
         let mut kernel: Vec<_> = audit.records.iter().map(|r| (r.pid, r.syscall)).collect();
         let mut seen: Vec<_> = json.events.iter().map(|e| (e.pid, e.syscall_nr)).collect();
         kernel.sort_unstable();
@@ -151,12 +151,14 @@ impl Scenarios<'_> {
         assert_eq!(container["image"], IMAGE);
         assert_eq!(container["runtime"], "docker");
         assert_eq!(container["labels"]["io.kubernetes.pod.name"], "mypod");
-        let killed_events = container_events(&json.events, "killed_at_once");
-        assert_eq!(
-            calls(&killed_events),
-            [pair("unshare", "kill_thread")],
-            "{context}"
-        );
+        for name in ["killed_at_once", "killed_again"] {
+            let killed_events = container_events(&json.events, name);
+            assert_eq!(
+                calls(&killed_events),
+                [pair("unshare", "kill_thread")],
+                "{name}: {context}"
+            );
+        }
         let twin_events = container_events(&json.events, "twin");
         assert_eq!(
             calls(&twin_events),

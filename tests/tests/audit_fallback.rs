@@ -190,11 +190,20 @@ fn a_burst_is_delivered_or_counted_lost_call_for_call() {
     );
 }
 
-/// auditd running as the kernel's audit daemon, stopped when dropped.
-struct Auditd(Child);
+/// auditd running as the kernel's audit daemon, stopped when dropped, leaving the kernel's audit
+/// switch as it found it (auditd turns it on).
+struct Auditd(Child, String);
 
 impl Auditd {
     fn start() -> Self {
+        let status = Command::new("auditctl")
+            .arg("-s")
+            .output()
+            .expect("auditctl -s");
+        let enabled = String::from_utf8_lossy(&status.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("enabled ").map(str::to_owned))
+            .unwrap_or_else(|| "0".into());
         let child = Command::new("auditd")
             .arg("-n")
             .stdin(Stdio::null())
@@ -202,7 +211,7 @@ impl Auditd {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting auditd (apt-get install auditd)");
-        let auditd = Self(child);
+        let auditd = Self(child, enabled);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !auditd.registered() {
             assert!(
@@ -228,6 +237,7 @@ impl Drop for Auditd {
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
+        let _ = Command::new("auditctl").args(["-e", &self.1]).output();
     }
 }
 

@@ -47,29 +47,31 @@ pub fn to_event(
 
 /// Parent, mount namespace and cgroup of the record's process: from the exit tracepoint when the
 /// process exited after the record was written (a pid reused since would fail that test), else
-/// from /proc while it runs.
+/// from /proc while it runs. The tracepoint fires before /proc forgets a process, so a process
+/// that exits between the two looks is found by asking the tracepoint's map once more.
 fn whereabouts(
     record: &SeccompRecord,
     exits: Option<&ExitedTasks>,
     clock: WallClock,
 ) -> (Option<u32>, Option<u32>, Option<u64>) {
     let record_ns = record.timestamp.timestamp_nanos_opt().unwrap_or(i64::MAX);
-    if let Some(exited) = exits.and_then(|e| e.get(record.pid)) {
+    let exited = || {
+        let exited = exits?.get(record.pid)?;
         let exited_ns = clock
             .to_wall(exited.exited_boot_ns)
             .timestamp_nanos_opt()
             .unwrap_or(0);
-        if exited_ns + TIMESTAMP_PRECISION_NS >= record_ns {
-            return (
-                Some(exited.ppid).filter(|&p| p != 0),
-                Some(exited.mntns_id),
-                Some(exited.cgroup_id),
-            );
-        }
+        (exited_ns + TIMESTAMP_PRECISION_NS >= record_ns).then_some((
+            Some(exited.ppid).filter(|&p| p != 0),
+            Some(exited.mntns_id),
+            Some(exited.cgroup_id),
+        ))
+    };
+    if let Some(found) = exited() {
+        return found;
     }
-    (
-        procfs::parent(record.pid),
-        procfs::mount_namespace(record.pid),
-        None,
-    )
+    match procfs::mount_namespace(record.pid) {
+        Some(mntns) => (procfs::parent(record.pid), Some(mntns), None),
+        None => exited().unwrap_or((None, None, None)),
+    }
 }

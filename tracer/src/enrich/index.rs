@@ -40,9 +40,13 @@ impl ContainerIndex {
         }
     }
 
-    pub fn by_mntns(&self, mntns: u32) -> Option<Arc<Container>> {
+    /// The container that owns `mntns`, and whether it has died: a dead container's namespace
+    /// number may already belong to a new namespace, so the caller should confirm it.
+    pub fn by_mntns(&self, mntns: u32) -> Option<(Arc<Container>, bool)> {
         let id = self.by_mntns.get(&mntns)?;
-        self.by_id.get(id).map(|e| Arc::clone(&e.container))
+        self.by_id
+            .get(id)
+            .map(|e| (Arc::clone(&e.container), e.died.is_some()))
     }
 
     pub fn by_id(&self, id: &str) -> Option<Arc<Container>> {
@@ -178,12 +182,12 @@ mod tests {
     fn finds_containers_by_namespace_and_follows_renames() {
         let mut index = ContainerIndex::default();
         index.upsert(container("a", "first"), Some(10));
-        assert_eq!(index.by_mntns(10).unwrap().name, "first");
+        assert_eq!(index.by_mntns(10).unwrap().0.name, "first");
         index.rename("a", "/second");
-        assert_eq!(index.by_mntns(10).unwrap().name, "second");
+        assert_eq!(index.by_mntns(10).unwrap().0.name, "second");
         // Fresh metadata without a namespace keeps the one known.
         index.upsert(container("a", "third"), None);
-        assert_eq!(index.by_mntns(10).unwrap().name, "third");
+        assert_eq!(index.by_mntns(10).unwrap().0.name, "third");
     }
 
     #[test]
@@ -193,7 +197,7 @@ mod tests {
         let died = Instant::now();
         index.mark_dead("a", died);
         index.expire(died + RETENTION / 2);
-        assert_eq!(index.by_mntns(10).unwrap().name, "gone");
+        assert_eq!(index.by_mntns(10).unwrap().0.name, "gone");
         index.expire(died + RETENTION * 2);
         assert!(index.by_mntns(10).is_none());
         assert!(index.is_empty());

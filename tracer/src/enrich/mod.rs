@@ -42,9 +42,25 @@ impl Enricher {
                 }
                 index.by_mntns(ns)
             };
-            if known.is_some() {
-                event.container = known;
-                return;
+            match known {
+                Some((container, false)) => {
+                    event.container = Some(container);
+                    return;
+                }
+                // The kernel reuses the numbers of freed namespaces: a container that died a
+                // moment ago may hand its number to the next one. /proc decides; without an
+                // answer there, the last owner is the best guess.
+                Some((dead, true)) => {
+                    let resolved = self.resolve(event).await;
+                    let on_the_host = resolved.is_none() && self.index().is_known_non_container(ns);
+                    event.container = if on_the_host {
+                        None
+                    } else {
+                        resolved.or(Some(dead))
+                    };
+                    return;
+                }
+                None => {}
             }
         }
         event.container = self.resolve(event).await;
