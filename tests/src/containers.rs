@@ -121,7 +121,7 @@ impl Scenarios<'_> {
         let pods = pods.stop();
         let only_twin = only_twin.stop();
         for finished in [&json, &columns, &pods, &only_twin] {
-            assert_stopped_cleanly(finished);
+            finished.assert_stopped_cleanly();
         }
         let context = format!(
             "events: {:#?}\nstderr:\n{}",
@@ -267,7 +267,7 @@ impl Scenarios<'_> {
             !container_events(events, "after_restart").is_empty()
         });
         let finished = tracer.stop();
-        assert_stopped_cleanly(&finished);
+        finished.assert_stopped_cleanly();
         let host = finished
             .events
             .iter()
@@ -319,7 +319,7 @@ impl Scenarios<'_> {
             !container_events(events, "late_daemon").is_empty()
         });
         let finished = tracer.stop();
-        assert_stopped_cleanly(&finished);
+        finished.assert_stopped_cleanly();
         assert_eq!(
             calls(&container_events(&finished.events, "late_daemon")),
             [("mkdir".to_string(), "log".to_string())],
@@ -370,14 +370,4 @@ fn columns_rows(finished: &Finished) -> Vec<Vec<&str>> {
         .iter()
         .map(|l| l.split_whitespace().collect())
         .collect()
-}
-
-#[track_caller]
-fn assert_stopped_cleanly(finished: &Finished) {
-    assert!(
-        finished.status.success(),
-        "tracer exited with {}; stderr:\n{}",
-        finished.status,
-        finished.stderr_text()
-    );
 }

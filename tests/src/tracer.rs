@@ -159,6 +159,17 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Asserts that tracer exited 0 (after SIGINT, `--timeout` or a closed stdout).
+    #[track_caller]
+    pub fn assert_stopped_cleanly(&self) {
+        assert!(
+            self.status.success(),
+            "tracer exited with {}; stderr:\n{}",
+            self.status,
+            self.stderr_text()
+        );
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.join("\n")
     }

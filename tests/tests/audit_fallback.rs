@@ -15,7 +15,7 @@ use tracer_integration_tests::{
     containers::Scenarios,
     env,
     kmsg::{AuditLog, UnlimitedPrintk},
-    tracer::{Finished, Tracer, TracerEvent},
+    tracer::{Tracer, TracerEvent},
     workload::Workload,
 };
 
@@ -47,16 +47,6 @@ fn start(args: &[&str]) -> Tracer {
     let tracer = Tracer::start(&tracer_bin(), &all);
     assert_eq!(tracer.wait_attached(), "audit");
     tracer
-}
-
-#[track_caller]
-fn assert_stopped_cleanly(finished: &Finished) {
-    assert!(
-        finished.status.success(),
-        "tracer exited with {}; stderr:\n{}",
-        finished.status,
-        finished.stderr_text()
-    );
 }
 
 #[test]
@@ -102,7 +92,7 @@ fn every_audited_call_is_reported_and_attributed_after_death() {
         records.iter().filter(|r| pids.contains(&r.pid)).count() >= expected
     });
     let finished = tracer.stop();
-    assert_stopped_cleanly(&finished);
+    finished.assert_stopped_cleanly();
 
     let key = |pid: u32, nr: u64, arch: u32, code: u32| (pid, nr, arch, code);
     let mut kernel: Vec<_> = audit
@@ -178,7 +168,7 @@ fn a_burst_is_delivered_or_counted_lost_call_for_call() {
         events.iter().filter(|e| e.pid == pid).count() >= BURST_CALLS as usize
     });
     let finished = tracer.stop();
-    assert_stopped_cleanly(&finished);
+    finished.assert_stopped_cleanly();
     let summary = finished.expect_summary();
     let delivered = finished.events.iter().filter(|e| e.pid == pid).count() as u64;
     assert_eq!(
@@ -259,7 +249,7 @@ fn coexists_with_a_running_auditd() {
     let pid = run.plan.pid;
     let got = tracer.wait_for_events(EVENT_TIMEOUT, |events| events.iter().any(|e| e.pid == pid));
     let finished = tracer.stop();
-    assert_stopped_cleanly(&finished);
+    finished.assert_stopped_cleanly();
     assert!(
         got,
         "tracer saw nothing while auditd ran; stderr:\n{}",

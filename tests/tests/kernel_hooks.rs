@@ -130,12 +130,7 @@ fn every_action_matches_the_kernel_audit_record() {
         records.iter().filter(|r| pids.contains(&r.pid)).count() >= expected
     });
     let finished = tracer.stop();
-    assert!(
-        finished.status.success(),
-        "tracer exited with {} after SIGINT; stderr:\n{}",
-        finished.status,
-        finished.stderr_text()
-    );
+    finished.assert_stopped_cleanly();
     finished.assert_stdout_is_events();
     let summary = finished.expect_summary();
     assert!(
@@ -182,12 +177,7 @@ fn tiny_ring_buffer_counts_every_lost_event() {
     // Every event was written or counted lost during the calls themselves, before the
     // workload exited; stopping flushes what is left.
     let finished = tracer.stop();
-    assert!(
-        finished.status.success(),
-        "tracer exited with {} after SIGINT; stderr:\n{}",
-        finished.status,
-        finished.stderr_text()
-    );
+    finished.assert_stopped_cleanly();
     finished.assert_stdout_is_events();
     let summary = finished.expect_summary();
     let delivered = finished.events.iter().filter(|e| e.pid == pid).count() as u64;
