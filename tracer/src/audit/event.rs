@@ -23,7 +23,7 @@ pub fn to_event(
     let arch = Arch::from_audit(record.arch, record.syscall);
     let (ppid, mntns_id, cgroup_id) = whereabouts(&record, exits, clock);
     Event {
-        timestamp: record.timestamp,
+        timestamp: record.timestamp(),
         node: Arc::clone(node),
         source: Source::Audit,
         pid: record.pid,
@@ -40,7 +40,7 @@ pub fn to_event(
         syscall: arch.syscall_name(record.syscall),
         code: SeccompAction::from(record.code),
         code_raw: record.code,
-        signal: (record.sig != 0).then_some(record.sig),
+        signal: record.sig.filter(|&sig| sig != 0),
         container: None,
     }
 }
@@ -54,7 +54,7 @@ fn whereabouts(
     exits: Option<&ExitedTasks>,
     clock: WallClock,
 ) -> (Option<u32>, Option<u32>, Option<u64>) {
-    let record_ns = record.timestamp.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let record_ns = i64::try_from(record.timestamp_ns).unwrap_or(i64::MAX);
     let exited = || {
         let exited = exits?.get(record.pid)?;
         let exited_ns = clock

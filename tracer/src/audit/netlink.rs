@@ -1,33 +1,42 @@
-//! The audit netlink socket: the read-only multicast group every audit record is copied to, and
-//! the status request that tells how many records the kernel lost.
+//! The audit netlink socket's read-only multicast group (`AUDIT_NLGRP_READLOG`): the kernel copies
+//! every audit record to it besides sending it to auditd or the kernel log, so reading it takes
+//! nothing from auditd or journald.
 
 use std::{
     io,
     mem::size_of,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
 };
 
 use thiserror::Error;
-use tokio::io::unix::AsyncFd;
+use tokio::io::{Interest, unix::AsyncFd};
 
-/// `AUDIT_NLGRP_READLOG`: the multicast group for readers that take nothing from auditd.
+use super::record::AUDIT_SECCOMP;
+
+/// `AUDIT_NLGRP_READLOG`: the group for readers that are not auditd.
 const AUDIT_NLGRP_READLOG: u32 = 1;
-/// `AUDIT_GET`: asks for `struct audit_status`.
-const AUDIT_GET: u16 = 1000;
-const NLMSG_HDRLEN: usize = 16;
-/// Room for a burst of records between two reads; the kernel drops records (ENOBUFS) past it.
+pub(super) const NLMSG_HDRLEN: usize = 16;
+/// Room for a burst of records between two reads; past it the kernel drops records and the
+/// next read fails with ENOBUFS.
 const RECEIVE_BUFFER_BYTES: libc::c_int = 8 << 20;
+/// Larger than any audit record (the kernel caps one at `MAX_AUDIT_MESSAGE_LENGTH`, 8970 bytes),
+/// so a datagram is never cut.
+const DATAGRAM_BYTES: usize = 64 * 1024;
+/// Records handed back by one read, so a flood cannot hold the caller in one call for long.
+const MAX_BATCH: usize = 4096;
 
 #[derive(Debug, Error)]
 pub enum NetlinkError {
     #[error(
-        "reading the kernel's audit records needs CAP_AUDIT_READ: run as root, or grant it with \
-         `setcap cap_audit_read+ep $(command -v tracer)`"
+        "reading the kernel's audit records needs CAP_AUDIT_READ in the initial user namespace: \
+         run as root on the host, or grant it with `setcap cap_audit_read+ep $(command -v tracer)`"
     )]
     NoAuditRead,
-    #[error("reading the kernel's audit status needs CAP_AUDIT_CONTROL")]
-    NoAuditControl,
-    #[error("this kernel has no audit support (CONFIG_AUDIT)")]
+    #[error(
+        "this kernel writes no audit records: it is built without CONFIG_AUDIT or booted with \
+         audit=0; boot it without audit=0, or use a kernel with kprobes or fentry for the eBPF \
+         hooks"
+    )]
     NoAudit,
     #[error("{what}")]
     Io {
@@ -41,290 +50,305 @@ fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> NetlinkError {
     move |source| NetlinkError::Io { what, source }
 }
 
-fn audit_socket(groups: u32) -> Result<OwnedFd, NetlinkError> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::NETLINK_AUDIT,
-        )
-    };
+/// Where opening a socket failed: callers tell different stories for the two.
+pub(super) enum OpenError {
+    Socket(io::Error),
+    Bind(io::Error),
+}
+
+/// A `NETLINK_AUDIT` socket bound to the multicast `groups` (a bit mask, 0 for none).
+pub(super) fn audit_socket(groups: u32, nonblocking: bool) -> Result<OwnedFd, OpenError> {
+    let flags =
+        libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: socket(2) takes no pointers; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, flags, libc::NETLINK_AUDIT) };
     if fd < 0 {
-        let error = io::Error::last_os_error();
-        return Err(match error.raw_os_error() {
-            Some(libc::EPROTONOSUPPORT) => NetlinkError::NoAudit,
-            _ => io_error("opening an audit netlink socket")(error),
-        });
+        return Err(OpenError::Socket(io::Error::last_os_error()));
     }
-    // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
+    // SAFETY: fd was just returned by socket(2) and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an all-zero sockaddr_nl is valid; the fields that matter are set below.
+    // SAFETY: sockaddr_nl is plain data, for which all zeroes is valid; the fields that matter
+    // are set below. nl_pid 0 lets the kernel pick the port.
     let mut address: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     address.nl_family = libc::AF_NETLINK as libc::sa_family_t;
     address.nl_groups = groups;
-    // SAFETY: address is a valid sockaddr_nl of the size given.
+    // SAFETY: address is a valid sockaddr_nl and the length given is its size.
     let bound = unsafe {
         libc::bind(
             fd.as_raw_fd(),
-            (&address as *const libc::sockaddr_nl).cast(),
+            (&raw const address).cast(),
             size_of::<libc::sockaddr_nl>() as libc::socklen_t,
         )
     };
     if bound != 0 {
-        let error = io::Error::last_os_error();
-        return Err(match error.raw_os_error() {
-            Some(libc::EPERM) if groups != 0 => NetlinkError::NoAuditRead,
-            _ => io_error("binding the audit netlink socket")(error),
-        });
+        return Err(OpenError::Bind(io::Error::last_os_error()));
     }
     Ok(fd)
 }
 
-fn set_receive_buffer(fd: &OwnedFd) {
-    let size = RECEIVE_BUFFER_BYTES;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt reads an int of the size given.
-        let set = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set == 0 {
-            return;
-        }
+/// Sets an int socket option.
+pub(super) fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: setsockopt reads an int of the size given from a live local.
+    let set = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            option,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
-    tracing::debug!(
-        "cannot enlarge the audit socket's receive buffer: {}",
-        io::Error::last_os_error()
+}
+
+/// SO_RCVBUFFORCE goes past `net.core.rmem_max` (it needs CAP_NET_ADMIN, which root has);
+/// SO_RCVBUF is capped by it but still better than the default.
+fn enlarge_receive_buffer(fd: RawFd) {
+    let forced = set_int_option(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        RECEIVE_BUFFER_BYTES,
     );
+    if let Err(forced) = forced
+        && let Err(capped) =
+            set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+    {
+        tracing::warn!(
+            "cannot enlarge the audit socket's receive buffer (SO_RCVBUFFORCE: {forced}, \
+             SO_RCVBUF: {capped}): a burst of records may overflow it"
+        );
+    }
+}
+
+/// One netlink message of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Message<'a> {
+    pub kind: u16,
+    pub seq: u32,
+    /// The sender's port: 0 for the kernel.
+    pub port: u32,
+    pub payload: &'a [u8],
+}
+
+/// The netlink messages of a datagram, which may hold several, each padded to 4 bytes.
+pub(super) fn messages(mut datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
+    std::iter::from_fn(move || {
+        let header = datagram.get(..NLMSG_HDRLEN)?;
+        let word = |at: usize| {
+            u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        let len = word(0) as usize;
+        if len < NLMSG_HDRLEN || len > datagram.len() {
+            return None;
+        }
+        let message = Message {
+            kind: u16::from_ne_bytes([header[4], header[5]]),
+            seq: word(8),
+            port: word(12),
+            payload: &datagram[NLMSG_HDRLEN..len],
+        };
+        datagram = datagram.get(len.next_multiple_of(4)..).unwrap_or_default();
+        Some(message)
+    })
+}
+
+/// A record's text: the kernel does not reliably end it with a NUL or a newline.
+fn record_text(payload: &[u8]) -> String {
+    let end = payload
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n')
+        .map_or(0, |last| last + 1);
+    String::from_utf8_lossy(&payload[..end]).into_owned()
 }
 
 /// What one read of the multicast group brought.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// The text of each seccomp record, in arrival order.
+    /// The text of each seccomp record (type 1326), in arrival order.
     pub records: Vec<String>,
-    /// Times the socket reported records dropped because its buffer was full.
+    /// Reads that failed with ENOBUFS: the socket's buffer was full and the kernel dropped at
+    /// least one record (of any type) for each.
     pub overflows: u64,
 }
 
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.overflows == 0
+    }
+}
+
+/// A subscription to the kernel's audit records.
 pub struct AuditRecords {
     socket: AsyncFd<OwnedFd>,
     buffer: Vec<u8>,
 }
 
 impl AuditRecords {
-    /// Subscribes to every audit record the kernel writes, alongside auditd or journald.
+    /// Subscribes to every audit record the kernel writes from now on. Must be called within a
+    /// tokio runtime.
     pub fn subscribe() -> Result<Self, NetlinkError> {
-        let fd = audit_socket(1 << (AUDIT_NLGRP_READLOG - 1))?;
-        set_receive_buffer(&fd);
-        // SAFETY: the OwnedFd is open and moves into the AsyncFd, which keeps it as long as it
-        // is registered.
-        let socket = unsafe { AsyncFd::register(fd) }
-            .map_err(|e| io_error("watching the audit socket")(e.into()))?;
+        let fd =
+            audit_socket(1 << (AUDIT_NLGRP_READLOG - 1), true).map_err(|error| match error {
+                OpenError::Socket(e) if e.raw_os_error() == Some(libc::EPROTONOSUPPORT) => {
+                    NetlinkError::NoAudit
+                }
+                OpenError::Socket(e) => io_error("opening an audit netlink socket")(e),
+                OpenError::Bind(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    NetlinkError::NoAuditRead
+                }
+                OpenError::Bind(e) => {
+                    io_error("joining the audit netlink socket's read-only multicast group")(e)
+                }
+            })?;
+        enlarge_receive_buffer(fd.as_raw_fd());
+        // SAFETY: the OwnedFd is open and moves into the AsyncFd, which alone owns it from here
+        // and never swaps it for another.
+        let socket =
+            unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE.add(Interest::ERROR)) }
+                .map_err(|e| io_error("watching the audit socket")(e.into()))?;
         Ok(Self {
             socket,
-            buffer: vec![0; 64 * 1024],
+            buffer: vec![0; DATAGRAM_BYTES],
         })
     }
 
-    /// Waits for records, then reads all that are queued.
-    pub async fn next_batch(&mut self, kind: u16) -> Result<Batch, NetlinkError> {
+    /// The receive buffer the kernel granted, in bytes (it doubles what was asked for, for its
+    /// own bookkeeping).
+    pub fn receive_buffer_bytes(&self) -> io::Result<usize> {
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into the live local `value`.
+        let got = unsafe {
+            libc::getsockopt(
+                self.socket.get_ref().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        if got != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(value.max(0) as usize)
+    }
+
+    /// Waits until records or an overflow arrive, then returns all that are queued (up to
+    /// 4096 records; the rest come with the next call).
+    pub async fn next_batch(&mut self) -> Result<Batch, NetlinkError> {
         let mut batch = Batch::default();
         loop {
             let mut guard = self
                 .socket
-                .readable()
+                .ready(Interest::READABLE.add(Interest::ERROR))
                 .await
                 .map_err(io_error("waiting for audit records"))?;
-            let fd = guard.get_inner().as_raw_fd();
-            let drained = read_available(fd, &mut self.buffer, kind, &mut batch)?;
+            let drained =
+                read_available(guard.get_inner().as_raw_fd(), &mut self.buffer, &mut batch)?;
             if drained {
                 guard.clear_ready();
             }
-            if !batch.records.is_empty() || batch.overflows > 0 {
+            if !batch.is_empty() {
                 return Ok(batch);
             }
         }
     }
 
-    /// Reads what is queued now, without waiting.
-    pub fn read_now(&mut self, kind: u16) -> Result<Batch, NetlinkError> {
+    /// Returns what is queued now, without waiting.
+    pub fn read_now(&mut self) -> Result<Batch, NetlinkError> {
         let mut batch = Batch::default();
         read_available(
             self.socket.get_ref().as_raw_fd(),
             &mut self.buffer,
-            kind,
             &mut batch,
         )?;
         Ok(batch)
     }
 }
 
-/// Reads datagrams until the socket is empty (true) or a batch is large enough (false).
-fn read_available(
-    fd: libc::c_int,
-    buffer: &mut [u8],
-    kind: u16,
-    batch: &mut Batch,
-) -> Result<bool, NetlinkError> {
-    while batch.records.len() < 4096 {
+/// Reads datagrams into `batch` until the socket is empty (true) or the batch is full (false).
+fn read_available(fd: RawFd, buffer: &mut [u8], batch: &mut Batch) -> Result<bool, NetlinkError> {
+    while batch.records.len() < MAX_BATCH {
         // SAFETY: buffer is valid for writes of its length.
         let read = unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), 0) };
         if read < 0 {
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
                 Some(libc::EAGAIN) => return Ok(true),
-                Some(libc::EINTR) => continue,
+                Some(libc::EINTR) => {}
+                // The error is reported once and cleared: the records queued before the
+                // overflow are still there to read.
                 Some(libc::ENOBUFS) => batch.overflows += 1,
                 _ => return Err(io_error("reading audit records")(error)),
             }
             continue;
         }
-        for (message_kind, payload) in messages(&buffer[..read as usize]) {
-            if message_kind == kind {
-                let text = String::from_utf8_lossy(payload);
-                batch
-                    .records
-                    .push(text.trim_end_matches(['\0', '\n']).to_owned());
-            }
-        }
+        batch.records.extend(
+            messages(&buffer[..read as usize])
+                .filter(|message| message.kind == AUDIT_SECCOMP)
+                .map(|message| record_text(message.payload)),
+        );
     }
     Ok(false)
-}
-
-/// The (type, payload) of each netlink message in a datagram.
-fn messages(mut datagram: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if datagram.len() < NLMSG_HDRLEN {
-            return None;
-        }
-        let len = u32::from_ne_bytes(datagram[0..4].try_into().ok()?) as usize;
-        let kind = u16::from_ne_bytes(datagram[4..6].try_into().ok()?);
-        if len < NLMSG_HDRLEN || len > datagram.len() {
-            return None;
-        }
-        let payload = &datagram[NLMSG_HDRLEN..len];
-        datagram = &datagram[((len + 3) & !3).min(datagram.len())..];
-        Some((kind, payload))
-    })
-}
-
-/// The parts of the kernel's `struct audit_status` tracer reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuditStatus {
-    pub enabled: u32,
-    /// pid of the audit daemon, 0 when none runs.
-    pub pid: u32,
-    pub rate_limit: u32,
-    pub backlog_limit: u32,
-    /// Records the kernel dropped (rate limit, backlog limit, allocation failures) since boot.
-    pub lost: u32,
-    pub backlog: u32,
-}
-
-/// Asks the kernel for its audit status (`AUDIT_GET`).
-pub fn status() -> Result<AuditStatus, NetlinkError> {
-    let fd = audit_socket(0)?;
-    let mut request = [0u8; NLMSG_HDRLEN];
-    request[0..4].copy_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
-    request[4..6].copy_from_slice(&AUDIT_GET.to_ne_bytes());
-    request[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
-    request[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: an all-zero sockaddr_nl addresses the kernel.
-    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: request and kernel are valid for the sizes given.
-    let sent = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            request.as_ptr().cast(),
-            request.len(),
-            0,
-            (&kernel as *const libc::sockaddr_nl).cast(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if sent < 0 {
-        return Err(io_error("asking for the audit status")(
-            io::Error::last_os_error(),
-        ));
-    }
-    let mut reply = vec![0u8; 8192];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        // SAFETY: reply is valid for writes of its length.
-        let read = unsafe { libc::recv(fd.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
-        if read < 0 {
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() == Some(libc::EAGAIN) && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                continue;
-            }
-            return Err(io_error("reading the audit status")(error));
-        }
-        for (kind, payload) in messages(&reply[..read as usize]) {
-            match kind {
-                AUDIT_GET if payload.len() >= 32 => {
-                    let word = |i: usize| {
-                        u32::from_ne_bytes(payload[i * 4..i * 4 + 4].try_into().expect("4 bytes"))
-                    };
-                    return Ok(AuditStatus {
-                        enabled: word(1),
-                        pid: word(3),
-                        rate_limit: word(4),
-                        backlog_limit: word(5),
-                        lost: word(6),
-                        backlog: word(7),
-                    });
-                }
-                kind if kind == libc::NLMSG_ERROR as u16 && payload.len() >= 4 => {
-                    let errno = -i32::from_ne_bytes(payload[0..4].try_into().expect("4 bytes"));
-                    match errno {
-                        0 => {}
-                        libc::EPERM => return Err(NetlinkError::NoAuditControl),
-                        errno => {
-                            return Err(io_error("asking for the audit status")(
-                                io::Error::from_raw_os_error(errno),
-                            ));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn splits_datagrams_into_messages() {
-        let mut datagram = Vec::new();
-        for (kind, text) in [(1326u16, "abc"), (1300, "defgh")] {
-            let len = (NLMSG_HDRLEN + text.len()) as u32;
-            datagram.extend_from_slice(&len.to_ne_bytes());
-            datagram.extend_from_slice(&kind.to_ne_bytes());
-            datagram.extend_from_slice(&[0; 10]);
-            datagram.extend_from_slice(text.as_bytes());
-            while datagram.len() % 4 != 0 {
-                datagram.push(0);
-            }
-        }
-        let parsed: Vec<_> = messages(&datagram).collect();
-        assert_eq!(parsed, [(1326, &b"abc"[..]), (1300, &b"defgh"[..])]);
+    fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&((NLMSG_HDRLEN + payload.len()) as u32).to_ne_bytes());
+        bytes.extend_from_slice(&kind.to_ne_bytes());
+        bytes.extend_from_slice(&0u16.to_ne_bytes());
+        bytes.extend_from_slice(&seq.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        bytes.extend_from_slice(payload);
+        bytes.resize(bytes.len().next_multiple_of(4), 0);
+        bytes
     }
 
     #[test]
-    fn reads_the_kernel_audit_status() {
-        let status = status().expect("AUDIT_GET as root");
-        assert!(status.backlog_limit > 0, "{status:?}");
+    fn splits_a_datagram_into_its_messages() {
+        let mut datagram = message(1326, 1, b"abc");
+        datagram.extend(message(1300, 2, b"defgh"));
+        let parsed: Vec<_> = messages(&datagram)
+            .map(|m| (m.kind, m.seq, m.payload))
+            .collect();
+        assert_eq!(parsed, [(1326, 1, &b"abc"[..]), (1300, 2, &b"defgh"[..])]);
+    }
+
+    #[test]
+    fn stops_at_a_header_that_claims_too_much() {
+        let mut datagram = message(1326, 1, b"abc");
+        let mut bad = message(1326, 2, b"xyz");
+        bad[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        datagram.extend(bad);
+        datagram.extend([1, 2, 3]);
+        assert_eq!(messages(&datagram).count(), 1);
+        assert_eq!(messages(&[0; 15]).count(), 0);
+        let mut short = message(1326, 3, b"");
+        short[0..4].copy_from_slice(&8u32.to_ne_bytes());
+        assert_eq!(messages(&short).count(), 0);
+    }
+
+    #[test]
+    fn trims_what_trails_a_record() {
+        assert_eq!(
+            record_text(b"audit(1.0:1): pid=1\n\0\0"),
+            "audit(1.0:1): pid=1"
+        );
+        assert_eq!(record_text(b"audit(1.0:1): pid=1"), "audit(1.0:1): pid=1");
+        assert_eq!(record_text(b"\0"), "");
     }
 }

@@ -1,10 +1,13 @@
 //! The kernel's seccomp audit record (type 1326, `AUDIT_SECCOMP`), parsed from its text:
 //! `audit(1700000000.123:4567): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined
 //! pid=1234 comm="mkdir" exe="/bin/busybox" sig=0 arch=c000003e syscall=83 compat=0 ip=0x7f12
-//! code=0x7ffc0000`. Fields vary by kernel version and LSM (`subj`, `compat` and `ip` are not
-//! always there), so every field is read by name and only the ones the event needs are required.
+//! code=0x7ffc0000`.
+//!
+//! Fields vary by kernel version and LSM (`subj`, `compat`, `ip` and `exe` are not always there),
+//! so the text is first split into fields generically ([`Fields`]) and the typed record
+//! ([`SeccompRecord`]) then reads each by name, requiring only what an event cannot do without.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -12,148 +15,284 @@ use thiserror::Error;
 /// `AUDIT_SECCOMP`
 pub const AUDIT_SECCOMP: u16 = 1326;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
-    #[error("no audit(SECONDS.MILLIS:SERIAL) header")]
+    #[error("the record has no audit(SECONDS.MILLIS:SERIAL) header")]
     NoHeader,
-    #[error("field {0} is missing")]
+    #[error("the record's header audit({header}) is not SECONDS.MILLIS:SERIAL")]
+    BadHeader { header: String },
+    #[error("the record has no {0} field")]
     Missing(&'static str),
-    #[error("field {field} has an unreadable value {value:?}")]
+    #[error("the record's {field} field has an unreadable value {value:?}")]
     Invalid { field: &'static str, value: String },
 }
 
+/// A field's value as the kernel printed it. Which of the bare forms a value is (a number, a
+/// hex-encoded string, a label) is known only from the field's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// `"..."`, without the quotes. The kernel quotes a string only when it has no space,
+    /// quote, control or non-ASCII byte, so it needs no unescaping.
+    Quoted(&'a str),
+    /// `(null)`: the kernel had nothing to print, e.g. `exe` of a task without an executable.
+    Null,
+    /// Anything else, e.g. `1234`, `0x7ffc0000`, `6D792070726F67` or `docker-default (enforce)`.
+    Bare(&'a str),
+}
+
+impl<'a> Value<'a> {
+    /// The text as printed; `None` for `(null)`.
+    pub fn text(self) -> Option<&'a str> {
+        match self {
+            Value::Quoted(text) | Value::Bare(text) => Some(text),
+            Value::Null => None,
+        }
+    }
+
+    /// The bytes of a string the kernel logs with `audit_log_untrustedstring` (comm, exe): quoted
+    /// as is, or hex-encoded when it holds a byte that could not be quoted safely. A bare value
+    /// that is not hex (the kernel's `<too_long>` or `<no_memory>` placeholders) is kept as text.
+    pub fn untrusted_bytes(self) -> Option<Cow<'a, [u8]>> {
+        match self {
+            Value::Quoted(text) => Some(Cow::Borrowed(text.as_bytes())),
+            Value::Bare(text) => {
+                Some(hex_bytes(text).map_or(Cow::Borrowed(text.as_bytes()), Cow::Owned))
+            }
+            Value::Null => None,
+        }
+    }
+
+    /// [`Value::untrusted_bytes`] as text, with bytes that are not UTF-8 kept visible as `\xNN`
+    /// the way events from the kernel programs show them.
+    pub fn untrusted_string(self) -> Option<String> {
+        self.untrusted_bytes().map(|bytes| visible_utf8(&bytes))
+    }
+}
+
+/// The header and every `key=value` field of an audit record, in the order printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fields<'a> {
+    /// Wall-clock time the record was made, in nanoseconds since the Unix epoch (the kernel
+    /// prints milliseconds).
+    pub timestamp_ns: u64,
+    /// The audit event's serial number; records of one event share it.
+    pub serial: u64,
+    pub fields: Vec<(&'a str, Value<'a>)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits a record as it arrives on netlink (`audit(...): k=v ...`) or as the kernel log
+    /// shows it (`audit: type=1326 audit(...): k=v ...`).
+    pub fn parse(text: &'a str) -> Result<Self, RecordError> {
+        let text = text.trim_end_matches(['\0', '\n', ' ']);
+        let start = text.find("audit(").ok_or(RecordError::NoHeader)? + "audit(".len();
+        let end = start + text[start..].find("):").ok_or(RecordError::NoHeader)?;
+        let header = &text[start..end];
+        let (timestamp_ns, serial) =
+            parse_header(header).ok_or_else(|| RecordError::BadHeader {
+                header: header.to_owned(),
+            })?;
+        Ok(Self {
+            timestamp_ns,
+            serial,
+            fields: split_fields(&text[end + 2..]),
+        })
+    }
+
+    /// The first field named `key`.
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
+    }
+}
+
+/// A seccomp audit record, as `audit_seccomp` and `audit_log_task` in the kernel write it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeccompRecord {
-    pub timestamp: DateTime<Utc>,
+    /// Wall-clock time, nanoseconds since the Unix epoch, millisecond precision.
+    pub timestamp_ns: u64,
     pub serial: u64,
+    /// Login uid; 4294967295 when unset, as the kernel prints it.
     pub auid: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Login session; 4294967295 when unset.
     pub ses: Option<u32>,
+    /// The LSM's label of the task; `None` also for `subj=?`, which kernels with several LSMs
+    /// print while putting the labels in a separate record.
     pub subj: Option<String>,
+    /// Thread-group id in the initial pid namespace.
     pub pid: u32,
-    /// `None` when the kernel wrote `(null)`.
     pub comm: Option<String>,
+    /// `None` when the kernel printed `(null)`: a task without an executable file.
     pub exe: Option<String>,
-    pub sig: i32,
+    /// The signal seccomp sends with the action, 0 for none.
+    pub sig: Option<i32>,
+    /// `AUDIT_ARCH_*` of the call, which decides the syscall table `syscall` is from.
     pub arch: u32,
+    /// As seccomp saw it (`seccomp_data.nr`): a negative number keeps its 32-bit pattern.
     pub syscall: u32,
     pub compat: Option<u32>,
     pub ip: Option<u64>,
+    /// The filter's full return value: action in the high 16 bits, data in the low 16.
     pub code: u32,
 }
 
-pub fn parse(text: &str) -> Result<SeccompRecord, RecordError> {
-    let text = text.trim_end_matches(['\0', '\n', ' ']);
-    let (timestamp, serial, rest) = header(text).ok_or(RecordError::NoHeader)?;
-    let fields = fields(rest);
-    let get = |name: &'static str| fields.get(name).copied();
-    let need = |name: &'static str| get(name).ok_or(RecordError::Missing(name));
-    let invalid = |field: &'static str, value: &str| RecordError::Invalid {
+impl SeccompRecord {
+    pub fn parse(text: &str) -> Result<Self, RecordError> {
+        Self::from_fields(&Fields::parse(text)?)
+    }
+
+    pub fn from_fields(fields: &Fields<'_>) -> Result<Self, RecordError> {
+        let text = |name: &'static str| fields.get(name).and_then(Value::text);
+        let optional = |name: &'static str, read: fn(&str) -> Option<u64>, max: u64| {
+            text(name)
+                .map(|value| {
+                    read(value)
+                        .filter(|&n| n <= max)
+                        .ok_or_else(|| invalid(name, value))
+                })
+                .transpose()
+        };
+        let required = |name: &'static str, read: fn(&str) -> Option<u64>, max: u64| {
+            optional(name, read, max)?.ok_or(RecordError::Missing(name))
+        };
+        let max32 = u64::from(u32::MAX);
+        let u32_field = |name| -> Result<Option<u32>, RecordError> {
+            Ok(optional(name, decimal, max32)?.map(|n| n as u32))
+        };
+        let syscall = text("syscall").ok_or(RecordError::Missing("syscall"))?;
+        Ok(Self {
+            timestamp_ns: fields.timestamp_ns,
+            serial: fields.serial,
+            auid: u32_field("auid")?,
+            uid: u32_field("uid")?,
+            gid: u32_field("gid")?,
+            ses: u32_field("ses")?,
+            subj: text("subj").filter(|s| *s != "?").map(str::to_owned),
+            pid: required("pid", decimal, max32)? as u32,
+            comm: fields.get("comm").and_then(Value::untrusted_string),
+            exe: fields.get("exe").and_then(Value::untrusted_string),
+            sig: text("sig")
+                .map(|v| v.parse::<i32>().map_err(|_| invalid("sig", v)))
+                .transpose()?,
+            arch: required("arch", hex, max32)? as u32,
+            syscall: syscall_number(syscall).ok_or_else(|| invalid("syscall", syscall))?,
+            compat: u32_field("compat")?,
+            ip: optional("ip", hex, u64::MAX)?,
+            code: required("code", hex, max32)? as u32,
+        })
+    }
+
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_nanos(i64::try_from(self.timestamp_ns).unwrap_or(i64::MAX))
+    }
+}
+
+fn invalid(field: &'static str, value: &str) -> RecordError {
+    RecordError::Invalid {
         field,
         value: value.to_owned(),
-    };
-    let decimal = |name: &'static str| -> Result<Option<u32>, RecordError> {
-        get(name)
-            .map(|v| v.parse::<u32>().map_err(|_| invalid(name, v)))
-            .transpose()
-    };
-    let pid = need("pid")?;
-    let sig = need("sig")?;
-    let arch = need("arch")?;
-    let syscall = need("syscall")?;
-    let code = need("code")?;
-    Ok(SeccompRecord {
-        timestamp,
-        serial,
-        auid: decimal("auid")?,
-        uid: decimal("uid")?,
-        gid: decimal("gid")?,
-        ses: decimal("ses")?,
-        subj: get("subj").map(|v| unquote_plain(v).to_owned()),
-        pid: pid.parse().map_err(|_| invalid("pid", pid))?,
-        comm: get("comm").and_then(untrusted),
-        exe: get("exe").and_then(untrusted),
-        sig: sig.parse().map_err(|_| invalid("sig", sig))?,
-        arch: u32::from_str_radix(arch, 16).map_err(|_| invalid("arch", arch))?,
-        syscall: syscall.parse().map_err(|_| invalid("syscall", syscall))?,
-        compat: decimal("compat")?,
-        ip: get("ip")
-            .map(|v| hex(v).ok_or_else(|| invalid("ip", v)))
-            .transpose()?,
-        code: hex(code)
-            .and_then(|c| u32::try_from(c).ok())
-            .ok_or_else(|| invalid("code", code))?,
-    })
+    }
 }
 
-/// `audit(1700000000.123:4567): ` → wall-clock time, serial, and the rest.
-fn header(text: &str) -> Option<(DateTime<Utc>, u64, &str)> {
-    let start = text.find("audit(")? + "audit(".len();
-    let end = start + text[start..].find("):")?;
-    let (time, serial) = text[start..end].split_once(':')?;
-    let (seconds, millis) = time.split_once('.')?;
-    let nanos = millis.parse::<u32>().ok()? * 1_000_000;
-    let timestamp = DateTime::from_timestamp(seconds.parse().ok()?, nanos)?;
-    Some((timestamp, serial.parse().ok()?, &text[end + 2..]))
+/// `SECONDS.MILLIS:SERIAL` → (nanoseconds, serial). The fraction is read by its digits, not
+/// assumed to be three, so a finer clock would still read right.
+fn parse_header(header: &str) -> Option<(u64, u64)> {
+    let (time, serial) = header.split_once(':')?;
+    let (seconds, fraction) = time.split_once('.')?;
+    if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction_ns = fraction.parse::<u64>().ok()? * 10u64.pow(9 - fraction.len() as u32);
+    let ns = seconds
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(fraction_ns)?;
+    Some((ns, serial.parse().ok()?))
 }
 
-/// `key=value` pairs; a quoted value runs to its closing quote (the kernel hex-encodes any value
-/// that would contain a quote or a space, so quotes never nest).
-fn fields(text: &str) -> HashMap<&str, &str> {
-    let mut fields = HashMap::new();
-    let mut rest = text.trim_start();
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim();
-        let after = &rest[eq + 1..];
-        let (value, next) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.find('"') {
-                Some(close) => (&after[..close + 2], &quoted[close + 1..]),
-                None => (after, ""),
-            },
-            None => match after.find(' ') {
-                Some(space) => (&after[..space], &after[space..]),
-                None => (after, ""),
-            },
+/// Splits `k1=v1 k2="v2" k3=(null)` into fields. A word that does not start a new field
+/// continues the previous bare value: AppArmor's `subj=docker-default (enforce)` is printed
+/// unquoted with its space.
+fn split_fields(text: &str) -> Vec<(&str, Value<'_>)> {
+    let mut fields: Vec<(&str, Value<'_>)> = Vec::new();
+    // Where the previous bare value starts, so a continuation word can extend it in place.
+    let mut bare_start: Option<usize> = None;
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let word_len = rest.find(' ').unwrap_or(rest.len());
+        if word_len == 0 {
+            at += 1;
+            continue;
+        }
+        let Some(key_len) = key_length(rest) else {
+            if let (Some(start), Some((_, value))) = (bare_start, fields.last_mut()) {
+                *value = Value::Bare(&text[start..at + word_len]);
+            }
+            at += word_len;
+            continue;
         };
-        // A key may carry leading garbage from an unexpected format; keep the last word.
-        let key = key.rsplit(' ').next().unwrap_or(key);
-        fields.insert(key, value);
-        rest = next.trim_start();
+        let key = &rest[..key_len];
+        let value_at = at + key_len + 1;
+        let after = &text[value_at..];
+        if let Some(quoted) = after.strip_prefix('"') {
+            // A missing closing quote means the record was cut short: keep what there is.
+            let close = quoted.find('"').unwrap_or(quoted.len());
+            fields.push((key, Value::Quoted(&quoted[..close])));
+            bare_start = None;
+            at = value_at + 1 + close + 1;
+        } else {
+            let len = after.find(' ').unwrap_or(after.len());
+            let value = &after[..len];
+            if value == "(null)" {
+                fields.push((key, Value::Null));
+                bare_start = None;
+            } else {
+                fields.push((key, Value::Bare(value)));
+                bare_start = Some(value_at);
+            }
+            at = value_at + len;
+        }
     }
     fields
 }
 
-fn unquote_plain(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
+/// Length of the key when `text` starts with `key=`.
+fn key_length(text: &str) -> Option<usize> {
+    let len = text
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        .count();
+    (len > 0 && text.as_bytes().get(len) == Some(&b'=')).then_some(len)
 }
 
-/// A string the kernel logs with `audit_log_untrustedstring`: quoted when plain, hex-encoded
-/// when it holds spaces, quotes, control or non-ASCII bytes, `(null)` when absent. Bytes that are
-/// not UTF-8 are kept visible as `\xNN`, as for events from the kernel programs.
-fn untrusted(value: &str) -> Option<String> {
-    if value == "(null)" {
-        return None;
+fn decimal(value: &str) -> Option<u64> {
+    value.parse().ok()
+}
+
+/// `c000003e` (arch is printed without a prefix) or `0x7ffc0000`.
+fn hex(value: &str) -> Option<u64> {
+    let digits = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+        .unwrap_or(value);
+    u64::from_str_radix(digits, 16).ok()
+}
+
+/// The kernel prints the number as a signed long: a filter that acts on a call with a negative
+/// number (`syscall(-1)`) makes `syscall=-1`, which seccomp saw as the int 0xffffffff.
+fn syscall_number(value: &str) -> Option<u32> {
+    let number = value.parse::<i64>().ok()?;
+    if let Ok(number) = u32::try_from(number) {
+        return Some(number);
     }
-    if value.starts_with('"') {
-        return Some(unquote_plain(value).to_owned());
-    }
-    let bytes = hex_bytes(value)?;
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    Some(out)
+    i32::try_from(number).ok().map(|n| n as u32)
 }
 
 fn hex_bytes(value: &str) -> Option<Vec<u8>> {
-    if !value.len().is_multiple_of(2) {
+    if value.is_empty() || !value.len().is_multiple_of(2) {
         return None;
     }
     (0..value.len())
@@ -162,72 +301,203 @@ fn hex_bytes(value: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex(value: &str) -> Option<u64> {
-    u64::from_str_radix(value.trim_start_matches("0x"), 16).ok()
+fn visible_utf8(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A LOG record from this kind of machine's 6.18 kernel: no LSM, so no subj.
     const MKDIR: &str = "audit(1795477998.219:484): auid=4294967295 uid=0 gid=0 \
         ses=4294967295 pid=24743 comm=\"mkdir\" exe=\"/bin/busybox\" sig=0 arch=c000003e \
         syscall=83 compat=0 ip=0x47b567 code=0x7ffc0000";
 
+    fn record(text: &str) -> SeccompRecord {
+        SeccompRecord::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
     #[test]
     fn parses_a_record_of_this_kernel() {
-        let record = parse(MKDIR).unwrap();
-        assert_eq!(record.serial, 484);
-        assert_eq!(record.timestamp.timestamp_millis(), 1_795_477_998_219);
+        let record = record(MKDIR);
         assert_eq!(
-            (record.pid, record.uid, record.gid),
-            (24743, Some(0), Some(0))
+            record,
+            SeccompRecord {
+                timestamp_ns: 1_795_477_998_219_000_000,
+                serial: 484,
+                auid: Some(u32::MAX),
+                uid: Some(0),
+                gid: Some(0),
+                ses: Some(u32::MAX),
+                subj: None,
+                pid: 24743,
+                comm: Some("mkdir".into()),
+                exe: Some("/bin/busybox".into()),
+                sig: Some(0),
+                arch: 0xc000_003e,
+                syscall: 83,
+                compat: Some(0),
+                ip: Some(0x47b567),
+                code: 0x7ffc_0000,
+            }
         );
-        assert_eq!(record.auid, Some(u32::MAX));
-        assert_eq!(record.comm.as_deref(), Some("mkdir"));
-        assert_eq!(record.exe.as_deref(), Some("/bin/busybox"));
-        assert_eq!(
-            (record.sig, record.arch, record.syscall),
-            (0, 0xc000_003e, 83)
-        );
-        assert_eq!(
-            (record.compat, record.ip, record.code),
-            (Some(0), Some(0x47b567), 0x7ffc_0000)
-        );
-        assert_eq!(record.subj, None);
+        assert_eq!(record.timestamp().timestamp_millis(), 1_795_477_998_219);
     }
 
     #[test]
-    fn reads_hex_encoded_names_subjects_and_old_formats() {
-        // comm "my prog" (a space makes the kernel hex-encode it), an LSM subject, and a
-        // kernel too old for compat= and ip=.
-        let text = "audit(1700000000.005:7): auid=1000 uid=1000 gid=1000 ses=2 \
-            subj=unconfined pid=42 comm=6D792070726F67 exe=(null) sig=31 arch=40000003 \
-            syscall=20 code=0x0\n\0";
-        let record = parse(text).unwrap();
+    fn splits_every_field_generically() {
+        let fields = Fields::parse(MKDIR).unwrap();
+        let keys: Vec<_> = fields.fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "auid", "uid", "gid", "ses", "pid", "comm", "exe", "sig", "arch", "syscall",
+                "compat", "ip", "code"
+            ]
+        );
+        assert_eq!(fields.get("comm"), Some(Value::Quoted("mkdir")));
+        assert_eq!(fields.get("arch"), Some(Value::Bare("c000003e")));
+        assert_eq!(fields.get("nope"), None);
+    }
+
+    #[test]
+    fn reads_the_kernel_log_form_too() {
+        let line = format!("audit: type=1326 {MKDIR}");
+        assert_eq!(record(&line), record(MKDIR));
+    }
+
+    #[test]
+    fn reads_hex_encoded_names_and_a_missing_executable() {
+        // A space makes the kernel hex-encode comm ("my prog"); a kernel thread or a task whose
+        // mm is gone has no executable; a signal comes with KILL/TRAP actions.
+        let text = "audit(1700000000.005:7): auid=1000 uid=1000 gid=1000 ses=2 pid=42 \
+            comm=6D792070726F67 exe=(null) sig=31 arch=c000003e syscall=272 compat=0 \
+            ip=0x7f0011223344 code=0x80000000";
+        let record = record(text);
         assert_eq!(record.comm.as_deref(), Some("my prog"));
         assert_eq!(record.exe, None);
-        assert_eq!(record.subj.as_deref(), Some("unconfined"));
-        assert_eq!((record.compat, record.ip), (None, None));
-        assert_eq!((record.sig, record.arch, record.code), (31, 0x4000_0003, 0));
-        assert_eq!(record.timestamp.timestamp_subsec_millis(), 5);
+        assert_eq!((record.sig, record.code), (Some(31), 0x8000_0000));
+        assert_eq!(record.timestamp_ns % 1_000_000_000, 5_000_000);
     }
 
     #[test]
-    fn keeps_bytes_that_are_not_utf8_visible() {
-        let text = "audit(1.000:1): pid=1 comm=FF41 sig=0 arch=c000003e syscall=1 code=0x7ffc0000";
-        assert_eq!(parse(text).unwrap().comm.as_deref(), Some("\\xffA"));
+    fn keeps_quotes_and_bytes_that_are_not_utf8_visible() {
+        // comm `a"b` (a quote forces hex too), exe with a Latin-1 byte that is not UTF-8.
+        let text = "audit(1.000:1): pid=1 comm=612262 exe=2F746D702F66FF sig=0 arch=c000003e \
+            syscall=1 code=0x7ffc0000";
+        let record = record(text);
+        assert_eq!(record.comm.as_deref(), Some("a\"b"));
+        assert_eq!(record.exe.as_deref(), Some("/tmp/f\\xff"));
+    }
+
+    #[test]
+    fn keeps_a_path_placeholder_as_text() {
+        let text = "audit(1.000:1): pid=1 comm=\"x\" exe=<too_long> sig=0 arch=c000003e \
+            syscall=1 code=0x7ffc0000";
+        assert_eq!(record(text).exe.as_deref(), Some("<too_long>"));
+    }
+
+    #[test]
+    fn reads_an_apparmor_subject_with_its_space() {
+        // Ubuntu with Docker's default AppArmor profile: the label is printed unquoted.
+        let text = "audit(1700000000.123:4567): auid=4294967295 uid=0 gid=0 ses=4294967295 \
+            subj=docker-default (enforce) pid=1234 comm=\"unshare\" exe=\"/usr/bin/unshare\" \
+            sig=0 arch=c000003e syscall=272 compat=0 ip=0x7f12 code=0x50001";
+        let record = record(text);
+        assert_eq!(record.subj.as_deref(), Some("docker-default (enforce)"));
+        assert_eq!((record.pid, record.code), (1234, 0x0005_0001));
+    }
+
+    #[test]
+    fn reads_selinux_subjects_and_treats_a_deferred_one_as_absent() {
+        let text = "audit(1700000000.123:9): auid=1000 uid=0 gid=0 ses=1 \
+            subj=system_u:system_r:container_t:s0:c12,c34 pid=9 comm=\"sh\" exe=\"/bin/sh\" \
+            sig=0 arch=c000003e syscall=83 compat=0 ip=0x1 code=0x7ffc0000";
+        assert_eq!(
+            record(text).subj.as_deref(),
+            Some("system_u:system_r:container_t:s0:c12,c34")
+        );
+        // Several LSMs: the kernel prints `subj=?` and the labels in a record of their own.
+        let text = text.replace("subj=system_u:system_r:container_t:s0:c12,c34", "subj=?");
+        assert_eq!(record(&text).subj, None);
+    }
+
+    #[test]
+    fn reads_kernels_older_than_compat_and_ip() {
+        // 3.x kernels printed no exe, compat or ip for seccomp.
+        let text = "audit(1400000000.500:12): auid=0 uid=0 gid=0 ses=1 pid=77 comm=\"a\" \
+            sig=0 arch=40000003 syscall=20 code=0x7ffc0000";
+        let record = record(text);
+        assert_eq!((record.exe, record.compat, record.ip), (None, None, None));
+        assert_eq!((record.arch, record.syscall), (0x4000_0003, 20));
+    }
+
+    #[test]
+    fn keeps_the_bit_pattern_of_a_negative_syscall_number() {
+        let text = "audit(1.000:1): pid=1 sig=0 arch=c000003e syscall=-1 code=0x50026";
+        assert_eq!(record(text).syscall, u32::MAX);
+        // x32 calls carry bit 30, and stay positive.
+        let text = "audit(1.000:1): pid=1 sig=0 arch=c000003e syscall=1073741863 code=0x0";
+        assert_eq!(record(text).syscall, 0x4000_0027);
+    }
+
+    #[test]
+    fn ignores_fields_it_does_not_know_and_what_trails_the_text() {
+        let text = format!("{MKDIR} new_field=1 another=\"x\"\n\0\0");
+        assert_eq!(record(&text), record(MKDIR));
     }
 
     #[test]
     fn names_what_is_missing_or_unreadable() {
-        let text = "audit(1.000:1): pid=1 sig=0 arch=c000003e code=0x7ffc0000";
-        assert_eq!(parse(text), Err(RecordError::Missing("syscall")));
-        let text = "audit(1.000:1): pid=x sig=0 arch=c000003e syscall=1 code=0x7ffc0000";
+        for field in ["pid", "arch", "syscall", "code"] {
+            let text = MKDIR.replace(&format!(" {field}="), &format!(" x{field}="));
+            assert_eq!(
+                SeccompRecord::parse(&text),
+                Err(RecordError::Missing(field)),
+                "{text}"
+            );
+        }
+        let text = MKDIR.replace("pid=24743", "pid=x");
+        assert_eq!(
+            SeccompRecord::parse(&text),
+            Err(RecordError::Invalid {
+                field: "pid",
+                value: "x".into()
+            })
+        );
+        let text = MKDIR.replace("uid=0 ", "uid=-5 ");
         assert!(matches!(
-            parse(text),
-            Err(RecordError::Invalid { field: "pid", .. })
+            SeccompRecord::parse(&text),
+            Err(RecordError::Invalid { field: "uid", .. })
         ));
-        assert_eq!(parse("pid=1"), Err(RecordError::NoHeader));
+        assert_eq!(SeccompRecord::parse("pid=1"), Err(RecordError::NoHeader));
+        assert!(matches!(
+            SeccompRecord::parse("audit(12:34): pid=1"),
+            Err(RecordError::BadHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn optional_fields_may_be_missing() {
+        let text = "audit(1.000:1): pid=1 arch=c000003e syscall=1 code=0x7ffc0000";
+        let record = record(text);
+        assert_eq!(
+            (record.auid, record.uid, record.comm, record.sig),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn keeps_what_a_truncated_record_has() {
+        let text = "audit(1.000:1): pid=1 arch=c000003e syscall=1 code=0x7ffc0000 comm=\"abc";
+        assert_eq!(record(text).comm.as_deref(), Some("abc"));
     }
 }
