@@ -34,7 +34,8 @@ pub enum Audit {
 
 #[derive(Debug, Args)]
 pub struct SeccompArgs {
-    /// Which kernel hook to use: auto tries fentry, then kprobe.
+    /// Where events come from: auto tries fentry, then kprobe, then audit (the kernel's own
+    /// seccomp audit records, for kernels that allow no eBPF hook).
     #[arg(long, value_enum, default_value_t = ProbeChoice::Auto)]
     pub probe: ProbeChoice,
 
@@ -70,7 +71,8 @@ pub struct SeccompArgs {
         short = 'c',
         long = "containername",
         value_name = "NAME",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_container_name
     )]
     pub containername: Vec<String>,
 
@@ -78,6 +80,24 @@ pub struct SeccompArgs {
     /// 4M). Larger buffers absorb longer bursts; lost events are always counted and reported.
     #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_ring_buffer_size)]
     pub ring_buffer_size: u32,
+
+    /// Receive buffer of the audit source's socket: room for a burst of records between two
+    /// reads. Overflows are counted as lost.
+    #[arg(long, value_name = "BYTES", default_value = "8M", value_parser = parse_byte_size, hide = true)]
+    pub audit_receive_buffer: usize,
+}
+
+fn parse_container_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err("a container name cannot be empty: use -c NAME[,NAME...]".into());
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_byte_size(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    usize::try_from(bytes).map_err(|_| format!("{text:?} is too large"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -88,6 +108,18 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
+    let bytes = parse_size(text)?;
+    let page = page_size();
+    if !bytes.is_power_of_two() || bytes < page {
+        return Err(format!(
+            "{text:?}: the ring buffer size must be a power of two of at least one page ({page} bytes)"
+        ));
+    }
+    u32::try_from(bytes).map_err(|_| format!("{text:?}: at most 2G"))
+}
+
+/// A size in bytes with an optional unit: 4096, 256K, 4M, 1G.
+fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),
         None => (text, ""),
@@ -104,13 +136,7 @@ fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("{text:?} is not a size"))?
         .checked_mul(multiplier)
         .ok_or_else(|| format!("{text:?} is too large"))?;
-    let page = page_size();
-    if !bytes.is_power_of_two() || bytes < page {
-        return Err(format!(
-            "{text:?}: the ring buffer size must be a power of two of at least one page ({page} bytes)"
-        ));
-    }
-    u32::try_from(bytes).map_err(|_| format!("{text:?}: at most 2G"))
+    Ok(bytes)
 }
 
 fn page_size() -> u64 {
@@ -203,6 +229,16 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown unit")
         );
+    }
+
+    #[test]
+    fn an_empty_container_name_is_an_error() {
+        for args in [&["-c", ""][..], &["-c", "web,"], &["-c", " "]] {
+            let mut all = vec!["tracer", "audit", "seccomp"];
+            all.extend_from_slice(args);
+            let err = Cli::try_parse_from(all).unwrap_err().to_string();
+            assert!(err.contains("cannot be empty"), "{args:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,19 +1,20 @@
 //! tracer: shows which system calls seccomp logged, refused or killed, and why.
 //!
-//! The modules follow an event's path: [`probe`] loads and attaches the kernel programs,
-//! [`ringbuf`] reads what they write, [`events`] decodes it, [`filter`] selects, [`output`]
-//! formats and [`sink`] delivers. [`commands`] wires the path for each subcommand.
+//! The modules follow an event's path: [`probe`] loads the kernel programs, [`source`] reads
+//! what they or the kernel's audit records report, [`events`] decodes it, [`enrich`] names the
+//! container, [`filter`] selects, [`output`] formats and [`sink`] delivers; [`pipeline`] runs
+//! that path for every source, and [`commands`] wires it for each subcommand.
 
-pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod enrich;
 pub mod events;
 pub mod filter;
 pub mod output;
+pub mod pipeline;
 pub mod probe;
-pub mod ringbuf;
 pub mod sink;
+pub mod source;
 
 #[cfg(test)]
 mod test_support;

@@ -2,7 +2,7 @@
 //! (which writes) and the pipeline (which reads on every event).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -13,8 +13,9 @@ use crate::events::Container;
 /// reason it died) may be read from the ring buffer a moment after the runtime reports the death.
 pub const RETENTION: Duration = Duration::from_secs(60);
 
-/// Told about every change of which container a mount namespace belongs to, so the kernel's
-/// filter can follow (`None`: the namespace no longer belongs to a known container).
+/// Told about every change of which running container a mount namespace belongs to, so the
+/// kernel's filter can follow (`None`: the namespace no longer belongs to a running container;
+/// its number may soon be another namespace's).
 pub type NamespaceListener = Box<dyn FnMut(u32, Option<&Container>) + Send>;
 
 struct Entry {
@@ -27,8 +28,6 @@ struct Entry {
 pub struct ContainerIndex {
     by_id: HashMap<String, Entry>,
     by_mntns: HashMap<u32, String>,
-    /// Namespaces found not to be any container's, so /proc is not read again for them.
-    not_containers: HashSet<u32>,
     listener: Option<NamespaceListener>,
 }
 
@@ -53,24 +52,22 @@ impl ContainerIndex {
         self.by_id.get(id).map(|e| Arc::clone(&e.container))
     }
 
-    pub fn is_known_non_container(&self, mntns: u32) -> bool {
-        self.not_containers.contains(&mntns)
-    }
-
-    pub fn mark_non_container(&mut self, mntns: u32) {
-        self.not_containers.insert(mntns);
-    }
-
-    /// Records a container (new, or with fresh metadata) and, when known, its mount namespace.
+    /// Records a container (new, or with fresh metadata) and, when it runs, its mount
+    /// namespace. Without a namespace a container that died stays dead: its metadata may be
+    /// asked for after its death.
     pub fn upsert(&mut self, container: Container, mntns: Option<u32>) {
         let id = container.id.clone();
         let container = Arc::new(container);
+        let died = match mntns {
+            Some(_) => None,
+            None => self.by_id.get(&id).and_then(|e| e.died),
+        };
         let previous = self.by_id.insert(
             id.clone(),
             Entry {
                 container: Arc::clone(&container),
                 mntns,
-                died: None,
+                died,
             },
         );
         // A restarted container gets a new namespace; keep the old one's events named too.
@@ -85,9 +82,10 @@ impl ContainerIndex {
         }
         let current = self.by_id.get(&id).and_then(|e| e.mntns);
         if let Some(ns) = current {
-            self.not_containers.remove(&ns);
             self.by_mntns.insert(ns, id);
-            self.notify(ns, Some(&container));
+            if died.is_none() {
+                self.notify(ns, Some(&container));
+            }
         }
     }
 
@@ -97,9 +95,11 @@ impl ContainerIndex {
         let entry = self.by_id.get_mut(id)?;
         entry.mntns = Some(mntns);
         let container = Arc::clone(&entry.container);
-        self.not_containers.remove(&mntns);
+        let alive = entry.died.is_none();
         self.by_mntns.insert(mntns, id.to_owned());
-        self.notify(mntns, Some(&container));
+        if alive {
+            self.notify(mntns, Some(&container));
+        }
         Some(container)
     }
 
@@ -110,16 +110,26 @@ impl ContainerIndex {
         let mut renamed = (*entry.container).clone();
         renamed.name = name.trim_start_matches('/').to_owned();
         entry.container = Arc::new(renamed);
-        if let Some(ns) = entry.mntns {
+        if let (Some(ns), None) = (entry.mntns, entry.died) {
             let container = Arc::clone(&entry.container);
             self.notify(ns, Some(&container));
         }
     }
 
-    /// The container stopped: it stays named for [`RETENTION`].
+    /// The container stopped: it stays named for [`RETENTION`], but its namespace number is
+    /// released at once, since the kernel may give it to a new namespace any moment.
     pub fn mark_dead(&mut self, id: &str, now: Instant) {
-        if let Some(entry) = self.by_id.get_mut(id) {
-            entry.died.get_or_insert(now);
+        let Some(entry) = self.by_id.get_mut(id) else {
+            return;
+        };
+        if entry.died.is_some() {
+            return;
+        }
+        entry.died = Some(now);
+        if let Some(ns) = entry.mntns
+            && self.by_mntns.get(&ns).map(String::as_str) == Some(id)
+        {
+            self.notify(ns, None);
         }
     }
 
@@ -143,7 +153,6 @@ impl ContainerIndex {
                 && self.by_mntns.get(&ns) == Some(&id)
             {
                 self.by_mntns.remove(&ns);
-                self.notify(ns, None);
             }
         }
     }
@@ -214,6 +223,7 @@ mod tests {
         index.rename("a", "api");
         index.mark_dead("a", Instant::now() - RETENTION * 2);
         index.expire(Instant::now());
+        // Released when it died, not again when it is forgotten.
         assert_eq!(
             *seen.lock().unwrap(),
             [
@@ -225,12 +235,22 @@ mod tests {
     }
 
     #[test]
-    fn a_namespace_found_later_clears_a_negative_answer() {
-        let mut index = ContainerIndex::default();
-        index.upsert(container("a", "late"), None);
-        index.mark_non_container(10);
-        assert!(index.is_known_non_container(10));
-        assert_eq!(index.attach_namespace("a", 10).unwrap().name, "late");
-        assert!(!index.is_known_non_container(10));
+    fn releases_a_namespace_when_its_container_dies_and_never_revives_it() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let mut index = ContainerIndex::with_listener(Box::new(move |ns, c| {
+            log.lock().unwrap().push((ns, c.map(|c| c.name.clone())));
+        }));
+        index.upsert(container("a", "unwanted"), Some(10));
+        index.mark_dead("a", Instant::now());
+        // Learned again after its death (a late lookup), and its namespace seen again: the
+        // number must not go back to the dead container's owner in the kernel's view.
+        index.upsert(container("a", "unwanted"), None);
+        index.attach_namespace("a", 10);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(10, Some("unwanted".into())), (10, None)]
+        );
+        assert!(index.by_mntns(10).unwrap().1, "still known as dead");
     }
 }

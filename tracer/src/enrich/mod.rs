@@ -1,16 +1,25 @@
-//! Naming the container behind each event: runtimes keep a [`ContainerIndex`] current, and the
-//! [`Enricher`] looks events up in it by mount namespace.
+//! Naming the container behind each event, and telling host processes apart: runtimes keep a
+//! [`ContainerIndex`] current, and the [`Enricher`] looks events up in it by mount namespace.
+//! Nothing here waits: what only a runtime can answer is asked in the background
+//! ([`lookups`]), and the event waits for the answer in the pipeline, not here.
 
 pub mod docker;
 pub mod index;
+pub mod lookups;
 pub mod procfs;
+pub mod whereabouts;
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 pub use docker::DockerRuntime;
 pub use index::ContainerIndex;
+use lookups::{Asked, Lookups};
+use whereabouts::Whereabouts;
 
-use crate::events::Event;
+use crate::events::{Container, Event};
 
 /// Container runtimes tracer can ask for names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,96 +27,134 @@ pub enum Runtime {
     Docker,
 }
 
+/// How many host processes outside the host's mount namespace are remembered.
+const REMEMBERED_HOST_PROCESSES: usize = 65536;
+
+/// What enrichment could do for an event at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enriched {
+    /// All that can be known is filled in.
+    Ready,
+    /// The event is from container `id`, which only the runtime can name: call
+    /// [`Enricher::finish`] once [`Enricher::lookup_done`] returns that id, or when waiting
+    /// longer is not worth it.
+    Waiting(String),
+}
+
 pub struct Enricher {
     index: Arc<Mutex<ContainerIndex>>,
-    docker: Option<Arc<DockerRuntime>>,
+    whereabouts: Whereabouts,
+    lookups: Option<Lookups>,
+    host_mntns: Option<u32>,
+    /// (mount namespace, pid) of processes /proc showed outside every container. By pid as
+    /// well as namespace: the kernel reuses the numbers of freed namespaces, and a container
+    /// may get one a host process had.
+    host_processes: HashSet<(u32, u32)>,
 }
 
 impl Enricher {
-    pub fn new(index: Arc<Mutex<ContainerIndex>>, docker: Option<Arc<DockerRuntime>>) -> Self {
-        Self { index, docker }
+    pub fn new(
+        index: Arc<Mutex<ContainerIndex>>,
+        whereabouts: Whereabouts,
+        docker: Option<Arc<DockerRuntime>>,
+        host_mntns: Option<u32>,
+    ) -> Self {
+        Self {
+            index,
+            whereabouts,
+            lookups: docker.map(Lookups::new),
+            host_mntns,
+            host_processes: HashSet::new(),
+        }
     }
 
-    fn index(&self) -> std::sync::MutexGuard<'_, ContainerIndex> {
+    fn index(&self) -> MutexGuard<'_, ContainerIndex> {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fills in `event.container` when the event came from a container a runtime knows.
-    pub async fn enrich(&self, event: &mut Event) {
+    /// Fills in what is known now: the caller's whereabouts, its container from the index, or
+    /// that it runs on the host.
+    pub fn enrich(&mut self, event: &mut Event) -> Enriched {
+        self.whereabouts.fill(event);
         if let Some(ns) = event.mntns_id {
-            let known = {
-                let index = self.index();
-                if index.is_known_non_container(ns) {
-                    return;
-                }
-                index.by_mntns(ns)
-            };
+            if Some(ns) == self.host_mntns {
+                event.on_host = true;
+                return Enriched::Ready;
+            }
+            let known = self.index().by_mntns(ns);
             match known {
                 Some((container, false)) => {
                     event.container = Some(container);
-                    return;
+                    return Enriched::Ready;
                 }
                 // The kernel reuses the numbers of freed namespaces: a container that died a
-                // moment ago may hand its number to the next one. /proc decides; without an
-                // answer there, the last owner is the best guess.
+                // moment ago may have handed its number to the next one. /proc decides; without
+                // an answer there, the last owner is the best guess.
                 Some((dead, true)) => {
-                    let resolved = self.resolve(event).await;
-                    let on_the_host = resolved.is_none() && self.index().is_known_non_container(ns);
-                    event.container = if on_the_host {
-                        None
-                    } else {
-                        resolved.or(Some(dead))
+                    return match procfs::placement(event) {
+                        procfs::Placement::Container(id) if id != dead.id => self.name(event, id),
+                        procfs::Placement::Host => self.on_host(event),
+                        _ => {
+                            event.container = Some(dead);
+                            Enriched::Ready
+                        }
                     };
-                    return;
                 }
                 None => {}
             }
-        }
-        event.container = self.resolve(event).await;
-    }
-
-    /// A namespace the runtime's events have not covered yet: a container that started a moment
-    /// ago, or one whose process seccomp killed before the runtime reported it. /proc tells
-    /// which container; its metadata comes from the index, or from the runtime once.
-    async fn resolve(&self, event: &Event) -> Option<Arc<crate::events::Container>> {
-        let id = container_id_of(event);
-        let Some(id) = id else {
-            // A live process outside every container: remember, so /proc is read once per
-            // namespace. A vanished one proves nothing.
-            if let Some(ns) = event.mntns_id
-                && procfs::mount_namespace(event.pid) == Some(ns)
-            {
-                self.index().mark_non_container(ns);
+            if self.host_processes.contains(&(ns, event.pid)) {
+                event.on_host = true;
+                return Enriched::Ready;
             }
-            return None;
-        };
-        let attach = |index: &mut ContainerIndex| match event.mntns_id {
-            Some(ns) => index.attach_namespace(&id, ns),
-            None => index.by_id(&id),
-        };
-        if let Some(container) = attach(&mut self.index()) {
-            return Some(container);
         }
-        let docker = self.docker.as_ref()?;
-        if docker.learn(&id).await {
-            attach(&mut self.index())
-        } else {
-            None
+        match procfs::placement(event) {
+            procfs::Placement::Container(id) => self.name(event, id),
+            procfs::Placement::Host => self.on_host(event),
+            procfs::Placement::Unknown => Enriched::Ready,
         }
     }
-}
 
-/// The container of the calling process, or of its parent: a container's first process is a
-/// child of the runtime's shim, which outlives it when seccomp kills it.
-fn container_id_of(event: &Event) -> Option<String> {
-    procfs::container_id_from_cgroup(event.pid).or_else(|| {
-        let ppid = event.ppid?;
-        let parent_in_same_namespace =
-            event.mntns_id.is_some() && procfs::mount_namespace(ppid) == event.mntns_id;
-        if parent_in_same_namespace {
-            procfs::container_id_from_cgroup(ppid)
-        } else {
-            procfs::container_id_from_shim(ppid)
+    /// Fills in the container of an event that waited for a lookup, from what the index holds
+    /// now; nothing more is asked.
+    pub fn finish(&mut self, event: &mut Event, id: &str) {
+        event.container = self.named_in_index(event, id);
+    }
+
+    /// Waits for the next runtime lookup to end, and returns the container id it was about.
+    pub async fn lookup_done(&mut self) -> String {
+        match self.lookups.as_mut() {
+            Some(lookups) => lookups.next_done().await,
+            None => std::future::pending().await,
         }
-    })
+    }
+
+    fn name(&mut self, event: &mut Event, id: String) -> Enriched {
+        if let Some(container) = self.named_in_index(event, &id) {
+            event.container = Some(container);
+            return Enriched::Ready;
+        }
+        match self.lookups.as_mut().map(|lookups| lookups.ask(&id)) {
+            Some(Asked::Pending) => Enriched::Waiting(id),
+            Some(Asked::Unknown) | None => Enriched::Ready,
+        }
+    }
+
+    fn named_in_index(&self, event: &Event, id: &str) -> Option<Arc<Container>> {
+        let mut index = self.index();
+        match event.mntns_id {
+            Some(ns) => index.attach_namespace(id, ns),
+            None => index.by_id(id),
+        }
+    }
+
+    fn on_host(&mut self, event: &mut Event) -> Enriched {
+        event.on_host = true;
+        if let Some(ns) = event.mntns_id {
+            if self.host_processes.len() >= REMEMBERED_HOST_PROCESSES {
+                self.host_processes.clear();
+            }
+            self.host_processes.insert((ns, event.pid));
+        }
+        Enriched::Ready
+    }
 }

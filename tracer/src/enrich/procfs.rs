@@ -2,6 +2,43 @@
 
 use std::{fs, os::unix::fs::MetadataExt as _};
 
+use crate::events::Event;
+
+/// Where /proc places the caller of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// In the container with this id.
+    Container(String),
+    /// Outside every container: the process, or its parent in the same mount namespace, runs
+    /// in no container's cgroup and under no runtime shim.
+    Host,
+    /// /proc has nothing to say: the process and its parent are gone.
+    Unknown,
+}
+
+/// Places the caller from its own cgroup while it runs, else from its parent: a container's
+/// first process is a child of the runtime's shim, which outlives it when seccomp kills it.
+pub fn placement(event: &Event) -> Placement {
+    let alive = |pid| event.mntns_id.is_some() && mount_namespace(pid) == event.mntns_id;
+    if let Some(id) = container_id_from_cgroup(event.pid) {
+        return Placement::Container(id);
+    }
+    let parent = event.ppid.filter(|&ppid| ppid != 0);
+    if let Some(id) = parent.and_then(container_id_from_shim) {
+        return Placement::Container(id);
+    }
+    if alive(event.pid) {
+        return Placement::Host;
+    }
+    match parent {
+        Some(ppid) if alive(ppid) => match container_id_from_cgroup(ppid) {
+            Some(id) => Placement::Container(id),
+            None => Placement::Host,
+        },
+        _ => Placement::Unknown,
+    }
+}
+
 /// The inode of `/proc/PID/ns/mnt`: the same number the kernel programs report as `mntns_id`.
 pub fn mount_namespace(pid: u32) -> Option<u32> {
     let meta = fs::metadata(format!("/proc/{pid}/ns/mnt")).ok()?;

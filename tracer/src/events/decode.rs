@@ -5,7 +5,12 @@ use std::sync::Arc;
 use thiserror::Error;
 use tracer_common::{COMM_LEN, RawSeccompEvent, read_error, source};
 
-use super::{Arch, Event, SeccompAction, Source, clock::WallClock};
+use super::{
+    Arch, Event, SeccompAction, Source,
+    audit_record::{RecordError, SeccompRecord},
+    clock::WallClock,
+};
+use crate::source::RawRecord;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -13,6 +18,8 @@ pub enum DecodeError {
     WrongSize(usize),
     #[error("unknown event source {0}")]
     UnknownSource(u32),
+    #[error("unreadable seccomp audit record")]
+    AuditRecord(#[from] RecordError),
 }
 
 impl TryFrom<u32> for Source {
@@ -42,6 +49,14 @@ impl Decoder {
     /// Re-reads the wall-clock offset (see [`WallClock`]).
     pub fn refresh_clock(&mut self) {
         self.clock = WallClock::now();
+    }
+
+    /// Decodes a record from any source.
+    pub fn decode_record(&self, record: RawRecord<'_>) -> Result<Event, DecodeError> {
+        match record {
+            RawRecord::Kernel(bytes) => self.decode_bytes(bytes),
+            RawRecord::Audit(text) => Ok(SeccompRecord::parse(text)?.into_event(&self.node)),
+        }
     }
 
     /// Decodes one ring buffer record. Copies it first: ring buffer records are only 8-byte
@@ -77,6 +92,7 @@ impl Decoder {
             code_raw: raw.code,
             signal: (raw.signal != 0).then_some(raw.signal),
             container: None,
+            on_host: false,
         })
     }
 }

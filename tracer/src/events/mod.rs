@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod arch;
+pub mod audit_record;
 pub mod clock;
 pub mod decode;
 
@@ -61,6 +62,10 @@ pub struct Event {
     pub signal: Option<i32>,
     /// The container the caller runs in, once enrichment has named it.
     pub container: Option<Arc<Container>>,
+    /// Whether enrichment found the caller on the host, outside every container: in the host's
+    /// own mount namespace, or in a private one of a host process (a service's PrivateTmp,
+    /// `unshare -m`).
+    pub on_host: bool,
 }
 
 /// A container as its runtime describes it.

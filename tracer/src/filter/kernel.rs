@@ -1,14 +1,36 @@
 //! The kernel program's drop list: mount namespaces whose events are discarded before they take
-//! a ring buffer slot. Only namespaces known for sure to be unwanted go in; anything unknown
-//! reaches userspace, so a container killed before its runtime reported it is never lost.
+//! a ring buffer slot. Only namespaces confirmed to be unwanted go in: the host's, and those of
+//! running containers not asked for. A container's number leaves the list the moment it dies,
+//! since the kernel hands freed numbers to new namespaces. Anything unknown reaches userspace,
+//! so a container killed before its runtime reported it is never lost.
+//!
+//! One task owns the map; the container index sends it each change over a channel, so no BPF
+//! system call runs while the index is locked.
 
 use std::collections::HashSet;
 
 use aya::maps::{HashMap, MapData, MapError};
+use tokio::sync::mpsc;
 use tracer_common::MNTNS_DROP_CAPACITY;
 
 use super::Filter;
 use crate::events::Container;
+
+/// A change in which running container owns a mount namespace, as the container index reports it.
+#[derive(Debug)]
+pub struct NamespaceChange {
+    pub mntns: u32,
+    pub running_container_name: Option<String>,
+}
+
+impl NamespaceChange {
+    pub fn new(mntns: u32, container: Option<&Container>) -> Self {
+        Self {
+            mntns,
+            running_container_name: container.map(|c| c.name.clone()),
+        }
+    }
+}
 
 pub struct DropList {
     map: HashMap<MapData, u32, u8>,
@@ -38,12 +60,20 @@ impl DropList {
         Ok(list)
     }
 
-    /// Follows a change in which container owns namespace `mntns` (see the container index).
-    pub fn update(&mut self, mntns: u32, container: Option<&Container>) {
+    /// Applies the index's changes until the index is gone; see [`NamespaceChange`].
+    pub async fn follow(mut self, mut changes: mpsc::UnboundedReceiver<NamespaceChange>) {
+        while let Some(change) = changes.recv().await {
+            self.update(change.mntns, change.running_container_name.as_deref());
+        }
+    }
+
+    /// Follows a change in which running container owns namespace `mntns`.
+    pub fn update(&mut self, mntns: u32, running_container_name: Option<&str>) {
         if Some(mntns) == self.host_mntns {
             return;
         }
-        let unwanted = container.is_some_and(|c| !self.filter.wants_container(&c.name));
+        let unwanted =
+            running_container_name.is_some_and(|name| !self.filter.wants_container(name));
         let result = if unwanted {
             self.insert(mntns)
         } else {

@@ -7,36 +7,31 @@ use std::os::unix::fs::MetadataExt as _;
 
 use crate::events::Event;
 
-/// Without `--host`, events from processes in the host's own mount namespace are hidden: the
-/// operator asked about containers, and host processes would bury them. With container names
-/// (`-c`), only those containers' events are shown (and the host's, with `--host`).
+/// Without `--host`, events from host processes are hidden, whatever mount namespace they run
+/// in: the operator asked about containers, and host processes would bury them. With container
+/// names (`-c`), only those containers' events are shown (and the host's, with `--host`).
 #[derive(Clone, Debug)]
 pub struct Filter {
-    host_mntns: Option<u32>,
     show_host: bool,
     names: Vec<String>,
 }
 
 impl Filter {
-    pub fn new(show_host: bool, host_mntns: Option<u32>, names: Vec<String>) -> Self {
-        Self {
-            host_mntns,
-            show_host,
-            names,
-        }
+    pub fn new(show_host: bool, names: Vec<String>) -> Self {
+        Self { show_host, names }
     }
 
     pub fn keep(&self, event: &Event) -> bool {
         if let Some(container) = &event.container {
             return self.wants_container(&container.name);
         }
-        match (event.mntns_id, self.host_mntns) {
-            (Some(ns), Some(host)) if ns == host => self.show_host,
-            // A container no runtime has named (dockerd down), or a task whose namespace is
-            // unknown because it was exiting: hiding it could hide the very kill the operator
-            // is looking for, so only a name filter excludes it.
-            _ => self.names.is_empty(),
+        if event.on_host {
+            return self.show_host;
         }
+        // A container no runtime has named (dockerd down), or a task that was gone before it
+        // could be placed: hiding it could hide the very kill the operator is looking for, so
+        // only a name filter excludes it.
+        self.names.is_empty()
     }
 
     pub fn wants_container(&self, name: &str) -> bool {
@@ -72,9 +67,11 @@ mod tests {
     use super::*;
     use crate::{events::Container, test_support::sample_event};
 
+    /// Namespace 1 is the host's, as the enricher would mark it.
     fn event(mntns: Option<u32>, container: Option<&str>) -> Event {
         let mut event = sample_event();
         event.mntns_id = mntns;
+        event.on_host = mntns == Some(1);
         event.container = container.map(|name| {
             Arc::new(Container {
                 name: name.into(),
@@ -87,7 +84,7 @@ mod tests {
     #[test]
     fn hides_host_processes_unless_asked() {
         let host = event(Some(1), None);
-        let containers_only = Filter::new(false, Some(1), vec![]);
+        let containers_only = Filter::new(false, vec![]);
         assert!(!containers_only.keep(&host));
         assert!(
             containers_only.keep(&event(Some(2), None)),
@@ -96,13 +93,13 @@ mod tests {
         assert!(containers_only.keep(&event(None, None)), "an exiting task");
         assert!(containers_only.keep(&event(Some(2), Some("web"))));
 
-        let everything = Filter::new(true, Some(1), vec![]);
+        let everything = Filter::new(true, vec![]);
         assert!(everything.keep(&host));
     }
 
     #[test]
     fn container_names_select_containers() {
-        let web = Filter::new(false, Some(1), vec!["web".into()]);
+        let web = Filter::new(false, vec!["web".into()]);
         assert!(web.keep(&event(Some(2), Some("web"))));
         assert!(!web.keep(&event(Some(3), Some("db"))));
         assert!(
@@ -111,7 +108,7 @@ mod tests {
         );
         assert!(!web.keep(&event(Some(1), None)));
 
-        let web_and_host = Filter::new(true, Some(1), vec!["web".into()]);
+        let web_and_host = Filter::new(true, vec!["web".into()]);
         assert!(web_and_host.keep(&event(Some(1), None)));
         assert!(!web_and_host.keep(&event(Some(3), Some("db"))));
     }

@@ -20,6 +20,17 @@ use super::{index::ContainerIndex, procfs};
 
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
+/// What asking dockerd about a container found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// Recorded in the index.
+    Known,
+    /// dockerd has no such container: another runtime's (containerd's `ctr`, podman, a CRI).
+    Unknown,
+    /// dockerd did not answer.
+    Unavailable,
+}
+
 pub struct DockerRuntime {
     socket: PathBuf,
     index: Arc<Mutex<ContainerIndex>>,
@@ -56,10 +67,10 @@ impl DockerRuntime {
         tokio::spawn(watch::run(Arc::clone(self)))
     }
 
-    /// Inspects container `id` and records it; false when dockerd is down or the container gone.
-    pub async fn learn(&self, id: &str) -> bool {
+    /// Inspects container `id` and records it in the index.
+    pub async fn learn(&self, id: &str) -> Learned {
         let Some(client) = self.client_or_connect().await else {
-            return false;
+            return Learned::Unavailable;
         };
         self.count_call();
         let inspected = client
@@ -70,13 +81,16 @@ impl DockerRuntime {
                 Some((container, pid)) => {
                     let mntns = pid.and_then(procfs::mount_namespace);
                     self.index().upsert(container, mntns);
-                    true
+                    Learned::Known
                 }
-                None => false,
+                None => Learned::Unknown,
             },
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Learned::Unknown,
             Err(error) => {
                 tracing::debug!("inspecting container {id}: {error}");
-                false
+                Learned::Unavailable
             }
         }
     }

@@ -4,27 +4,15 @@ use aya::maps::{MapData, MapError, PerCpuArray};
 
 pub struct LostCounter {
     per_cpu: PerCpuArray<MapData, u64>,
-    reported: u64,
 }
 
 impl LostCounter {
     pub fn new(per_cpu: PerCpuArray<MapData, u64>) -> Self {
-        Self {
-            per_cpu,
-            reported: 0,
-        }
+        Self { per_cpu }
     }
 
     /// Events lost since the programs were loaded, summed over all CPUs.
     pub fn total(&self) -> Result<u64, MapError> {
         Ok(self.per_cpu.get(&0, 0)?.iter().sum())
-    }
-
-    /// Events lost since the last call, so growth can be reported as it happens.
-    pub fn new_losses(&mut self) -> Result<u64, MapError> {
-        let total = self.total()?;
-        let new = total - self.reported;
-        self.reported = total;
-        Ok(new)
     }
 }

@@ -18,6 +18,11 @@ impl EventReader {
         Ok(Self { ring })
     }
 
+    /// Waits until records are available, without taking any.
+    pub async fn ready(&mut self) -> io::Result<()> {
+        self.ring.readable_mut().await.map(drop)
+    }
+
     /// Waits until records are available, then hands each to `each` until the buffer is empty.
     /// Returns how many records were read.
     pub async fn read_batch(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<usize> {

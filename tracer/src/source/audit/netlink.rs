@@ -11,19 +11,20 @@ use std::{
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::record::AUDIT_SECCOMP;
+use super::serials::{SerialGaps, serial_of};
+
+/// `AUDIT_SECCOMP`: the record type of seccomp's audit records.
+pub const AUDIT_SECCOMP: u16 = 1326;
 
 /// `AUDIT_NLGRP_READLOG`: the group for readers that are not auditd.
 const AUDIT_NLGRP_READLOG: u32 = 1;
 pub(super) const NLMSG_HDRLEN: usize = 16;
 /// Room for a burst of records between two reads; past it the kernel drops records and the
 /// next read fails with ENOBUFS.
-const RECEIVE_BUFFER_BYTES: libc::c_int = 8 << 20;
+pub const DEFAULT_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
 /// Larger than any audit record (the kernel caps one at `MAX_AUDIT_MESSAGE_LENGTH`, 8970 bytes),
 /// so a datagram is never cut.
 const DATAGRAM_BYTES: usize = 64 * 1024;
-/// Records handed back by one read, so a flood cannot hold the caller in one call for long.
-const MAX_BATCH: usize = 4096;
 
 #[derive(Debug, Error)]
 pub enum NetlinkError {
@@ -112,16 +113,10 @@ pub(super) fn set_int_option(
 
 /// SO_RCVBUFFORCE goes past `net.core.rmem_max` (it needs CAP_NET_ADMIN, which root has);
 /// SO_RCVBUF is capped by it but still better than the default.
-fn enlarge_receive_buffer(fd: RawFd) {
-    let forced = set_int_option(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUFFORCE,
-        RECEIVE_BUFFER_BYTES,
-    );
+fn set_receive_buffer(fd: RawFd, bytes: libc::c_int) {
+    let forced = set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes);
     if let Err(forced) = forced
-        && let Err(capped) =
-            set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        && let Err(capped) = set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
     {
         tracing::warn!(
             "cannot enlarge the audit socket's receive buffer (SO_RCVBUFFORCE: {forced}, \
@@ -132,7 +127,7 @@ fn enlarge_receive_buffer(fd: RawFd) {
 
 /// One netlink message of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Message<'a> {
+pub struct Message<'a> {
     pub kind: u16,
     pub seq: u32,
     /// The sender's port: 0 for the kernel.
@@ -141,7 +136,7 @@ pub(super) struct Message<'a> {
 }
 
 /// The netlink messages of a datagram, which may hold several, each padded to 4 bytes.
-pub(super) fn messages(mut datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
+pub fn messages(mut datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
     std::iter::from_fn(move || {
         let header = datagram.get(..NLMSG_HDRLEN)?;
         let word = |at: usize| {
@@ -163,40 +158,25 @@ pub(super) fn messages(mut datagram: &[u8]) -> impl Iterator<Item = Message<'_>>
 }
 
 /// A record's text: the kernel does not reliably end it with a NUL or a newline.
-fn record_text(payload: &[u8]) -> String {
+fn record_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = payload
         .iter()
         .rposition(|&b| b != 0 && b != b'\n')
         .map_or(0, |last| last + 1);
-    String::from_utf8_lossy(&payload[..end]).into_owned()
-}
-
-/// What one read of the multicast group brought.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Batch {
-    /// The text of each seccomp record (type 1326), in arrival order.
-    pub records: Vec<String>,
-    /// Reads that failed with ENOBUFS: the socket's buffer was full and the kernel dropped at
-    /// least one record (of any type) for each.
-    pub overflows: u64,
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.overflows == 0
-    }
+    String::from_utf8_lossy(&payload[..end])
 }
 
 /// A subscription to the kernel's audit records.
 pub struct AuditRecords {
     socket: AsyncFd<OwnedFd>,
     buffer: Vec<u8>,
+    serials: SerialGaps,
 }
 
 impl AuditRecords {
-    /// Subscribes to every audit record the kernel writes from now on. Must be called within a
-    /// tokio runtime.
-    pub fn subscribe() -> Result<Self, NetlinkError> {
+    /// Subscribes to every audit record the kernel writes from now on, with a socket receive
+    /// buffer of `receive_buffer_bytes` to absorb bursts. Must be called within a tokio runtime.
+    pub fn subscribe(receive_buffer_bytes: usize) -> Result<Self, NetlinkError> {
         let fd =
             audit_socket(1 << (AUDIT_NLGRP_READLOG - 1), true).map_err(|error| match error {
                 OpenError::Socket(e) if e.raw_os_error() == Some(libc::EPROTONOSUPPORT) => {
@@ -210,7 +190,10 @@ impl AuditRecords {
                     io_error("joining the audit netlink socket's read-only multicast group")(e)
                 }
             })?;
-        enlarge_receive_buffer(fd.as_raw_fd());
+        set_receive_buffer(
+            fd.as_raw_fd(),
+            libc::c_int::try_from(receive_buffer_bytes).unwrap_or(libc::c_int::MAX),
+        );
         // SAFETY: the OwnedFd is open and moves into the AsyncFd, which alone owns it from here
         // and never swaps it for another.
         let socket =
@@ -219,6 +202,7 @@ impl AuditRecords {
         Ok(Self {
             socket,
             buffer: vec![0; DATAGRAM_BYTES],
+            serials: SerialGaps::default(),
         })
     }
 
@@ -243,61 +227,82 @@ impl AuditRecords {
         Ok(value.max(0) as usize)
     }
 
-    /// Waits until records or an overflow arrive, then returns all that are queued (up to
-    /// 4096 records; the rest come with the next call).
-    pub async fn next_batch(&mut self) -> Result<Batch, NetlinkError> {
-        let mut batch = Batch::default();
-        loop {
-            let mut guard = self
-                .socket
-                .ready(Interest::READABLE.add(Interest::ERROR))
-                .await
-                .map_err(io_error("waiting for audit records"))?;
-            let drained =
-                read_available(guard.get_inner().as_raw_fd(), &mut self.buffer, &mut batch)?;
-            if drained {
-                guard.clear_ready();
-            }
-            if !batch.is_empty() {
-                return Ok(batch);
-            }
-        }
+    /// Audit records (of any type) that never reached the socket, as told by the gaps in the
+    /// serial numbers of those that did.
+    pub fn missed(&self) -> u64 {
+        self.serials.missed()
     }
 
-    /// Returns what is queued now, without waiting.
-    pub fn read_now(&mut self) -> Result<Batch, NetlinkError> {
-        let mut batch = Batch::default();
-        read_available(
-            self.socket.get_ref().as_raw_fd(),
-            &mut self.buffer,
-            &mut batch,
-        )?;
-        Ok(batch)
+    /// Waits until records or an overflow arrive, without reading them.
+    pub async fn ready(&self) -> Result<(), NetlinkError> {
+        self.socket
+            .ready(Interest::READABLE.add(Interest::ERROR))
+            .await
+            .map(drop)
+            .map_err(io_error("waiting for audit records"))
+    }
+
+    /// Hands the seccomp records that are queued to `each`, up to `limit` of them; true when the
+    /// socket is empty.
+    pub async fn read_queued(
+        &mut self,
+        limit: usize,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<bool, NetlinkError> {
+        let mut guard = self
+            .socket
+            .ready(Interest::READABLE.add(Interest::ERROR))
+            .await
+            .map_err(io_error("waiting for audit records"))?;
+        let fd = guard.get_inner().as_raw_fd();
+        let empty = read_available(fd, &mut self.buffer, &mut self.serials, limit, each)?;
+        if empty {
+            guard.clear_ready();
+        }
+        Ok(empty)
+    }
+
+    /// Hands over every seccomp record queued now, to the end, without waiting.
+    pub fn read_all_queued(&mut self, each: &mut dyn FnMut(&str)) -> Result<(), NetlinkError> {
+        let fd = self.socket.get_ref().as_raw_fd();
+        read_available(fd, &mut self.buffer, &mut self.serials, usize::MAX, each).map(drop)
     }
 }
 
-/// Reads datagrams into `batch` until the socket is empty (true) or the batch is full (false).
-fn read_available(fd: RawFd, buffer: &mut [u8], batch: &mut Batch) -> Result<bool, NetlinkError> {
-    while batch.records.len() < MAX_BATCH {
+/// Reads datagrams until the socket is empty (true) or `limit` seccomp records were handed over
+/// (false).
+fn read_available(
+    fd: RawFd,
+    buffer: &mut [u8],
+    serials: &mut SerialGaps,
+    limit: usize,
+    each: &mut dyn FnMut(&str),
+) -> Result<bool, NetlinkError> {
+    let mut handed = 0;
+    while handed < limit {
         // SAFETY: buffer is valid for writes of its length.
         let read = unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), 0) };
         if read < 0 {
             let error = io::Error::last_os_error();
             match error.raw_os_error() {
                 Some(libc::EAGAIN) => return Ok(true),
-                Some(libc::EINTR) => {}
-                // The error is reported once and cleared: the records queued before the
-                // overflow are still there to read.
-                Some(libc::ENOBUFS) => batch.overflows += 1,
+                // ENOBUFS says the socket's buffer overflowed and the kernel dropped records;
+                // the serial numbers of the records after the drop tell how many. The error is
+                // reported once and cleared, and the records queued before it are still there.
+                Some(libc::EINTR | libc::ENOBUFS) => {}
                 _ => return Err(io_error("reading audit records")(error)),
             }
             continue;
         }
-        batch.records.extend(
-            messages(&buffer[..read as usize])
-                .filter(|message| message.kind == AUDIT_SECCOMP)
-                .map(|message| record_text(message.payload)),
-        );
+        for message in messages(&buffer[..read as usize]) {
+            if let Some(serial) = serial_of(message.payload) {
+                serials.saw(serial);
+            }
+            if message.kind == AUDIT_SECCOMP {
+                each(&record_text(message.payload));
+                handed += 1;
+            }
+        }
     }
     Ok(false)
 }

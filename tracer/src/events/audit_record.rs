@@ -7,13 +7,12 @@
 //! so the text is first split into fields generically ([`Fields`]) and the typed record
 //! ([`SeccompRecord`]) then reads each by name, requiring only what an event cannot do without.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-/// `AUDIT_SECCOMP`
-pub const AUDIT_SECCOMP: u16 = 1326;
+use super::{Arch, Event, SeccompAction, Source};
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -185,6 +184,34 @@ impl SeccompRecord {
 
     pub fn timestamp(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_nanos(i64::try_from(self.timestamp_ns).unwrap_or(i64::MAX))
+    }
+
+    /// The event this record reports. What the record lacks (the parent, the namespace, the
+    /// cgroup) is left for enrichment to find.
+    pub fn into_event(self, node: &Arc<str>) -> Event {
+        let arch = Arch::from_audit(self.arch, self.syscall);
+        Event {
+            timestamp: self.timestamp(),
+            node: Arc::clone(node),
+            source: Source::Audit,
+            pid: self.pid,
+            tid: None,
+            ppid: None,
+            // The kernel prints every id; an absent one reads as unset (-1), as auditd shows it.
+            uid: self.uid.unwrap_or(u32::MAX),
+            gid: self.gid.unwrap_or(u32::MAX),
+            comm: self.comm.unwrap_or_default(),
+            mntns_id: None,
+            cgroup_id: None,
+            syscall_nr: self.syscall,
+            arch,
+            syscall: arch.syscall_name(self.syscall),
+            code: SeccompAction::from(self.code),
+            code_raw: self.code,
+            signal: self.sig.filter(|&sig| sig != 0),
+            container: None,
+            on_host: false,
+        }
     }
 }
 

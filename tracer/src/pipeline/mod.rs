@@ -1,0 +1,102 @@
+//! The path every event takes, whatever its source: decode → enrich → (a bounded wait for a
+//! runtime's answer) → filter → sinks, counted once, here. [`run`] drives it from a source until
+//! the run stops, then drains the source to the end.
+
+pub mod pending;
+pub mod run;
+pub mod summary;
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::{
+    enrich::Enricher,
+    events::{Decoder, Event},
+    filter::Filter,
+    sink::Sinks,
+    source::RawRecord,
+};
+use pending::Pending;
+pub use summary::Summary;
+
+/// Undecodable records are logged up to this many times, then only counted.
+const UNDECODABLE_WARNINGS: u64 = 10;
+
+pub struct Pipeline {
+    decoder: Decoder,
+    enricher: Enricher,
+    pending: Pending,
+    filter: Filter,
+    sinks: Sinks,
+    summary: Summary,
+}
+
+impl Pipeline {
+    pub fn new(decoder: Decoder, enricher: Enricher, filter: Filter, sinks: Sinks) -> Self {
+        Self {
+            decoder,
+            enricher,
+            pending: Pending::default(),
+            filter,
+            sinks,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Takes one record from the source.
+    pub fn accept(&mut self, record: RawRecord<'_>) {
+        self.summary.delivered += 1;
+        match self.decoder.decode_record(record) {
+            Ok(mut event) => {
+                let enriched = self.enricher.enrich(&mut event);
+                if let Some(event) = self.pending.push(event, enriched, Instant::now()) {
+                    self.emit(event);
+                }
+            }
+            Err(error) => {
+                self.summary.undecodable += 1;
+                if self.summary.undecodable <= UNDECODABLE_WARNINGS {
+                    tracing::warn!(
+                        "skipping an undecodable record: {}",
+                        crate::probe::Chain(&error)
+                    );
+                }
+            }
+        }
+    }
+
+    /// After a batch: re-reads the wall clock and sends on what no longer waits.
+    pub fn batch_done(&mut self) {
+        self.decoder.refresh_clock();
+        self.release_ready();
+    }
+
+    /// A runtime answered about container `id`.
+    pub fn lookup_done(&mut self, id: &str) {
+        self.pending.lookup_done(id, &mut self.enricher);
+        self.release_ready();
+    }
+
+    /// Sends on every event whose wait is over.
+    pub fn release_ready(&mut self) {
+        let now = Instant::now();
+        while let Some(event) = self.pending.pop_ready(now, &mut self.enricher) {
+            self.emit(event);
+        }
+    }
+
+    /// Sends on every waiting event with what is known now: the run is ending.
+    fn release_all(&mut self) {
+        while let Some(event) = self.pending.pop_front(&mut self.enricher) {
+            self.emit(event);
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.filter.keep(&event) {
+            self.summary.shown += 1;
+            self.sinks.send(&Arc::new(event));
+        }
+    }
+}

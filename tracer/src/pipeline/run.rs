@@ -1,0 +1,95 @@
+//! Drives a pipeline from a source: reads as records arrive, reports losses as they grow, and
+//! stops on SIGINT, SIGTERM, `--timeout` or a sink whose reader is gone. Nothing it waits on can
+//! hold up the others: runtime lookups and writes run elsewhere.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    time::{Instant, MissedTickBehavior},
+};
+
+use super::{Pipeline, Summary};
+use crate::source::{Losses, Source};
+
+/// How often growth of the lost-event count is reported while running.
+const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// At stop, how long the sinks may take to write what they hold; what is left is counted as
+/// unwritten.
+const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Signal,
+    Timeout,
+    /// A sink's reader went away (`tracer ... | head`).
+    ReaderGone,
+}
+
+/// Reads from `source` into `pipeline` until the run stops.
+pub async fn stream(
+    source: &mut Source,
+    pipeline: &mut Pipeline,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Stop> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut loss_report = tokio::time::interval(LOSS_REPORT_INTERVAL);
+    loss_report.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut reported = Losses::default();
+    loop {
+        let name_deadline = pipeline.pending.next_deadline();
+        tokio::select! {
+            // Signals first: a flood of records must not delay a stop.
+            biased;
+            _ = interrupt.recv() => return Ok(Stop::Signal),
+            _ = terminate.recv() => return Ok(Stop::Signal),
+            () = sleep_until(deadline) => return Ok(Stop::Timeout),
+            () = pipeline.sinks.reader_gone() => return Ok(Stop::ReaderGone),
+            _ = loss_report.tick() => {
+                let losses = source.losses()?;
+                report_growth(&reported, &losses, source);
+                reported = losses;
+            }
+            id = pipeline.enricher.lookup_done() => pipeline.lookup_done(&id),
+            () = sleep_until(name_deadline) => pipeline.release_ready(),
+            ready = source.ready() => {
+                ready?;
+                source.read_ready(&mut |record| pipeline.accept(record)).await?;
+                pipeline.batch_done();
+            }
+        }
+    }
+}
+
+/// Takes everything the source still holds (call it once the kernel programs are detached, so
+/// nothing is written after it), sends every event on and lets the sinks write.
+pub async fn finish(source: &mut Source, mut pipeline: Pipeline) -> anyhow::Result<Summary> {
+    source.drain(&mut |record| pipeline.accept(record)).await?;
+    pipeline.release_all();
+    let losses = source.final_losses().await?;
+    let totals = pipeline.sinks.close(FLUSH_DEADLINE).await;
+    Ok(Summary {
+        lost: losses.lost,
+        counted_but_delivered: losses.counted_but_delivered,
+        unwritten: totals.unwritten,
+        ..pipeline.summary
+    })
+}
+
+fn report_growth(reported: &Losses, now: &Losses, source: &Source) {
+    let new = now.lost.saturating_sub(reported.lost);
+    if new > 0 {
+        tracing::warn!("{new} events lost: {}", source.loss_advice());
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,81 @@
+//! The counts a run reports when it ends.
+
+use std::fmt;
+
+/// What happened to the events of a run, counted the same way for every source.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Records the source handed over, decodable or not.
+    pub delivered: u64,
+    /// Events that never reached tracer (see the source's warnings for why).
+    pub lost: u64,
+    /// Events that passed the filter and went to the sinks.
+    pub shown: u64,
+    /// Records that could not be decoded.
+    pub undecodable: u64,
+    /// Events a sink could not write.
+    pub unwritten: u64,
+    /// Docker API requests made, when Docker was asked.
+    pub docker_api_calls: Option<u64>,
+    /// Audit records the kernel counted as lost although tracer received them.
+    pub counted_but_delivered: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} events delivered, {} lost, {} shown",
+            self.delivered, self.lost, self.shown
+        )?;
+        if self.undecodable > 0 {
+            write!(f, ", {} undecodable", self.undecodable)?;
+        }
+        if self.unwritten > 0 {
+            write!(f, ", {} unwritten", self.unwritten)?;
+        }
+        if let Some(calls) = self.docker_api_calls {
+            write!(f, ", {calls} Docker API calls")?;
+        }
+        if self.counted_but_delivered > 0 {
+            write!(
+                f,
+                ", {} counted lost by the kernel but delivered",
+                self.counted_but_delivered
+            )?;
+        }
+        if self.lost > 0 || self.unwritten > 0 {
+            write!(f, " (see the warnings above for why)")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_only_the_counts_that_matter() {
+        let quiet = Summary {
+            delivered: 3,
+            shown: 2,
+            ..Summary::default()
+        };
+        assert_eq!(quiet.to_string(), "3 events delivered, 0 lost, 2 shown");
+        let everything = Summary {
+            delivered: 10,
+            lost: 2,
+            shown: 8,
+            undecodable: 1,
+            unwritten: 4,
+            docker_api_calls: Some(5),
+            counted_but_delivered: 7,
+        };
+        assert_eq!(
+            everything.to_string(),
+            "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 5 Docker API \
+             calls, 7 counted lost by the kernel but delivered (see the warnings above for why)"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Chooses the source a run reads from: the first hook `--probe` allows that works, with the
+//! reason every skipped one was skipped.
+
+use std::{fmt, sync::Arc};
+
+use aya::{
+    Ebpf,
+    maps::{MapError, PerCpuArray},
+};
+use thiserror::Error;
+use tracer_common::names;
+
+use super::{
+    Source,
+    audit::{AuditSource, NetlinkError},
+    ringbuf::{EventReader, LostCounter, RingBufferSource},
+};
+use crate::probe::{self, Chain, Hook, HookError, ProbeChoice, ProgramsError};
+
+/// Why one hook could not be used.
+#[derive(Debug, Error)]
+pub enum HookFailure {
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("the kernel programs could not be loaded")]
+    ProgramsUnavailable(#[source] Arc<ProgramsError>),
+    #[error("the kernel programs have no {0} map")]
+    MissingMap(&'static str),
+    #[error("opening the kernel programs' maps")]
+    Map(#[source] MapError),
+    #[error("watching the event ring buffer")]
+    Watch(#[source] std::io::Error),
+    #[error("subscribing to the kernel's audit records")]
+    Audit(#[source] NetlinkError),
+}
+
+/// Every hook that was tried, and why it could not be used.
+#[derive(Debug, Error)]
+pub struct NoUsableHook {
+    pub failures: Vec<(Hook, HookFailure)>,
+}
+
+impl fmt::Display for NoUsableHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no usable hook on the kernel's seccomp audit path:")?;
+        for (hook, error) in &self.failures {
+            write!(f, "\n  {hook}: {}", Chain(error))?;
+        }
+        if self.failures.len() == 1 {
+            write!(
+                f,
+                "\n  (only this hook was tried: --probe auto tries every hook, and --probe audit \
+                 reads the kernel's own audit records)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The source of a run, and the hook behind it.
+pub struct Opened {
+    pub hook: Hook,
+    pub source: Source,
+}
+
+/// Tries the hooks `choice` allows, in order, and opens the first that works. `programs` are
+/// the loaded kernel programs, or why they could not be loaded (only the audit source works
+/// without them).
+pub fn open(
+    programs: Result<&mut Ebpf, Arc<ProgramsError>>,
+    choice: ProbeChoice,
+    audit_receive_buffer: usize,
+) -> Result<Opened, NoUsableHook> {
+    let mut programs = programs;
+    let mut failures: Vec<(Hook, HookFailure)> = Vec::new();
+    for &hook in choice.candidates() {
+        let opened = match (hook, &mut programs) {
+            (Hook::Audit, _) => AuditSource::subscribe(audit_receive_buffer)
+                .map(Source::Audit)
+                .map_err(HookFailure::Audit),
+            (_, Err(why)) => Err(HookFailure::ProgramsUnavailable(Arc::clone(why))),
+            (_, Ok(ebpf)) => open_ring_buffer(ebpf, hook),
+        };
+        match opened {
+            Ok(source) => {
+                report(hook, &source, &failures);
+                return Ok(Opened { hook, source });
+            }
+            Err(error) => failures.push((hook, error)),
+        }
+    }
+    Err(NoUsableHook { failures })
+}
+
+fn open_ring_buffer(ebpf: &mut Ebpf, hook: Hook) -> Result<Source, HookFailure> {
+    let function = probe::hooks::attach(ebpf, hook)?;
+    let mut map = |name| ebpf.take_map(name).ok_or(HookFailure::MissingMap(name));
+    let reader = EventReader::new(
+        map(names::EVENTS_MAP)?
+            .try_into()
+            .map_err(HookFailure::Map)?,
+    )
+    .map_err(HookFailure::Watch)?;
+    let lost =
+        LostCounter::new(PerCpuArray::try_from(map(names::LOST_MAP)?).map_err(HookFailure::Map)?);
+    Ok(Source::RingBuffer(Box::new(RingBufferSource::new(
+        reader, lost, function,
+    ))))
+}
+
+fn report(hook: Hook, source: &Source, failures: &[(Hook, HookFailure)]) {
+    let skipped: Vec<String> = failures
+        .iter()
+        .map(|(skipped, why)| format!("{skipped}: {}", Chain(why)))
+        .collect();
+    match (hook, source) {
+        (_, Source::RingBuffer(ring)) => {
+            for reason in &skipped {
+                tracing::info!("skipped {reason}");
+            }
+            tracing::info!("attached {hook} on {}", ring.function());
+        }
+        (_, Source::Audit(_)) if skipped.is_empty() => tracing::info!(
+            "attached audit on kernel-audit-records: reading the kernel's own seccomp audit records"
+        ),
+        (_, Source::Audit(_)) => tracing::warn!(
+            "attached audit on kernel-audit-records: falling back to the kernel's own seccomp \
+             audit records, because no eBPF hook works here ({})",
+            skipped.join("; ")
+        ),
+    }
+}
