@@ -1,13 +1,12 @@
 //! The kernel's own seccomp audit records, read from the audit netlink socket: the source for
 //! kernels that offer no hook on `audit_seccomp` to eBPF.
 //!
-//! [`netlink`] subscribes to the records, [`serials`] counts those that never arrived,
+//! [`netlink`] subscribes to the records and counts those its socket had no room for,
 //! [`status`] reads the kernel's own count of records it lost, [`kernel_lost`] decides which of
 //! that count tracer really missed, and [`source`] puts the pieces together.
 
 pub mod kernel_lost;
 pub mod netlink;
-pub mod serials;
 pub mod source;
 pub mod status;
 

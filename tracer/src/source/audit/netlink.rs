@@ -11,8 +11,6 @@ use std::{
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::serials::{SerialGaps, serial_of};
-
 /// `AUDIT_SECCOMP`: the record type of seccomp's audit records.
 pub const AUDIT_SECCOMP: u16 = 1326;
 
@@ -39,6 +37,11 @@ pub enum NetlinkError {
          hooks"
     )]
     NoAudit,
+    #[error(
+        "this kernel does not report the audit socket's drop count (SO_MEMINFO, Linux 4.6+): \
+         records lost to a full socket buffer cannot be counted"
+    )]
+    NoDropCount,
     #[error("{what}")]
     Io {
         what: &'static str,
@@ -170,7 +173,6 @@ fn record_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
 pub struct AuditRecords {
     socket: AsyncFd<OwnedFd>,
     buffer: Vec<u8>,
-    serials: SerialGaps,
 }
 
 impl AuditRecords {
@@ -202,7 +204,6 @@ impl AuditRecords {
         Ok(Self {
             socket,
             buffer: vec![0; DATAGRAM_BYTES],
-            serials: SerialGaps::default(),
         })
     }
 
@@ -227,10 +228,31 @@ impl AuditRecords {
         Ok(value.max(0) as usize)
     }
 
-    /// Audit records (of any type) that never reached the socket, as told by the gaps in the
-    /// serial numbers of those that did.
-    pub fn missed(&self) -> u64 {
-        self.serials.missed()
+    /// Audit records (of any type) the kernel could not put on this socket because its receive
+    /// buffer was full: the socket's own drop counter, which the kernel raises once for every
+    /// record it drops (ENOBUFS only says that some were).
+    pub fn dropped(&self) -> Result<u64, NetlinkError> {
+        let mut meminfo = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+        let mut len = size_of_val(&meminfo) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into the live local array.
+        let got = unsafe {
+            libc::getsockopt(
+                self.socket.get_ref().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                meminfo.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if got != 0 {
+            return Err(io_error("reading the audit socket's drop count")(
+                io::Error::last_os_error(),
+            ));
+        }
+        if (len as usize) < size_of_val(&meminfo) {
+            return Err(NetlinkError::NoDropCount);
+        }
+        Ok(u64::from(meminfo[libc::SK_MEMINFO_DROPS as usize]))
     }
 
     /// Waits until records or an overflow arrive, without reading them.
@@ -255,7 +277,7 @@ impl AuditRecords {
             .await
             .map_err(io_error("waiting for audit records"))?;
         let fd = guard.get_inner().as_raw_fd();
-        let empty = read_available(fd, &mut self.buffer, &mut self.serials, limit, each)?;
+        let empty = read_available(fd, &mut self.buffer, limit, each)?;
         if empty {
             guard.clear_ready();
         }
@@ -265,7 +287,7 @@ impl AuditRecords {
     /// Hands over every seccomp record queued now, to the end, without waiting.
     pub fn read_all_queued(&mut self, each: &mut dyn FnMut(&str)) -> Result<(), NetlinkError> {
         let fd = self.socket.get_ref().as_raw_fd();
-        read_available(fd, &mut self.buffer, &mut self.serials, usize::MAX, each).map(drop)
+        read_available(fd, &mut self.buffer, usize::MAX, each).map(drop)
     }
 }
 
@@ -274,7 +296,6 @@ impl AuditRecords {
 fn read_available(
     fd: RawFd,
     buffer: &mut [u8],
-    serials: &mut SerialGaps,
     limit: usize,
     each: &mut dyn FnMut(&str),
 ) -> Result<bool, NetlinkError> {
@@ -287,17 +308,14 @@ fn read_available(
             match error.raw_os_error() {
                 Some(libc::EAGAIN) => return Ok(true),
                 // ENOBUFS says the socket's buffer overflowed and the kernel dropped records;
-                // the serial numbers of the records after the drop tell how many. The error is
-                // reported once and cleared, and the records queued before it are still there.
+                // the socket's drop counter tells how many. The error is reported once and
+                // cleared, and the records queued before it are still there.
                 Some(libc::EINTR | libc::ENOBUFS) => {}
                 _ => return Err(io_error("reading audit records")(error)),
             }
             continue;
         }
         for message in messages(&buffer[..read as usize]) {
-            if let Some(serial) = serial_of(message.payload) {
-                serials.saw(serial);
-            }
             if message.kind == AUDIT_SECCOMP {
                 each(&record_text(message.payload));
                 handed += 1;

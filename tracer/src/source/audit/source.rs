@@ -1,6 +1,6 @@
 //! The audit source: records from netlink, with what never arrived counted from two sides: the
-//! gaps in the records' serial numbers (tracer's socket overflowed) and the kernel's own counter
-//! (its backlog or rate limit).
+//! socket's drop counter (its buffer was full) and the kernel's own counter (its backlog or rate
+//! limit).
 
 use std::{
     sync::{Arc, Mutex},
@@ -35,6 +35,9 @@ pub struct AuditSource {
     /// `None` when the kernel's status cannot be read.
     kernel: Option<SharedKernelLost>,
     status_reader: Option<JoinHandle<()>>,
+    /// The socket's drop count at the last look.
+    socket_dropped: u64,
+    drop_count_warned: bool,
 }
 
 impl AuditSource {
@@ -59,6 +62,8 @@ impl AuditSource {
             records,
             kernel,
             status_reader,
+            socket_dropped: 0,
+            drop_count_warned: false,
         })
     }
 
@@ -100,7 +105,7 @@ impl AuditSource {
         }
     }
 
-    pub(crate) fn losses(&self) -> Losses {
+    pub(crate) fn losses(&mut self) -> Losses {
         let (kernel_missed, counted_but_delivered) = match &self.kernel {
             Some(kernel) => {
                 let kernel = lock(kernel);
@@ -108,8 +113,16 @@ impl AuditSource {
             }
             None => (0, 0),
         };
+        match self.records.dropped() {
+            Ok(dropped) => self.socket_dropped = dropped,
+            Err(error) if !self.drop_count_warned => {
+                tracing::warn!("{}", crate::probe::Chain(&error));
+                self.drop_count_warned = true;
+            }
+            Err(_) => {}
+        }
         Losses {
-            lost: kernel_missed + self.records.missed(),
+            lost: kernel_missed + self.socket_dropped,
             counted_but_delivered,
         }
     }
