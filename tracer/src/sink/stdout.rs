@@ -1,7 +1,10 @@
 //! Standard output: events formatted for a person (columns) or a pipeline (JSON lines).
 
 use std::{
+    fs::File,
     io::{self, Write as _},
+    mem::ManuallyDrop,
+    os::fd::FromRawFd as _,
     sync::{Arc, mpsc::Receiver},
 };
 
@@ -10,8 +13,12 @@ use tokio::sync::watch;
 use super::{Progress, Writer};
 use crate::{events::Event, output::Formatter};
 
-/// Formatted bytes gathered before one write, so a burst costs few system calls.
-const WRITE_BYTES: usize = 256 * 1024;
+/// Formatted bytes gathered from the queue at a time.
+const GATHER_BYTES: usize = 256 * 1024;
+/// Bytes written per system call, at event boundaries. A pipe takes a write of at most PIPE_BUF
+/// (4096) bytes whole or not at all, so when tracer must stop while a reader is stalled, no
+/// event is left half written, and the count of written events is exact.
+const WRITE_BYTES: usize = 4096;
 
 pub struct Stdout {
     formatter: Box<dyn Formatter>,
@@ -29,28 +36,46 @@ impl Writer for Stdout {
     }
 
     fn run(mut self: Box<Self>, events: Receiver<Arc<Event>>, progress: watch::Sender<Progress>) {
-        let mut out = io::stdout().lock();
-        let mut buffer = Vec::with_capacity(WRITE_BYTES);
+        // Written to directly: std's line buffering would split the writes at newlines.
+        // SAFETY: fd 1 stays open for the life of the process, and ManuallyDrop never closes it.
+        let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+        let mut failed = false;
+        let mut buffer = Vec::with_capacity(GATHER_BYTES);
         // The header goes out at once, so a person sees that tracer is ready.
         self.formatter.header(&mut buffer);
-        let mut failed = false;
         if write(&mut out, &buffer, &progress, &mut failed).is_err() {
             progress.send_modify(|p| p.finished = true);
             return;
         }
-        while let Ok(first) = events.recv() {
+        // Where each formatted event ends in the buffer.
+        let mut ends = Vec::new();
+        'queue: while let Ok(first) = events.recv() {
             buffer.clear();
+            ends.clear();
             self.formatter.event(&first, &mut buffer);
-            let mut count = 1;
-            while buffer.len() < WRITE_BYTES {
+            ends.push(buffer.len());
+            while buffer.len() < GATHER_BYTES {
                 let Ok(event) = events.try_recv() else { break };
                 self.formatter.event(&event, &mut buffer);
-                count += 1;
+                ends.push(buffer.len());
             }
-            match write(&mut out, &buffer, &progress, &mut failed) {
-                Ok(true) => progress.send_modify(|p| p.written += count),
-                Ok(false) => {}
-                Err(ReaderGone) => break,
+            let mut start = 0;
+            let mut done = 0;
+            while done < ends.len() {
+                // As many whole events as fit in one write, and at least one.
+                let fit = ends[done..]
+                    .iter()
+                    .take_while(|&&end| end - start <= WRITE_BYTES)
+                    .count()
+                    .max(1);
+                let end = ends[done + fit - 1];
+                match write(&mut out, &buffer[start..end], &progress, &mut failed) {
+                    Ok(true) => progress.send_modify(|p| p.written += fit as u64),
+                    Ok(false) => {}
+                    Err(ReaderGone) => break 'queue,
+                }
+                start = end;
+                done += fit;
             }
         }
         progress.send_modify(|p| p.finished = true);
@@ -61,7 +86,7 @@ struct ReaderGone;
 
 /// Writes `bytes`; Ok(false) when they could not be written but later writes may succeed.
 fn write(
-    out: &mut io::StdoutLock<'_>,
+    out: &mut File,
     bytes: &[u8],
     progress: &watch::Sender<Progress>,
     failed: &mut bool,
@@ -69,7 +94,7 @@ fn write(
     if bytes.is_empty() {
         return Ok(true);
     }
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    match out.write_all(bytes) {
         Ok(()) => Ok(true),
         // A closed pipe (`tracer ... | head`) is a normal way for the reader to say "enough".
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
