@@ -4,6 +4,7 @@ pub mod action;
 pub mod arch;
 pub mod clock;
 pub mod decode;
+pub mod text;
 
 use std::{collections::BTreeMap, sync::Arc};
 
