@@ -97,17 +97,11 @@ impl Decoder {
     }
 }
 
-/// `comm` up to its NUL; bytes that are not UTF-8 become `\xNN` so nothing is lost or invented.
+/// `comm` up to its NUL, in the [`visible`](super::text::visible) encoding: bytes that are not
+/// UTF-8 become `\xNN` and backslashes `\\`, so nothing is lost or invented.
 fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
     let len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-    let mut out = String::with_capacity(len);
-    for chunk in comm[..len].utf8_chunks() {
-        out.push_str(chunk.valid());
-        for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    out
+    super::text::visible(&comm[..len])
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod arch;
 pub mod audit_record;
 pub mod clock;
 pub mod decode;
+pub mod text;
 
 use std::{collections::BTreeMap, sync::Arc};
 

@@ -1,6 +1,6 @@
 //! Aligned columns for people watching a terminal.
 
-use std::io::Write as _;
+use unicode_width::UnicodeWidthStr as _;
 
 use super::{Field, Formatter, escape};
 use crate::events::Event;
@@ -20,13 +20,16 @@ impl Columns {
     }
 
     fn cell(&self, index: usize, text: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(text.as_bytes());
         if index + 1 == self.fields.len() {
             // No padding after the last column: lines stay free of trailing blanks.
-            out.extend_from_slice(text.as_bytes());
             out.push(b'\n');
         } else {
-            // A long value is never cut: it pushes the row right and keeps one space.
-            let _ = write!(out, "{text:<width$} ", width = self.widths[index]);
+            // Padded by the columns the text takes on screen, not by its characters: a CJK
+            // character or an emoji takes two. A long value is never cut: it pushes the row
+            // right and keeps one space.
+            let padding = self.widths[index].saturating_sub(text.width());
+            out.resize(out.len() + padding + 1, b' ');
         }
     }
 }
@@ -41,7 +44,7 @@ impl Formatter for Columns {
     fn event(&mut self, event: &Event, out: &mut Vec<u8>) {
         for (index, field) in self.fields.iter().enumerate() {
             let value = field.value(event);
-            self.cell(index, &escape::for_terminal(&value), out);
+            self.cell(index, &escape::for_terminal(&value, field.encoding()), out);
         }
     }
 }
@@ -98,6 +101,42 @@ mod tests {
         let text = render(&[Field::Comm], &event);
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("\\x1b[2Jevil"), "{text:?}");
+    }
+
+    #[test]
+    fn escapes_backslashes_of_names_but_not_the_escapes_of_comm() {
+        let mut event = sample_event();
+        // A comm of the byte 0xff and a backslash, decoded, and a container named like it.
+        event.comm = crate::events::text::visible(b"\xff\\");
+        event.container = Some(std::sync::Arc::new(crate::events::Container {
+            runtime: "docker",
+            name: "\\xff\u{202e}".into(),
+            ..Default::default()
+        }));
+        let text = render(&[Field::Comm, Field::ContainerName], &event);
+        let row: Vec<_> = text.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row, ["\\xff\\\\", "\\\\xff\\u{202e}"]);
+    }
+
+    #[test]
+    fn pads_by_the_width_on_screen() {
+        use unicode_width::UnicodeWidthStr as _;
+        let fields = [Field::Comm, Field::Syscall];
+        let header = render(&fields, &sample_event());
+        let syscall_at = header.lines().next().unwrap().find("SYSCALL").unwrap();
+        // CJK and emoji take two columns each, an accent none of its own.
+        for comm in ["名前を付けた", "🦀🦀🦀", "cafe\u{301}", "ascii"] {
+            let mut event = sample_event();
+            event.comm = comm.into();
+            let text = render(&fields, &event);
+            let row = text.lines().nth(1).unwrap();
+            let syscall = row.find("unshare").unwrap();
+            assert_eq!(
+                row[..syscall].width(),
+                syscall_at,
+                "{comm:?} misaligns the next column:\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use chrono::SecondsFormat;
 
+use super::escape::Encoding;
 use crate::events::Event;
 
 /// One column. Names use the JSON's dotted form (`container.name`); the default column
@@ -111,6 +112,38 @@ impl Field {
     /// The header: the name in capitals, as other tools of this kind print it.
     pub fn header(self) -> String {
         self.name().to_ascii_uppercase()
+    }
+
+    /// How [`Field::value`] is encoded. Listed one by one, so that a new field of untrusted
+    /// bytes (an executable's path) has to say which it is.
+    pub fn encoding(self) -> Encoding {
+        match self {
+            Field::Comm => Encoding::Visible,
+            Field::Timestamp
+            | Field::Node
+            | Field::Source
+            | Field::Pid
+            | Field::Tid
+            | Field::Ppid
+            | Field::Uid
+            | Field::Gid
+            | Field::MntnsId
+            | Field::CgroupId
+            | Field::Syscall
+            | Field::SyscallNr
+            | Field::Arch
+            | Field::Code
+            | Field::CodeRaw
+            | Field::Signal
+            | Field::RuntimeContainerName
+            | Field::ContainerRuntime
+            | Field::ContainerId
+            | Field::ContainerName
+            | Field::ContainerImage
+            | Field::K8sNamespace
+            | Field::K8sPod
+            | Field::K8sContainer => Encoding::Plain,
+        }
     }
 
     /// The field's value as text (not yet escaped for a terminal); empty where there is none.
