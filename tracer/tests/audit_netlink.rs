@@ -3,7 +3,7 @@
 //! to 4 bytes: `NLMSG_ALIGN`), and bytes of no form at all.
 
 use proptest::prelude::*;
-use tracer::audit::netlink::messages;
+use tracer::source::audit::netlink::messages;
 
 const HEADER_BYTES: usize = 16;
 

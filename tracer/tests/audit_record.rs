@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use proptest::prelude::*;
 use tracer::{
-    audit::record::{Fields, SeccompRecord, Value},
+    events::audit_record::{Fields, SeccompRecord, Value},
     events::text::visible,
 };
 

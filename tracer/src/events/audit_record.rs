@@ -12,7 +12,7 @@ use std::{borrow::Cow, sync::Arc};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::{Arch, Event, SeccompAction, Source};
+use super::{Arch, Event, SeccompAction, Source, text::visible};
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -61,10 +61,10 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// [`Value::untrusted_bytes`] as text, with bytes that are not UTF-8 kept visible as `\xNN`
-    /// the way events from the kernel programs show them.
+    /// [`Value::untrusted_bytes`] in the [`visible`] encoding events from the kernel programs
+    /// use: a backslash as `\\`, a byte that is not UTF-8 as `\xNN`.
     pub fn untrusted_string(self) -> Option<String> {
-        self.untrusted_bytes().map(|bytes| visible_utf8(&bytes))
+        self.untrusted_bytes().map(|bytes| visible(&bytes))
     }
 }
 
@@ -326,17 +326,6 @@ fn hex_bytes(value: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(value.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-fn visible_utf8(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
