@@ -47,8 +47,8 @@ pub struct Event {
     pub ppid: Option<u32>,
     pub uid: u32,
     pub gid: u32,
-    /// The task's name as the kernel holds it, in the visible encoding (events::text): a
-    /// backslash as `\\\\`, bytes that are not UTF-8 as `\\xNN`.
+    /// The task's name as the kernel holds it, in the visible encoding ([`text::visible`]): a
+    /// backslash as `\\`, bytes that are not UTF-8 as `\xNN`.
     pub comm: String,
     /// `None` when the task had already lost its namespaces (it was exiting).
     pub mntns_id: Option<u32>,
