@@ -130,3 +130,44 @@ fn report(hook: Hook, source: &Source, failures: &[(Hook, HookFailure)]) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{probe::offsets::OffsetsError, source::audit::DEFAULT_RECEIVE_BUFFER_BYTES};
+
+    /// A kernel without BTF (or whose types tracer cannot read) cannot run the eBPF programs,
+    /// but its audit records still work.
+    #[tokio::test]
+    #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
+    async fn the_audit_source_opens_without_the_kernel_programs() {
+        let unavailable = || {
+            Arc::new(ProgramsError::Offsets(OffsetsError::NoStruct(
+                "task_struct".into(),
+            )))
+        };
+        let opened = open(
+            Err(unavailable()),
+            ProbeChoice::Auto,
+            DEFAULT_RECEIVE_BUFFER_BYTES,
+        )
+        .unwrap_or_else(|error| panic!("auto must fall back to audit: {error}"));
+        assert_eq!(opened.hook, Hook::Audit);
+
+        let error = open(
+            Err(unavailable()),
+            ProbeChoice::Kprobe,
+            DEFAULT_RECEIVE_BUFFER_BYTES,
+        )
+        .err()
+        .expect("kprobe needs the programs");
+        let message = error.to_string();
+        assert!(
+            message.contains(
+                "kprobe: the kernel programs could not be loaded: reading kernel \
+                              structure offsets"
+            ) && message.contains("--probe audit"),
+            "{message}"
+        );
+    }
+}
