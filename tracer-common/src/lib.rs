@@ -54,7 +54,8 @@ pub struct RawSeccompEvent {
     pub mntns_id: u32,
     /// System call number, as the filter saw it (x32 calls keep their `0x40000000` bit).
     pub syscall_nr: u32,
-    /// `AUDIT_ARCH_*` value of the call, as in the kernel's own audit record.
+    /// `AUDIT_ARCH_*` value of the call, as in the kernel's own audit record; 0 when
+    /// [`read_error::ARCH`] is set.
     pub arch: u32,
     /// The seccomp action and data the kernel passed to `audit_seccomp`.
     pub code: u32,
@@ -87,6 +88,8 @@ pub const EXITED_CAPACITY: u32 = 16384;
 pub mod read_error {
     pub const PPID: u32 = 1 << 0;
     pub const MNTNS: u32 = 1 << 1;
+    /// The word that tells a compat call apart was unreadable, or this architecture has a
+    /// compat mode the program cannot detect (see [`compat`](super::compat)).
     pub const ARCH: u32 = 1 << 2;
     pub const COMM: u32 = 1 << 3;
 }
@@ -95,6 +98,8 @@ pub mod read_error {
 ///
 /// aya's Rust programs have no CO-RE relocations, so userspace reads these offsets from the
 /// running kernel's BTF and writes them into the program's read-only data before load.
+///
+/// Ten `u32`s: 40 bytes, 4-byte aligned, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelOffsets {
@@ -108,15 +113,31 @@ pub struct KernelOffsets {
     pub nsproxy_mnt_ns: u32,
     /// `mnt_namespace.ns.inum`
     pub mnt_ns_inum: u32,
-    /// Offset in `task_struct` of the word that tells a compat (32-bit) system call apart.
+    /// How the program tells a compat (32-bit) system call from a native one: one of the
+    /// [`compat`] constants.
+    pub compat_detection: u32,
+    /// Offset in `task_struct` of the word whose bit marks a compat system call.
     pub task_compat_word: u32,
-    /// Bit in that word set during a compat system call; 0 when this kernel has no compat mode.
-    pub compat_mask: u32,
+    /// Number of that bit, counted from the least significant.
+    pub compat_bit: u32,
     /// `AUDIT_ARCH_*` of native system calls.
     pub native_arch: u32,
     /// `AUDIT_ARCH_*` of compat system calls.
     pub compat_arch: u32,
-    pub _pad: u32,
+}
+
+/// Values of [`KernelOffsets::compat_detection`].
+pub mod compat {
+    /// The architecture has a compat mode the program cannot detect: it reports the arch as
+    /// unread ([`read_error::ARCH`](super::read_error::ARCH)) rather than guess. Zero, so
+    /// offsets that were never filled in claim no architecture.
+    pub const UNDETECTABLE: u32 = 0;
+    /// The kernel has no compat mode: every call is [`native_arch`](super::KernelOffsets).
+    pub const NONE: u32 = 1;
+    /// A call is compat while bit `compat_bit` of the `u32` at `task_compat_word` is set.
+    pub const BIT_IN_U32: u32 = 2;
+    /// As [`BIT_IN_U32`], in a `u64`.
+    pub const BIT_IN_U64: u32 = 3;
 }
 
 #[cfg(feature = "user")]
@@ -137,6 +158,8 @@ mod tests {
     fn layout_has_no_implicit_padding() {
         assert_eq!(size_of::<RawSeccompEvent>(), 80);
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
-        assert_eq!(size_of::<KernelOffsets>(), 40);
+        // Ten u32 fields and nothing else: any padding would make the size larger.
+        assert_eq!(size_of::<KernelOffsets>(), 10 * size_of::<u32>());
+        assert_eq!(align_of::<KernelOffsets>(), 4);
     }
 }

@@ -19,7 +19,7 @@ use aya_ebpf::{
 };
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
-    RawSeccompEvent, read_error, source,
+    RawSeccompEvent, compat, read_error, source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -48,11 +48,11 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     task_nsproxy: 0,
     nsproxy_mnt_ns: 0,
     mnt_ns_inum: 0,
+    compat_detection: compat::UNDETECTABLE,
     task_compat_word: 0,
-    compat_mask: 0,
+    compat_bit: 0,
     native_arch: 0,
     compat_arch: 0,
-    _pad: 0,
 };
 
 // `void audit_seccomp(unsigned long syscall, long signr, int code)`
@@ -131,9 +131,11 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
         read_errors |= read_error::MNTNS;
         0
     });
+    // No guess at the native arch: a compat call decoded with the native table would name
+    // the wrong system call.
     let arch = task.syscall_arch().unwrap_or_else(|| {
         read_errors |= read_error::ARCH;
-        offsets.native_arch
+        0
     });
     let comm = bpf_get_current_comm().unwrap_or_else(|_| {
         read_errors |= read_error::COMM;

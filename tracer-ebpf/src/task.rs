@@ -1,7 +1,7 @@
 //! Reads of the current `task_struct` at offsets userspace took from the kernel's BTF.
 
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
-use tracer_common::KernelOffsets;
+use tracer_common::{KernelOffsets, compat};
 
 pub struct Current<'a> {
     task: *const u8,
@@ -31,17 +31,22 @@ impl<'a> Current<'a> {
         read(mnt_ns, self.offsets.mnt_ns_inum)
     }
 
-    /// The audit architecture of the system call in progress, as `syscall_get_arch()` sees it.
+    /// The audit architecture of the system call in progress, as `syscall_get_arch()` sees it;
+    /// `None` where the word is unreadable or this architecture's compat mode is undetectable.
     #[inline(always)]
     pub fn syscall_arch(&self) -> Option<u32> {
-        if self.offsets.compat_mask == 0 {
-            return Some(self.offsets.native_arch);
-        }
-        let word: u32 = read(self.task, self.offsets.task_compat_word)?;
-        Some(if word & self.offsets.compat_mask != 0 {
-            self.offsets.compat_arch
+        let offsets = self.offsets;
+        let word: u64 = match offsets.compat_detection {
+            compat::NONE => return Some(offsets.native_arch),
+            compat::BIT_IN_U32 => read::<u32>(self.task, offsets.task_compat_word)?.into(),
+            compat::BIT_IN_U64 => read::<u64>(self.task, offsets.task_compat_word)?,
+            _ => return None,
+        };
+        // The mask keeps the shift in range for the verifier and for Rust.
+        Some(if (word >> (offsets.compat_bit & 63)) & 1 != 0 {
+            offsets.compat_arch
         } else {
-            self.offsets.native_arch
+            offsets.native_arch
         })
     }
 }

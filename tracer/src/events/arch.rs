@@ -21,6 +21,9 @@ pub enum Arch {
     S390x,
     /// An `AUDIT_ARCH_*` value this tracer has no table for.
     Unknown(u32),
+    /// The kernel program could not tell which architecture the call was made in (a compat
+    /// mode it cannot detect, or an unreadable task): no table applies.
+    Undetected,
 }
 
 impl Arch {
@@ -57,7 +60,7 @@ impl Arch {
             Self::Loongarch64 => loongarch64::Sysno::new(nr).map(|s| s.name()),
             Self::Powerpc64 | Self::Powerpc64le => powerpc64::Sysno::new(nr).map(|s| s.name()),
             Self::S390x => s390x::Sysno::new(nr).map(|s| s.name()),
-            Self::Unknown(_) => None,
+            Self::Unknown(_) | Self::Undetected => None,
         }
     }
 
@@ -73,8 +76,14 @@ impl Arch {
             Self::Powerpc64 => "ppc64",
             Self::Powerpc64le => "ppc64le",
             Self::S390x => "s390x",
-            Self::Unknown(_) => return None,
+            Self::Unknown(_) | Self::Undetected => return None,
         })
+    }
+
+    /// What the output shows: the name, the raw value in hex where there is no table, and
+    /// nothing where the arch was not detected.
+    pub fn label(self) -> Option<String> {
+        (self != Self::Undetected).then(|| self.to_string())
     }
 }
 
@@ -83,6 +92,7 @@ impl fmt::Display for Arch {
         match (self.name(), self) {
             (Some(name), _) => f.write_str(name),
             (None, Self::Unknown(raw)) => write!(f, "{raw:#010x}"),
+            (None, Self::Undetected) => f.write_str("undetected"),
             (None, _) => unreachable!("every known arch has a name"),
         }
     }
@@ -118,5 +128,9 @@ mod tests {
         let unknown = Arch::from_audit(0x1234, 1);
         assert_eq!(unknown.syscall_name(1), None);
         assert_eq!(unknown.to_string(), "0x00001234");
+        assert_eq!(unknown.label().as_deref(), Some("0x00001234"));
+        assert_eq!(Arch::Undetected.syscall_name(1), None);
+        assert_eq!(Arch::Undetected.label(), None);
+        assert_eq!(Arch::X86_64.label().as_deref(), Some("x86_64"));
     }
 }

@@ -71,8 +71,12 @@ impl Decoder {
     }
 
     pub fn decode(&self, raw: &RawSeccompEvent) -> Result<Event, DecodeError> {
-        let arch = Arch::from_audit(raw.arch, raw.syscall_nr);
         let unread = |flag| raw.read_errors & flag != 0;
+        let arch = if unread(read_error::ARCH) {
+            Arch::Undetected
+        } else {
+            Arch::from_audit(raw.arch, raw.syscall_nr)
+        };
         Ok(Event {
             timestamp: self.clock.to_wall(raw.boot_ns),
             node: Arc::clone(&self.node),
@@ -136,6 +140,17 @@ mod tests {
         raw.read_errors = read_error::PPID | read_error::MNTNS;
         let event = decoder().decode(&raw).unwrap();
         assert_eq!((event.ppid, event.mntns_id), (None, None));
+    }
+
+    #[test]
+    fn an_undetected_arch_names_no_syscall() {
+        let mut raw = raw();
+        raw.read_errors = read_error::ARCH;
+        raw.arch = 0;
+        let event = decoder().decode(&raw).unwrap();
+        assert_eq!(event.arch, Arch::Undetected);
+        assert_eq!(event.syscall, None);
+        assert_eq!(event.syscall_display(), "272");
     }
 
     #[test]

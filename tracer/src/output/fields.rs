@@ -168,7 +168,7 @@ impl Field {
             Field::CgroupId => optional(event.cgroup_id),
             Field::Syscall => event.syscall_display(),
             Field::SyscallNr => event.syscall_nr.to_string().into(),
-            Field::Arch => event.arch.to_string().into(),
+            Field::Arch => optional(event.arch.label()),
             Field::Code => event.code.to_string().into(),
             Field::CodeRaw => format!("{:#x}", event.code_raw).into(),
             Field::Signal => event.signal_name().unwrap_or_default().into(),
@@ -200,5 +200,13 @@ mod tests {
             assert_eq!(field.name(), *name);
         }
         assert_eq!(Field::from_name("SYSCALL"), Some(Field::Syscall));
+    }
+
+    #[test]
+    fn an_undetected_arch_is_an_empty_column() {
+        let mut event = crate::test_support::sample_event();
+        assert_eq!(Field::Arch.value(&event), "x86_64");
+        event.arch = crate::events::Arch::Undetected;
+        assert_eq!(Field::Arch.value(&event), "");
     }
 }

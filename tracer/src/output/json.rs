@@ -33,7 +33,8 @@ struct Record<'a> {
     cgroup_id: Option<u64>,
     syscall: Cow<'static, str>,
     syscall_nr: u32,
-    arch: String,
+    /// Null where the kernel program could not tell the architecture.
+    arch: Option<String>,
     code: String,
     code_raw: u32,
     signal: Option<String>,
@@ -85,7 +86,7 @@ impl<'a> From<&'a Event> for Record<'a> {
             cgroup_id: event.cgroup_id,
             syscall: event.syscall_display(),
             syscall_nr: event.syscall_nr,
-            arch: event.arch.to_string(),
+            arch: event.arch.label(),
             code: event.code.to_string(),
             code_raw: event.code_raw,
             signal: event.signal_name(),
@@ -204,6 +205,22 @@ mod tests {
         assert_eq!(value["syscall"], "9999");
         assert_eq!(value["signal"], serde_json::Value::Null);
         assert_eq!(value["ppid"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn an_undetected_arch_is_null_and_the_syscall_a_number() {
+        let mut raw = crate::test_support::sample_raw();
+        raw.read_errors = tracer_common::read_error::ARCH;
+        let event = crate::events::Decoder::new(
+            "node-a".into(),
+            crate::events::clock::WallClock::with_offset_ns(0),
+        )
+        .decode(&raw)
+        .unwrap();
+        let value = render(&event);
+        assert_eq!(value["arch"], serde_json::Value::Null);
+        assert_eq!(value["syscall"], "272");
+        assert_eq!(value["syscall_nr"], 272);
     }
 
     #[test]
