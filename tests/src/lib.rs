@@ -6,8 +6,10 @@
 //! and comparing what tracer saw with the oracle ([`oracle`]).
 
 pub mod containers;
+pub mod ctr;
 pub mod docker;
 pub mod env;
+pub mod faults;
 pub mod filter;
 pub mod kmsg;
 pub mod oracle;
