@@ -298,7 +298,12 @@ impl Scenarios<'_> {
             "tracer showed {shown} logged mkdir calls; the container made {CALLS}; stderr:\n{}",
             finished.stderr_text()
         );
-        let calls = summary.docker_api_calls.unwrap_or(0);
+        let calls = summary.docker_api_calls.unwrap_or_else(|| {
+            panic!(
+                "the summary does not count Docker API calls; stderr:\n{}",
+                finished.stderr_text()
+            )
+        });
         let for_container = calls.saturating_sub(idle_calls);
         assert!(
             for_container <= ALLOWED,
