@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::docker::Dockerd;
+use crate::{cgroup, docker::Dockerd};
 
 /// containerd answers within a second on a real machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -152,6 +152,8 @@ impl Drop for Containerd {
             }
         }
         self.stop();
+        // runc leaves the namespace's parent group behind in every hierarchy.
+        cgroup::remove_everywhere(NAMESPACE);
         let _ = fs::remove_dir_all(&self.root);
     }
 }

@@ -15,6 +15,7 @@ use std::{
 use nix::{sys::signal::Signal, unistd::Pid};
 
 use crate::{
+    cgroup,
     containers::Scenarios,
     ctr::Containerd,
     docker::{Dockerd, IMAGE},
@@ -458,7 +459,7 @@ impl Detached {
     pub fn start(workload: &Workload, args: &[&str], in_container_cgroup: bool) -> Self {
         let cgroup_id = random_container_id();
         let cgroup = in_container_cgroup.then(|| {
-            let dir = cgroup_hierarchy()
+            let dir = cgroup::for_new_groups()
                 .join("tracer-unknown-containers")
                 .join(&cgroup_id);
             fs::create_dir_all(&dir)
@@ -533,30 +534,6 @@ impl Drop for Detached {
             }
         }
     }
-}
-
-/// Where a cgroup can be made: the v2 hierarchy, or else the v1 `pids` one.
-fn cgroup_hierarchy() -> PathBuf {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_else(|error| panic!("reading /proc/self/mountinfo: {error}"));
-    let mut v1 = None;
-    for line in mountinfo.lines() {
-        let Some((mount, fs_part)) = line.split_once(" - ") else {
-            continue;
-        };
-        let Some(point) = mount.split(' ').nth(4) else {
-            continue;
-        };
-        let mut fs_fields = fs_part.split(' ');
-        match (fs_fields.next(), fs_fields.nth(1)) {
-            (Some("cgroup2"), _) => return PathBuf::from(point),
-            (Some("cgroup"), Some(options)) if options.split(',').any(|o| o == "pids") => {
-                v1 = Some(PathBuf::from(point));
-            }
-            _ => {}
-        }
-    }
-    v1.unwrap_or_else(|| panic!("no cgroup hierarchy is mounted (cgroup2, or v1 with pids)"))
 }
 
 /// 64 hex digits, as container ids are.
