@@ -101,6 +101,22 @@ impl Dockerd {
         fs::read_to_string(self.root.join("dockerd.log")).unwrap_or_default()
     }
 
+    /// dockerd's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The docker client against this daemon, to run with other stdio than [`Dockerd::docker`].
+    pub fn docker_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker");
+        command
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
     /// Runs the docker client against this daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
         Command::new("docker")

@@ -5,9 +5,12 @@
 //! records as an oracle ([`kmsg`]), running tracer ([`tracer`]) and the workload ([`workload`]),
 //! and comparing what tracer saw with the oracle ([`oracle`]).
 
+pub mod cgroup;
 pub mod containers;
+pub mod ctr;
 pub mod docker;
 pub mod env;
+pub mod faults;
 pub mod filter;
 pub mod kmsg;
 pub mod oracle;

@@ -5,7 +5,7 @@ use std::{
     io::{BufRead as _, BufReader, Read},
     path::Path,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard, mpsc},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -42,27 +42,84 @@ pub struct TracerEvent {
     pub container: Option<serde_json::Value>,
 }
 
-/// The counts of the closing `N events delivered, M lost` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The counts of the closing summary line: `N events delivered, M lost, K shown`, then optional
+/// parts `, {n} {words}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub delivered: u64,
     pub lost: u64,
+    pub shown: u64,
+    /// Events tracer received but could not decode.
+    pub undecodable: u64,
+    /// Events a sink could not take because its reader was too slow or gone.
+    pub unwritten: u64,
+    /// Requests made to the Docker API, when Docker was asked.
+    pub docker_api_calls: Option<u64>,
+    /// Records the kernel counted as lost that the audit source received all the same.
+    pub kernel_lost_but_delivered: u64,
 }
 
-/// Finds `N events delivered, M lost` in a line.
+/// Finds the summary in a line: `N events delivered, M lost, K shown[, n words]...`.
 pub fn parse_summary(line: &str) -> Option<Summary> {
     let (before, after) = line.split_once(" events delivered, ")?;
-    let delivered = before
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
-    let (lost, rest) = after.split_once(' ')?;
-    rest.starts_with("lost").then_some(())?;
-    Some(Summary {
-        delivered,
-        lost: lost.parse().ok()?,
-    })
+    let mut summary = Summary {
+        delivered: before
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()?,
+        ..Summary::default()
+    };
+    // A closing remark in parentheses is not a count.
+    let counts = after.split(" (").next().unwrap_or(after);
+    let mut parts = counts.split(", ");
+    let (lost, words) = parts.next()?.split_once(' ')?;
+    words.starts_with("lost").then_some(())?;
+    summary.lost = lost.parse().ok()?;
+    for part in parts {
+        let Some((n, words)) = part.split_once(' ') else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match words.trim() {
+            "shown" => summary.shown = n,
+            "undecodable" => summary.undecodable = n,
+            "unwritten" => summary.unwritten = n,
+            "Docker API calls" => summary.docker_api_calls = Some(n),
+            "counted lost by the kernel but delivered" => summary.kernel_lost_but_delivered = n,
+            _ => {}
+        }
+    }
+    Some(summary)
+}
+
+/// Counts the events that match a predicate as they arrive, looking at each event once: waiting
+/// for tens of thousands of events by recounting them all on every new line takes minutes.
+pub struct RunningCount<F> {
+    looked_at: usize,
+    count: usize,
+    matches: F,
+}
+
+impl<F: FnMut(&TracerEvent) -> bool> RunningCount<F> {
+    pub fn new(matches: F) -> Self {
+        Self {
+            looked_at: 0,
+            count: 0,
+            matches,
+        }
+    }
+
+    /// The count over `events`, which must be the previous slice with lines added at its end.
+    pub fn update(&mut self, events: &[TracerEvent]) -> usize {
+        for event in events.get(self.looked_at..).unwrap_or_default() {
+            if (self.matches)(event) {
+                self.count += 1;
+            }
+        }
+        self.looked_at = events.len();
+        self.count
+    }
 }
 
 /// Finds `attached HOOK on FUNCTION` in a log line.
@@ -145,6 +202,18 @@ pub struct Tracer {
     description: String,
     shared: Arc<Shared>,
     readers: Vec<JoinHandle<()>>,
+    /// While held, nothing reads the tracer's stdout; dropping it lets the reader start.
+    stdout_gate: Option<mpsc::Sender<()>>,
+}
+
+/// How a tracer ended after SIGINT, and how long it took.
+#[derive(Debug)]
+pub struct TimedStop {
+    /// From SIGINT until the process was seen to exit; `None` when it was still running at the
+    /// end of the patience and was killed.
+    pub exited_after: Option<Duration>,
+    pub patience: Duration,
+    pub finished: Finished,
 }
 
 /// A tracer that has exited, with everything it printed.
@@ -224,7 +293,19 @@ impl Tracer {
         Self::spawn(Self::command(bin, args))
     }
 
-    pub fn spawn(mut command: Command) -> Self {
+    pub fn spawn(command: Command) -> Self {
+        Self::spawn_gated(command, false)
+    }
+
+    /// Like [`Tracer::spawn`], but nothing reads the tracer's stdout until
+    /// [`Tracer::release_stdout`]: a reader that stopped reading, as a pipe into a stalled
+    /// program is. The pipe holds what the kernel buffers for it (64 KiB on Linux), then the
+    /// tracer's writes block.
+    pub fn spawn_with_stdout_unread(command: Command) -> Self {
+        Self::spawn_gated(command, true)
+    }
+
+    fn spawn_gated(mut command: Command, hold_stdout: bool) -> Self {
         let description = format!("{command:?}");
         let mut child = command
             .spawn()
@@ -232,9 +313,16 @@ impl Tracer {
         let shared = Arc::new(Shared::default());
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
+        let (stdout_gate, gate) = if hold_stdout {
+            let (sender, receiver) = mpsc::channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
         let readers = vec![
             read_lines(
                 stdout,
+                gate,
                 Arc::clone(&shared),
                 |output, line| {
                     match serde_json::from_str::<TracerEvent>(&line) {
@@ -247,6 +335,7 @@ impl Tracer {
             ),
             read_lines(
                 stderr,
+                None,
                 Arc::clone(&shared),
                 |output, line| {
                     output.stderr.push(strip_ansi(&line));
@@ -259,7 +348,92 @@ impl Tracer {
             description,
             shared,
             readers,
+            stdout_gate,
         }
+    }
+
+    /// Lets the reader of a tracer started with [`Tracer::spawn_with_stdout_unread`] start.
+    pub fn release_stdout(&mut self) {
+        self.stdout_gate.take();
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    #[track_caller]
+    pub fn signal(&self, signal: Signal) {
+        nix::sys::signal::kill(Pid::from_raw(self.pid() as i32), signal).unwrap_or_else(|error| {
+            panic!("cannot send {signal} to {}: {error}", self.description)
+        });
+    }
+
+    /// The state letter of `/proc/PID/stat` (`T` when stopped by a signal), `None` once the
+    /// process is gone.
+    pub fn process_state(&self) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+    }
+
+    /// Waits until the process is stopped by a signal (SIGSTOP takes effect asynchronously).
+    #[track_caller]
+    pub fn wait_stopped(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.process_state() != Some('T') {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within {timeout:?} of SIGSTOP (state {:?})",
+                self.description,
+                self.process_state()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit, whether or not its output has been read;
+    /// returns when it was seen to have exited.
+    pub fn wait_process_exit(&mut self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("the tracer is running");
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Some(Instant::now()),
+                Ok(None) => {}
+                Err(error) => panic!("waiting for {}: {error}", self.description),
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Sends SIGINT and measures how long the process takes to exit; kills it when it is still
+    /// running after `patience`, so a hung tracer still yields its output for the report.
+    #[track_caller]
+    pub fn interrupt_timed(mut self, patience: Duration) -> TimedStop {
+        let sent = Instant::now();
+        self.signal(Signal::SIGINT);
+        let exited_after = self
+            .wait_process_exit(patience)
+            .map(|at| at.duration_since(sent));
+        TimedStop {
+            exited_after,
+            patience,
+            finished: self.finish(),
+        }
+    }
+
+    /// Kills the process if it still runs, lets its stdout be read, and gathers everything it
+    /// printed.
+    #[track_caller]
+    pub fn finish(mut self) -> Finished {
+        if self.wait_process_exit(Duration::ZERO).is_none() {
+            let child = self.child.as_mut().expect("the tracer is running");
+            let _ = child.kill();
+        }
+        self.release_stdout();
+        self.wait_exit(STOP_TIMEOUT)
     }
 
     pub fn pid(&self) -> u32 {
@@ -296,6 +470,11 @@ impl Tracer {
         }
     }
 
+    /// The events printed so far.
+    pub fn events(&self) -> Vec<TracerEvent> {
+        self.shared.lock().events.clone()
+    }
+
     /// Waits until `done` holds for the events so far, or `timeout` passes.
     pub fn wait_for_events(
         &self,
@@ -318,6 +497,7 @@ impl Tracer {
     /// Waits for the tracer to exit by itself; kills it and panics after `timeout`.
     #[track_caller]
     pub fn wait_exit(mut self, timeout: Duration) -> Finished {
+        self.release_stdout();
         let closed = self.shared.wait(timeout, |output| {
             output.stdout_closed && output.stderr_closed
         });
@@ -364,11 +544,16 @@ impl Drop for Tracer {
 
 fn read_lines(
     stream: impl Read + Send + 'static,
+    gate: Option<mpsc::Receiver<()>>,
     shared: Arc<Shared>,
     mut store: impl FnMut(&mut Output, String) + Send + 'static,
     closed: fn(&mut Output),
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
+        if let Some(gate) = gate {
+            // Nothing is ever sent: the sender is dropped to open the gate.
+            let _ = gate.recv();
+        }
         let reader = BufReader::new(stream);
         for line in reader.split(b'\n') {
             let Ok(line) = line else { break };
@@ -387,23 +572,55 @@ mod tests {
 
     #[test]
     fn reads_the_summary_line() {
-        let line = "tracer: 1954 events delivered, 46 lost to a full ring buffer, 1954 shown \
-                    (raise --ring-buffer-size to lose fewer)";
+        let line = "tracer: 1954 events delivered, 46 lost, 1950 shown, 4 undecodable, \
+                    120 unwritten, 3 Docker API calls, 17 counted lost by the kernel but delivered";
         assert_eq!(
             parse_summary(line),
             Some(Summary {
                 delivered: 1954,
-                lost: 46
+                lost: 46,
+                shown: 1950,
+                undecodable: 4,
+                unwritten: 120,
+                docker_api_calls: Some(3),
+                kernel_lost_but_delivered: 17,
             })
         );
         assert_eq!(
-            parse_summary("0 events delivered, 0 lost"),
+            parse_summary("2026-11-23T22:41:07Z tracer: 0 events delivered, 0 lost, 0 shown"),
+            Some(Summary::default())
+        );
+        // A remark after the counts, and parts this parser does not know, are not counts.
+        assert_eq!(
+            parse_summary(
+                "tracer: 10 events delivered, 2 lost, 8 shown, 5 frobnicated (see the warnings \
+                 above for why events were lost)"
+            ),
             Some(Summary {
-                delivered: 0,
-                lost: 0
+                delivered: 10,
+                lost: 2,
+                shown: 8,
+                ..Summary::default()
             })
         );
         assert_eq!(parse_summary("tracer: error: no usable hook"), None);
+        assert_eq!(parse_summary("3 events delivered, many lost"), None);
+    }
+
+    #[test]
+    fn counts_matching_events_once_each() {
+        let line = r#"{"timestamp":"t","node":"n","source":"audit","pid":7,"tid":null,"ppid":null,"uid":0,"gid":0,"comm":"c","mntns_id":null,"cgroup_id":null,"syscall":"getppid","syscall_nr":110,"arch":"x86_64","code":"log","code_raw":2147221504,"signal":null,"container":null}"#;
+        let event: TracerEvent = serde_json::from_str(line).unwrap();
+        let other = TracerEvent {
+            pid: 8,
+            ..event.clone()
+        };
+        let mut events = vec![event.clone(), other.clone()];
+        let mut count = RunningCount::new(|e: &TracerEvent| e.pid == 7);
+        assert_eq!(count.update(&events), 1);
+        assert_eq!(count.update(&events), 1, "the same events again");
+        events.extend([event.clone(), other, event]);
+        assert_eq!(count.update(&events), 3);
     }
 
     #[test]

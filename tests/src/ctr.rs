@@ -1,0 +1,159 @@
+//! A standalone containerd, apart from dockerd's, driven with `ctr`: containers started here are
+//! ones dockerd knows nothing of, as kubelet's are on a node that also runs Docker.
+//!
+//! Its state lives under a temporary directory and its socket is its own, so it neither needs nor
+//! touches a system containerd; it is stopped when dropped.
+
+use std::{
+    fs,
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{cgroup, docker::Dockerd};
+
+/// containerd answers within a second on a real machine.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The containerd namespace the tests' containers live in; their cgroup is `/NAMESPACE/ID`.
+pub const NAMESPACE: &str = "tracer-tests";
+
+pub struct Containerd {
+    root: PathBuf,
+    child: Option<Child>,
+}
+
+impl Containerd {
+    /// Starts containerd in its own session (as `setsid containerd` would) and waits until it
+    /// answers.
+    pub fn start() -> Self {
+        let root = std::env::temp_dir().join(format!("tracer-containerd-{}", std::process::id()));
+        fs::create_dir_all(&root).expect("creating containerd's directory");
+        let config = root.join("config.toml");
+        // Kubelet's plugin is not needed and only slows the start down.
+        fs::write(
+            &config,
+            "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+        )
+        .expect("writing containerd's configuration");
+        let log = fs::File::create(root.join("containerd.log")).expect("containerd log");
+        let mut containerd = Self { root, child: None };
+        let child = Command::new("setsid")
+            .arg("containerd")
+            .arg("--config")
+            .arg(&config)
+            .arg("--root")
+            .arg(containerd.root.join("root"))
+            .arg("--state")
+            .arg(containerd.root.join("state"))
+            .arg("--address")
+            .arg(containerd.socket())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("containerd log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start containerd (apt-get install containerd): {e}")
+            });
+        containerd.child = Some(child);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !containerd.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not answer within {READY_TIMEOUT:?}; log:\n{}",
+                containerd.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        containerd
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("containerd.sock")
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// A file in containerd's scratch directory (profiles and the like).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Runs `ctr` against this containerd, in [`NAMESPACE`].
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", NAMESPACE])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ctr (apt-get install containerd): {e}"))
+    }
+
+    /// Copies `image` from `dockerd` (no registry is reachable); returns the reference
+    /// containerd knows it by.
+    pub fn import_from(&self, dockerd: &Dockerd, image: &str) -> String {
+        let mut save = dockerd
+            .docker_command(&["save", image])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker save");
+        let import = Command::new("ctr")
+            .arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", NAMESPACE, "images", "import", "-"])
+            .stdin(save.stdout.take().expect("docker save's stdout"))
+            .output()
+            .expect("ctr images import");
+        assert!(
+            save.wait().is_ok_and(|s| s.success()),
+            "docker save {image} failed"
+        );
+        assert!(
+            import.status.success(),
+            "ctr images import failed: {}",
+            String::from_utf8_lossy(&import.stderr)
+        );
+        format!("docker.io/library/{image}:latest")
+    }
+
+    /// Stops containerd; containers started with `ctr run --rm` are gone by then.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A test that panicked may leave a container running: kill and remove it, or its
+            // shim and mounts outlive the daemon.
+            let list = self.ctr(&["containers", "list", "--quiet"]);
+            for id in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+                let _ = self.ctr(&["tasks", "kill", "--signal", "SIGKILL", id]);
+                std::thread::sleep(Duration::from_millis(200));
+                let _ = self.ctr(&["tasks", "delete", "--force", id]);
+                let _ = self.ctr(&["containers", "delete", id]);
+            }
+        }
+        self.stop();
+        // runc leaves the namespace's parent group behind in every hierarchy.
+        cgroup::remove_everywhere(NAMESPACE);
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
