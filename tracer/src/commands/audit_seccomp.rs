@@ -18,7 +18,7 @@ use crate::{
     },
     pipeline::{
         Pipeline, Summary,
-        run::{self, Stop},
+        run::{self, Stop, StopSignals},
     },
     probe::{self, Chain, Hook, ProbeChoice, exits::ExitedTasks, privileges},
     sink::{Sinks, stdout::Stdout},
@@ -26,6 +26,7 @@ use crate::{
 };
 
 pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
+    let mut signals = StopSignals::install()?;
     if args.probe != ProbeChoice::Audit {
         privileges::check()?;
     }
@@ -79,7 +80,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         sinks,
     );
 
-    let stop = run::stream(&mut source, &mut pipeline, args.timeout).await?;
+    let stop = run::stream(&mut source, &mut pipeline, &mut signals, args.timeout).await?;
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(programs);
     let mut summary = run::finish(&mut source, pipeline).await?;

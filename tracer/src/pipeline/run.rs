@@ -28,14 +28,29 @@ pub enum Stop {
     ReaderGone,
 }
 
+/// The signals that stop a run. Installed before anything is attached, so a SIGINT that comes
+/// right after tracer says it is attached stops it cleanly instead of killing it.
+pub struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+        })
+    }
+}
+
 /// Reads from `source` into `pipeline` until the run stops.
 pub async fn stream(
     source: &mut Source,
     pipeline: &mut Pipeline,
+    signals: &mut StopSignals,
     timeout: Option<Duration>,
 ) -> anyhow::Result<Stop> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut loss_report = tokio::time::interval(LOSS_REPORT_INTERVAL);
     loss_report.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -45,8 +60,8 @@ pub async fn stream(
         tokio::select! {
             // Signals first: a flood of records must not delay a stop.
             biased;
-            _ = interrupt.recv() => return Ok(Stop::Signal),
-            _ = terminate.recv() => return Ok(Stop::Signal),
+            _ = signals.interrupt.recv() => return Ok(Stop::Signal),
+            _ = signals.terminate.recv() => return Ok(Stop::Signal),
             () = sleep_until(deadline) => return Ok(Stop::Timeout),
             () = pipeline.sinks.reader_gone() => return Ok(Stop::ReaderGone),
             _ = loss_report.tick() => {
