@@ -39,3 +39,18 @@ fn keeps_going_while_dockerd_is_down_and_names_again_when_it_is_back() {
 fn names_containers_once_dockerd_starts_after_tracer() {
     containers(|s| s.names_containers_once_dockerd_starts_after_tracer());
 }
+
+#[test]
+fn stops_at_once_and_prints_events_while_dockerd_is_frozen() {
+    containers(|s| s.stops_at_once_and_prints_events_while_dockerd_is_frozen());
+}
+
+#[test]
+fn shows_every_wanted_kill_when_an_unwanted_containers_namespace_is_reused() {
+    containers(|s| s.shows_every_wanted_kill_when_an_unwanted_containers_namespace_is_reused());
+}
+
+#[test]
+fn shows_a_host_process_in_its_own_mount_namespace_only_with_host() {
+    containers(|s| s.shows_a_host_process_in_its_own_mount_namespace_only_with_host());
+}
