@@ -103,27 +103,26 @@ impl Tally {
     }
 }
 
-/// The executable a cargo line announces: `Running unittests src/lib.rs (target/debug/deps/tracer-0ffc94e606b9d61f)`
-/// gives `tracer`, `Doc-tests tracer` gives `doc-tests tracer`.
+/// The executable a cargo line announces, without the hash in its file name (which changes
+/// with features and flags): `Running unittests src/lib.rs (target/debug/deps/tracer-0ffc94e606b9d61f)`
+/// gives `unittests src/lib.rs (target/debug/deps/tracer)`, `Doc-tests tracer` gives
+/// `Doc-tests tracer`.
 fn executable_of(line: &str) -> Option<String> {
-    let line = line.trim_start();
-    if let Some(krate) = line.strip_prefix("Doc-tests ") {
-        return Some(format!("doc-tests {}", krate.trim()));
+    let line = line.trim();
+    if line.starts_with("Doc-tests ") {
+        return Some(line.to_owned());
     }
     let rest = line.strip_prefix("Running ")?;
-    let path = rest
-        .rsplit_once('(')
-        .and_then(|(_, path)| path.strip_suffix(')'))
-        .unwrap_or(rest);
-    let name = path.rsplit('/').next().unwrap_or(path);
-    // Cargo names test executables `TARGET-HASH`; the hash changes with features and flags.
-    let name = match name.rsplit_once('-') {
+    let Some(open) = rest.strip_suffix(')') else {
+        return Some(rest.to_owned());
+    };
+    let without_hash = match open.rsplit_once('-') {
         Some((stem, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
             stem
         }
-        _ => name,
+        _ => open,
     };
-    Some(name.to_owned())
+    Some(format!("{without_hash})"))
 }
 
 /// `running 3 tests`, `running 1 test`.
@@ -275,18 +274,19 @@ mod tests {
                 "     Running unittests src/lib.rs (target/debug/deps/tracer-0ffc94e606b9d61f)"
             )
             .as_deref(),
-            Some("tracer")
+            Some("unittests src/lib.rs (target/debug/deps/tracer)")
         );
         assert_eq!(
             executable_of(
-                "     Running tests/host_kernel.rs (target/debug/deps/host_kernel-1a2b3c4d5e6f7a8b)"
+                "     Running unittests src/main.rs (target/debug/deps/tracer-00112233445566ff)"
             )
             .as_deref(),
-            Some("host_kernel")
+            Some("unittests src/main.rs (target/debug/deps/tracer)"),
+            "a crate's library and binary are told apart"
         );
         assert_eq!(
             executable_of("   Doc-tests tracer_common").as_deref(),
-            Some("doc-tests tracer_common")
+            Some("Doc-tests tracer_common")
         );
         assert_eq!(executable_of("running 3 tests"), None);
     }
@@ -318,14 +318,18 @@ mod tests {
                 skipped: 1
             }
         );
+        let lib = "unittests src/lib.rs (target/debug/deps/tracer)";
         let id = |exe: &str, name: &str| (exe.to_owned(), name.to_owned());
         assert!(
             tally
                 .ignored
-                .contains(&id("tracer", "probe::exits::tests::remembers"))
+                .contains(&id(lib, "probe::exits::tests::remembers"))
         );
-        assert!(tally.ran.contains(&id("tracer", "output::tests::renders")));
-        assert!(tally.ran.contains(&id("xtask", "tests::cli")));
+        assert!(tally.ran.contains(&id(lib, "output::tests::renders")));
+        assert!(tally.ran.contains(&id(
+            "unittests src/main.rs (target/debug/deps/xtask)",
+            "tests::cli"
+        )));
     }
 
     #[test]
