@@ -213,10 +213,14 @@ impl Report {
                 event.timestamp
             ));
         }
+        // The audit source cannot tell the thread: its events have no tid.
+        let tid = event
+            .tid
+            .map_or_else(|| "-".to_owned(), |tid| tid.to_string());
         for problem in problems {
             self.field_problems.push(format!(
-                "pid {} tid {:?} {} nr {}: {problem}",
-                event.pid, event.tid, event.arch, event.syscall_nr
+                "pid {} tid {tid} {} nr {}: {problem}",
+                event.pid, event.arch, event.syscall_nr
             ));
         }
     }

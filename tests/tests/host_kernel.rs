@@ -1,9 +1,12 @@
 //! tracer and the test machinery on the machine's own kernel, as root: `cargo xtask test` sets
 //! TRACER_BIN (and SECCOMP_WORKLOAD, which defaults to the one cargo built).
 //!
-//! The project's build machines run a kernel without kprobes that refuses fentry, so the eBPF
-//! hooks must fail there with a clear reason, and auto must fall back to the audit records. Those kernels still write seccomp audit records, which
-//! lets the workload and the audit-record oracle be checked against a real kernel here.
+//! Each hook must attach where the kernel offers what it needs, report a call exactly as the
+//! kernel's own audit record has it, and otherwise fail at once saying what the kernel lacks;
+//! auto must take the first hook that works. The project's build machines run a kernel without
+//! kprobes that refuses fentry, so there the eBPF hooks fail and auto falls back to the audit
+//! records. Those kernels still write seccomp audit records, which lets the workload and the
+//! audit-record oracle be checked against a real kernel here.
 
 use std::{
     os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
@@ -12,12 +15,13 @@ use std::{
     time::Duration,
 };
 
+use chrono::Utc;
 use tracer_integration_tests::{
     env,
     kmsg::{AuditLog, SeccompRecord, UnlimitedPrintk},
-    oracle::kernel_vs_plan,
+    oracle::{Context, Report, kernel_vs_plan},
     plan::Plan,
-    tracer::{Finished, Tracer},
+    tracer::{ATTACH_TIMEOUT, Finished, STOP_TIMEOUT, Tracer, parse_attached},
     workload::{Run, Workload},
 };
 
@@ -25,9 +29,13 @@ const HOW_TO_RUN: &str = "run these tests as root with `cargo xtask test`, which
     and sets TRACER_BIN";
 
 const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// A tracer that cannot start must say so at once, not after a timeout.
 const FAIL_FAST: Duration = Duration::from_secs(10);
+
+/// Events of the workload arrive within milliseconds; this only bounds a failing run.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `nobody` on Debian and most distributions.
 const UNPRIVILEGED: u32 = 65534;
@@ -59,6 +67,28 @@ fn run_to_failure(bin: &Path, probe: &str) -> Finished {
     finished
 }
 
+/// Runs `--probe hook` with a short `--timeout`: it either fails to attach, or attaches and
+/// ends by itself.
+fn trial(bin: &Path, hook: &str) -> Finished {
+    let args = [
+        "audit",
+        "seccomp",
+        "--probe",
+        hook,
+        "-o",
+        "json",
+        "--host",
+        "--timeout",
+        "1",
+    ];
+    Tracer::start(bin, &args).wait_exit(ATTACH_TIMEOUT + STOP_TIMEOUT)
+}
+
+/// The `attached HOOK on FUNCTION` line's hook and function.
+fn attached(finished: &Finished) -> Option<(String, String)> {
+    finished.stderr.iter().find_map(|line| parse_attached(line))
+}
+
 /// The line that mentions `hook`, which must also give a reason among `reasons`.
 fn assert_explains(finished: &Finished, hook: &str, reasons: &[&str]) {
     let stderr = finished.stderr_text();
@@ -79,30 +109,151 @@ const NO_KPROBES: &[&str] = &["without kprobes", "no kprobes", KPROBE_PMU];
 /// Why fentry fails on kernels that refuse it: locked-down trampolines (EPERM) or no BTF.
 const FENTRY_REFUSED: &[&str] = &["EPERM", "BTF", "refused", "not supported", "lockdown"];
 
+fn kernel_has_kprobes() -> bool {
+    Path::new(KPROBE_PMU).exists()
+}
+
+/// The function the kernel calls to audit a seccomp action, as /proc/kallsyms lists it:
+/// `audit_seccomp`, or `__audit_seccomp` where the former is inlined.
+fn audit_function() -> &'static str {
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms")
+        .unwrap_or_else(|error| panic!("reading /proc/kallsyms: {error}"));
+    let text_symbol = |name: &str| {
+        kallsyms.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            matches!(fields.get(1), Some(&("T" | "t"))) && fields.get(2) == Some(&name)
+        })
+    };
+    ["audit_seccomp", "__audit_seccomp"]
+        .into_iter()
+        .find(|name| text_symbol(name))
+        .unwrap_or_else(|| {
+            panic!("/proc/kallsyms has neither audit_seccomp nor __audit_seccomp as a function")
+        })
+}
+
+/// Attaches `--probe hook`, which must name `function`, and checks that a call seccomp logs is
+/// reported exactly as the kernel's own audit record has it.
+fn reports_a_logged_call_like_the_kernel(bin: &Path, hook: &str, function: &str) {
+    let workload = workload();
+    let _every_record = UnlimitedPrintk::new();
+    let tracer = Tracer::start(
+        bin,
+        &["audit", "seccomp", "--probe", hook, "-o", "json", "--host"],
+    );
+    assert_eq!(
+        tracer.wait_attached(),
+        hook,
+        "tracer attached another hook than --probe {hook}"
+    );
+    let attach_line = format!("attached {hook} on {function}");
+    assert!(
+        tracer.stderr_text().contains(&attach_line),
+        "tracer does not say `{attach_line}`; stderr:\n{}",
+        tracer.stderr_text()
+    );
+    let mut audit = AuditLog::from_now();
+
+    let started = Utc::now();
+    let run = workload.run(&["log"]);
+    run.assert_ended_as_planned();
+    let ended = Utc::now();
+    let pid = run.plan.pid;
+    let expected = run.plan.expected_events() as usize;
+    tracer.wait_for_events(EVENT_TIMEOUT, |events| {
+        events.iter().filter(|e| e.pid == pid).count() >= expected
+    });
+    audit.wait_for(EVENT_TIMEOUT, |records| {
+        records.iter().filter(|r| r.pid == pid).count() >= expected
+    });
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    finished.assert_stdout_is_events();
+    let summary = finished.expect_summary();
+
+    let pids = [pid];
+    let kernel: Vec<&SeccompRecord> = audit.of_pids(&pids).collect();
+    let seen: Vec<_> = finished.events.iter().filter(|e| e.pid == pid).collect();
+    let context = Context {
+        source: hook.to_owned(),
+        comm: workload.comm(),
+        ppid: std::process::id(),
+        mntns_id: env::mount_namespace(),
+        node: env::hostname(),
+        started,
+        ended,
+    };
+    let notes = format!(
+        "workload pid {pid}; tracer summary: {summary:?}; kmsg records overwritten before they \
+         were read: {}\ntracer stderr:\n{}",
+        audit.overwritten(),
+        finished.stderr_text()
+    );
+    Report::new(&[&run.plan], &kernel, &seen, &context).assert_ok(&notes);
+}
+
 #[test]
-fn unusable_hooks_are_explained_and_auto_falls_back() {
+fn kprobe_attaches_exactly_where_the_kernel_has_kprobes() {
     let bin = tracer_bin();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if Path::new(KPROBE_PMU).exists() {
-        // This kernel has kprobes, so auto must find a hook: the test still means something.
-        let tracer = Tracer::start(
-            &bin,
-            &[
-                "audit", "seccomp", "--probe", "auto", "-o", "json", "--host",
-            ],
-        );
-        let hook = tracer.wait_attached();
-        let finished = tracer.stop();
-        assert!(
-            finished.status.success(),
-            "tracer attached {hook} but exited with {} after SIGINT; stderr:\n{}",
-            finished.status,
-            finished.stderr_text()
-        );
-        return;
+    if kernel_has_kprobes() {
+        reports_a_logged_call_like_the_kernel(&bin, "kprobe", audit_function());
+    } else {
+        let kprobe = run_to_failure(&bin, "kprobe");
+        assert_explains(&kprobe, "kprobe", NO_KPROBES);
     }
+}
 
-    // Without an eBPF hook, auto falls back to the kernel's audit records and says why.
+#[test]
+fn fentry_attaches_or_says_why_the_kernel_refuses_it() {
+    let bin = tracer_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let fentry = trial(&bin, "fentry");
+    match attached(&fentry) {
+        Some((hook, function)) => {
+            assert_eq!(
+                (hook.as_str(), function.as_str()),
+                ("fentry", "audit_seccomp"),
+                "tracer --probe fentry attached something else; stderr:\n{}",
+                fentry.stderr_text()
+            );
+            assert!(
+                Path::new(KERNEL_BTF).exists(),
+                "fentry attached on a kernel without {KERNEL_BTF}"
+            );
+            // --timeout ends a run like SIGINT: exit 0 and the summary.
+            fentry.assert_stopped_cleanly();
+            fentry.expect_summary();
+            reports_a_logged_call_like_the_kernel(&bin, "fentry", "audit_seccomp");
+        }
+        None => {
+            assert!(
+                !fentry.status.success(),
+                "tracer --probe fentry neither attached nor failed; stderr:\n{}",
+                fentry.stderr_text()
+            );
+            if Path::new(KERNEL_BTF).exists() {
+                assert_explains(&fentry, "fentry", FENTRY_REFUSED);
+            } else {
+                assert_explains(&fentry, "fentry", &["BTF"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn auto_takes_the_first_hook_that_works() {
+    let bin = tracer_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let fentry_works = attached(&trial(&bin, "fentry")).is_some();
+    let expected = if fentry_works {
+        "fentry"
+    } else if kernel_has_kprobes() {
+        "kprobe"
+    } else {
+        "audit"
+    };
+
     let tracer = Tracer::start(
         &bin,
         &[
@@ -112,22 +263,46 @@ fn unusable_hooks_are_explained_and_auto_falls_back() {
     let hook = tracer.wait_attached();
     let auto = tracer.stop();
     assert_eq!(
-        hook, "audit",
-        "auto chose {hook} on a kernel without eBPF hooks"
-    );
-    assert!(
-        auto.stderr_text().contains("falling back"),
-        "the fallback is not announced; stderr:\n{}",
+        hook,
+        expected,
+        "auto chose {hook} where fentry {} and the kernel {} kprobes; stderr:\n{}",
+        if fentry_works { "works" } else { "is refused" },
+        if kernel_has_kprobes() {
+            "has"
+        } else {
+            "has no"
+        },
         auto.stderr_text()
     );
-    assert_explains(&auto, "kprobe", NO_KPROBES);
-    assert_explains(&auto, "fentry", FENTRY_REFUSED);
+    if !fentry_works {
+        assert_explains(&auto, "fentry", FENTRY_REFUSED);
+    }
+    if expected == "audit" {
+        assert!(
+            auto.stderr_text().contains("falling back"),
+            "the fallback is not announced; stderr:\n{}",
+            auto.stderr_text()
+        );
+        assert_explains(&auto, "kprobe", NO_KPROBES);
+    }
+}
 
-    let kprobe = run_to_failure(&bin, "kprobe");
-    assert_explains(&kprobe, "kprobe", NO_KPROBES);
-
-    let fentry = run_to_failure(&bin, "fentry");
-    assert_explains(&fentry, "fentry", FENTRY_REFUSED);
+/// The attach line tells a person tracer is running: Ctrl-C from then on must stop it like any
+/// later SIGINT, with the summary and exit 0, not kill it.
+#[test]
+fn sigint_right_after_the_attach_line_stops_cleanly() {
+    let bin = tracer_bin();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tracer = Tracer::start(
+        &bin,
+        &[
+            "audit", "seccomp", "--probe", "auto", "-o", "json", "--host",
+        ],
+    );
+    tracer.wait_attached();
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    finished.expect_summary();
 }
 
 #[test]

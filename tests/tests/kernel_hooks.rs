@@ -2,15 +2,21 @@
 //! under test can attach: `cargo xtask vm-test` boots stock kernels under qemu and runs these
 //! as root with TRACER_BIN, SECCOMP_WORKLOAD and TRACER_PROBE (fentry or kprobe) set.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    process::{Child, ExitStatus},
+    sync::{Arc, Mutex, mpsc},
+    time::{Duration, Instant},
+};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracer_integration_tests::{
     env,
+    filter::action_name,
     kmsg::{AuditLog, UnlimitedPrintk},
-    oracle::{Context, Report},
+    oracle::{Context, Report, Tally, kernel_vs_plan},
     plan::Plan,
-    tracer::{Tracer, TracerEvent},
+    tracer::{ATTACH_TIMEOUT, STOP_TIMEOUT, Tracer, TracerEvent, parse_summary},
     workload::{Run, Workload},
 };
 
@@ -39,6 +45,19 @@ const BURST_CALLS: u32 = 2000;
 /// One tracer at a time: every tracer sees every process's events, and the lost count is
 /// global, so a test running beside another would count the other's events.
 static ONE_TRACER: Mutex<()> = Mutex::new(());
+
+/// The header of the default output, `-o columns`.
+const DEFAULT_HEADER: [&str; 6] = [
+    "RUNTIME.CONTAINERNAME",
+    "PID",
+    "TID",
+    "COMM",
+    "SYSCALL",
+    "CODE",
+];
+
+/// `--timeout` in the timeout test: long enough for two workloads under software emulation.
+const TIMEOUT_SECS: u64 = 8;
 
 struct Setup {
     tracer_bin: std::path::PathBuf,
@@ -92,6 +111,64 @@ fn of_pids<'a>(
     events.iter().filter(|e| pids.contains(&e.pid))
 }
 
+/// The workloads' processes, and how many audited calls they planned.
+fn pids_and_expected(runs: &[Run]) -> (Vec<u32>, usize) {
+    let pids = runs.iter().map(|r| r.plan.pid).collect();
+    let expected = runs.iter().map(|r| r.plan.expected_events()).sum::<u32>() as usize;
+    (pids, expected)
+}
+
+/// Runs each scenario to its planned end.
+fn run_all(workload: &Workload, scenarios: &[&[&str]]) -> Vec<Run> {
+    scenarios
+        .iter()
+        .map(|args| {
+            let run = workload.run(args);
+            run.assert_ended_as_planned();
+            run
+        })
+        .collect()
+}
+
+/// Panics unless tracer's events of the workloads are exactly the kernel's records of them,
+/// with every field right. The workloads ran between `started` and `ended`.
+fn assert_events_match_kernel(
+    setup: &Setup,
+    runs: &[Run],
+    audit: &AuditLog,
+    events: &[TracerEvent],
+    (started, ended): (DateTime<Utc>, DateTime<Utc>),
+    notes: &str,
+) {
+    assert!(
+        audit.unparsable.is_empty(),
+        "the kernel wrote seccomp audit records this parser cannot read: {:?}",
+        audit.unparsable
+    );
+    let plans: Vec<&Plan> = runs.iter().map(|r| &r.plan).collect();
+    let (pids, _) = pids_and_expected(runs);
+    let kernel: Vec<_> = audit.of_pids(&pids).collect();
+    let seen: Vec<_> = of_pids(events, &pids).collect();
+    let context = Context {
+        source: setup.probe.clone(),
+        comm: setup.workload.comm(),
+        ppid: std::process::id(),
+        mntns_id: env::mount_namespace(),
+        node: env::hostname(),
+        started,
+        ended,
+    };
+    let notes = format!(
+        "workload pids: {}; kmsg records overwritten before they were read: {}\n{notes}",
+        runs.iter()
+            .map(|r| format!("{}={}", r.plan.scenario, r.plan.pid))
+            .collect::<Vec<_>>()
+            .join(" "),
+        audit.overwritten(),
+    );
+    Report::new(&plans, &kernel, &seen, &context).assert_ok(&notes);
+}
+
 #[test]
 fn every_action_matches_the_kernel_audit_record() {
     let setup = setup();
@@ -101,19 +178,10 @@ fn every_action_matches_the_kernel_audit_record() {
     let mut audit = AuditLog::from_now();
 
     let started = Utc::now();
-    let runs: Vec<Run> = SCENARIOS
-        .iter()
-        .map(|args| {
-            let run = setup.workload.run(args);
-            run.assert_ended_as_planned();
-            run
-        })
-        .collect();
+    let runs = run_all(&setup.workload, SCENARIOS);
     let ended = Utc::now();
 
-    let plans: Vec<&Plan> = runs.iter().map(|r| &r.plan).collect();
-    let pids: Vec<u32> = plans.iter().map(|p| p.pid).collect();
-    let expected = plans.iter().map(|p| p.expected_events()).sum::<u32>() as usize;
+    let (pids, expected) = pids_and_expected(&runs);
     let in_thread = runs
         .iter()
         .find(|r| r.plan.scenario == "kill-thread-in-thread")
@@ -133,34 +201,18 @@ fn every_action_matches_the_kernel_audit_record() {
     finished.assert_stopped_cleanly();
     finished.assert_stdout_is_events();
     let summary = finished.expect_summary();
-    assert!(
-        audit.unparsable.is_empty(),
-        "the kernel wrote seccomp audit records this parser cannot read: {:?}",
-        audit.unparsable
-    );
-
-    let kernel: Vec<_> = audit.of_pids(&pids).collect();
-    let seen: Vec<_> = of_pids(&finished.events, &pids).collect();
-    let context = Context {
-        source: setup.probe.clone(),
-        comm: setup.workload.comm(),
-        ppid: std::process::id(),
-        mntns_id: env::mount_namespace(),
-        node: env::hostname(),
-        started,
-        ended,
-    };
     let notes = format!(
-        "workload pids: {}\ntracer summary: {summary:?}; kmsg records overwritten before they \
-         were read: {}\ntracer stderr:\n{}",
-        runs.iter()
-            .map(|r| format!("{}={}", r.plan.scenario, r.plan.pid))
-            .collect::<Vec<_>>()
-            .join(" "),
-        audit.overwritten(),
+        "tracer summary: {summary:?}\ntracer stderr:\n{}",
         finished.stderr_text()
     );
-    Report::new(&plans, &kernel, &seen, &context).assert_ok(&notes);
+    assert_events_match_kernel(
+        &setup,
+        &runs,
+        &audit,
+        &finished.events,
+        (started, ended),
+        &notes,
+    );
 }
 
 #[test]
@@ -214,4 +266,260 @@ fn tiny_ring_buffer_counts_every_lost_event() {
             "burst event {event:?}"
         );
     }
+}
+
+/// Without `-o`, tracer prints columns for a person: the documented header, then one row per
+/// call naming the process, the thread, the call and the action, row for row as the kernel
+/// audited them.
+#[test]
+fn default_columns_name_each_call_the_kernel_audited() {
+    let setup = setup();
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let tracer = Tracer::start(
+        &setup.tracer_bin,
+        &["audit", "seccomp", "--probe", &setup.probe, "--host"],
+    );
+    assert_eq!(tracer.wait_attached(), setup.probe);
+    let mut audit = AuditLog::from_now();
+
+    let runs = run_all(&setup.workload, &[&["log"], &["kill-process"]]);
+    let (pids, expected) = pids_and_expected(&runs);
+    audit.wait_for(EVENT_TIMEOUT, |records| {
+        records.iter().filter(|r| pids.contains(&r.pid)).count() >= expected
+    });
+    // Each record was written when its call reached the hook; stopping reads what is left.
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    let plans: Vec<&Plan> = runs.iter().map(|r| &r.plan).collect();
+    let kernel: Vec<_> = audit.of_pids(&pids).collect();
+    if let Some(table) = kernel_vs_plan(&plans, &kernel) {
+        panic!("the kernel's audit records differ from the workloads' plans:\n{table}");
+    }
+
+    let stdout = finished.stdout_lines.join("\n");
+    let header: Vec<&str> = finished
+        .stdout_lines
+        .first()
+        .map(|line| line.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        header, DEFAULT_HEADER,
+        "the first line of the default output is not its header; stdout:\n{stdout}"
+    );
+    // A host process has no container: its first column is blank and the row has five cells.
+    let rows = finished.stdout_lines[1..].iter().filter_map(|line| {
+        let cells: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let pid = cells.first()?.parse::<u32>().ok()?;
+        (pids.contains(&pid) && line.starts_with(' ')).then_some(cells)
+    });
+    let audited = kernel.iter().map(|record| {
+        let plan = plans
+            .iter()
+            .find(|p| p.pid == record.pid)
+            .expect("records are of the workloads' pids");
+        let call = plan
+            .expect
+            .iter()
+            .find(|e| u64::from(e.syscall_nr) == record.syscall)
+            .unwrap_or_else(|| panic!("{} did not plan the call of {record:?}", plan.scenario));
+        vec![
+            record.pid.to_string(),
+            call.tid.to_string(),
+            record.comm.clone().unwrap_or_else(|| setup.workload.comm()),
+            call.syscall.clone(),
+            action_name(record.code).unwrap_or("?").to_owned(),
+        ]
+    });
+    let tally = Tally::count(audited, rows);
+    assert!(
+        tally.is_exact(),
+        "the rows for the workloads differ from the kernel's audit records:\n{}\nstdout:\n{stdout}",
+        tally.table(&DEFAULT_HEADER[1..], "kernel", "tracer", Clone::clone)
+    );
+}
+
+/// Everything a tracer printed on stderr, read on a thread of its own.
+fn read_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let shared = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            shared.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
+    lines
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(error) => panic!("waiting for tracer: {error}"),
+        }
+    }
+    None
+}
+
+/// `tracer | head -1`: once the reader is gone, the next event ends tracer with exit 0, and it
+/// says nothing about it: no error, no broken pipe, no summary.
+#[test]
+fn closed_stdout_ends_tracer_quietly() {
+    let setup = setup();
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let mut command = Tracer::command(
+        &setup.tracer_bin,
+        &["audit", "seccomp", "--probe", &setup.probe, "--host"],
+    );
+    let description = format!("{command:?}");
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {description}: {error}"));
+    let stderr = read_stderr(&mut child);
+    let stderr_text = || stderr.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+
+    // The header is written once the hook is attached; then the only reader goes away.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, first_line) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut byte = [0];
+        let mut line = Vec::new();
+        while stdout.read(&mut byte).is_ok_and(|read| read == 1) && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let _ = sender.send((String::from_utf8_lossy(&line).into_owned(), stdout));
+    });
+    let Ok((header, stdout)) = first_line.recv_timeout(ATTACH_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{description} printed no header within {ATTACH_TIMEOUT:?}; stderr:\n{}",
+            stderr_text()
+        );
+    };
+    drop(stdout);
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        DEFAULT_HEADER,
+        "{description} did not start with the columns header; stderr:\n{}",
+        stderr_text()
+    );
+
+    let mut audit = AuditLog::from_now();
+    let run = setup.workload.run(&["log"]);
+    run.assert_ended_as_planned();
+    let pid = run.plan.pid;
+    let expected = run.plan.expected_events() as usize;
+    assert!(
+        audit.wait_for(EVENT_TIMEOUT, |records| {
+            records.iter().filter(|r| r.pid == pid).count() >= expected
+        }),
+        "the kernel audited no call of the workload, so tracer had nothing to write: {:?}",
+        audit.records
+    );
+    let Some(status) = wait_with_timeout(&mut child, EVENT_TIMEOUT + STOP_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{description} kept running after its stdout was closed and an event was due on it; \
+             stderr:\n{}",
+            stderr_text()
+        );
+    };
+    // Give the reader thread the last lines: the pipe has closed with the process.
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = stderr_text();
+    assert!(
+        status.success(),
+        "{description} ended with {status} once its stdout was closed; stderr:\n{stderr}"
+    );
+    let noisy: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            let lower = line.to_lowercase();
+            ["error", "panic", "pipe"]
+                .iter()
+                .any(|word| lower.contains(word))
+                || parse_summary(line).is_some()
+        })
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "{description} did not end quietly when its reader went away: {noisy:?}; \
+         stderr:\n{stderr}"
+    );
+}
+
+/// `--timeout` ends a run by itself, like SIGINT: every event of the run printed, the summary
+/// on stderr, exit 0, and not before the time is up.
+#[test]
+fn timeout_ends_tracer_by_itself_with_its_summary() {
+    let setup = setup();
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let timeout = Duration::from_secs(TIMEOUT_SECS);
+    let spawned = Instant::now();
+    let tracer = start_tracer(&setup, &["--timeout", &TIMEOUT_SECS.to_string()]);
+    let attached = Instant::now();
+    let mut audit = AuditLog::from_now();
+
+    let started = Utc::now();
+    let runs = run_all(&setup.workload, &[&["log"], &["kill-process"]]);
+    let ended = Utc::now();
+    // The time runs from about the attach line: a second of slack for reading it.
+    assert!(
+        attached.elapsed() + Duration::from_secs(1) < timeout,
+        "the workloads ended {:?} after tracer attached, too close to its --timeout: raise \
+         TIMEOUT_SECS",
+        attached.elapsed()
+    );
+    let (pids, expected) = pids_and_expected(&runs);
+    audit.wait_for(EVENT_TIMEOUT, |records| {
+        records.iter().filter(|r| pids.contains(&r.pid)).count() >= expected
+    });
+    let finished = tracer.wait_exit(timeout + STOP_TIMEOUT);
+    let lasted = spawned.elapsed();
+    finished.assert_stopped_cleanly();
+    finished.assert_stdout_is_events();
+    assert!(
+        lasted >= timeout,
+        "tracer exited {lasted:?} after it started, before its --timeout of {timeout:?}; \
+         stderr:\n{}",
+        finished.stderr_text()
+    );
+    let summary_line = finished
+        .stderr
+        .iter()
+        .rev()
+        .find(|line| parse_summary(line).is_some());
+    assert!(
+        summary_line.is_some_and(|line| line.starts_with("tracer: ") && line.contains(" shown")),
+        "no `tracer: N events delivered, M lost, K shown` line on stderr; stderr:\n{}",
+        finished.stderr_text()
+    );
+    let summary = finished.expect_summary();
+    assert_eq!(
+        summary.delivered,
+        finished.events.len() as u64,
+        "the summary counts {} events delivered but {} were printed, and --host prints all",
+        summary.delivered,
+        finished.events.len()
+    );
+    let notes = format!(
+        "tracer summary: {summary:?}\ntracer stderr:\n{}",
+        finished.stderr_text()
+    );
+    assert_events_match_kernel(
+        &setup,
+        &runs,
+        &audit,
+        &finished.events,
+        (started, ended),
+        &notes,
+    );
 }

@@ -202,7 +202,7 @@ fn init_script(probes: &[Probe]) -> String {
     format!(
         r#"#!/bin/busybox sh
 # Runs the kernel-hook and container tests once per probe. The host reads "init: result PROBE passed|failed"
-# per probe and one final "init: success|failure".
+# per probe, the tests' own "test result:" lines, and one final "init: success|failure".
 export PATH=/bin:/usr/sbin:/usr/bin:/sbin
 export RUST_BACKTRACE=1
 # runc cannot pivot_root out of an initramfs; this makes it chroot. vfs needs no overlayfs.
@@ -240,12 +240,12 @@ status=success
 for probe in {probes}; do
     echo "init: probe $probe"
     export TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
-    if /bin/kernel_hooks --test-threads=1 && /bin/docker_containers --test-threads=1; then
-        echo "init: result $probe passed"
-    else
-        echo "init: result $probe failed"
-        status=failure
-    fi
+    # Both run even when the first fails, so the host counts every test of every probe.
+    result=passed
+    /bin/kernel_hooks --test-threads=1 || result=failed
+    /bin/docker_containers --test-threads=1 || result=failed
+    echo "init: result $probe $result"
+    [ "$result" = passed ] || status=failure
 done
 echo "init: $status"
 poweroff -f
@@ -335,6 +335,15 @@ mod tests {
     fn init_runs_each_probe_and_ends_with_one_result() {
         let script = init_script(&[Probe::Fentry, Probe::Kprobe]);
         assert!(script.contains("for probe in fentry kprobe; do"));
+        // A failing first executable must not keep the second one's tests from running.
+        for executable in ["kernel_hooks", "docker_containers"] {
+            assert!(
+                script.contains(&format!(
+                    "/bin/{executable} --test-threads=1 || result=failed\n"
+                )),
+                "{script}"
+            );
+        }
         assert!(script.contains("echo \"init: $status\"\npoweroff -f\n"));
     }
 }

@@ -3,6 +3,7 @@
 mod cargo;
 mod initramfs;
 mod kernels;
+mod libtest;
 mod process;
 mod qemu;
 mod run;
@@ -56,7 +57,7 @@ fn main() -> Result<ExitCode> {
         Command::Run { args } => run::run(&args)?,
         Command::VmTest(options) => {
             setup::run()?;
-            return vm_test::run(&options).map(exit_code);
+            return vm_test::run(&options).map(|summary| exit_code(summary.all_passed()));
         }
         Command::Test(options) => return test::run(&options).map(exit_code),
     }

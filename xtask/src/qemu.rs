@@ -12,7 +12,10 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
-use crate::process;
+use crate::{
+    libtest::{Counts, Tally},
+    process,
+};
 
 /// Console text that means the kernel, not the code under test, failed. Software emulation is
 /// racy while probes patch kernel text, so these happen now and then without any bug of ours.
@@ -30,10 +33,21 @@ pub struct Boot<'a> {
     pub timeout: Duration,
 }
 
+/// What init reported for one probe, and the tests the guest ran for it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub probe: String,
+    pub passed: bool,
+    pub tests: Counts,
+}
+
 /// What init reported, and how the VM ended.
 pub struct Report {
-    /// `(probe, passed)` for each `init: result` line, in order.
-    pub results: Vec<(String, bool)>,
+    /// One for each `init: result` line, in order.
+    pub results: Vec<ProbeResult>,
+    /// The probe whose tests were running when the VM ended without its result, and the tests
+    /// that had reported by then (an executable cut short counts as one failure).
+    pub interrupted: Option<ProbeResult>,
     pub end: End,
     /// From starting qemu to the final `init:` line, or to the failure.
     pub elapsed: Duration,
@@ -129,8 +143,10 @@ pub fn boot(boot: &Boot) -> Result<Report> {
             ))
         }
     };
+    let interrupted = watch.interrupted();
     Ok(Report {
         results: watch.results,
+        interrupted,
         end,
         elapsed: watch.elapsed,
     })
@@ -169,8 +185,10 @@ fn console_lines(qemu: &mut Child) -> Receiver<String> {
 
 #[derive(Default)]
 struct Watch {
-    results: Vec<(String, bool)>,
+    results: Vec<ProbeResult>,
     current: Option<String>,
+    /// The libtest output of the probe under test.
+    tally: Tally,
     end: Option<End>,
     elapsed: Duration,
 }
@@ -188,14 +206,23 @@ impl Watch {
         }
         // The firmware leaves its last line unterminated, so init's first line can follow it.
         let Some((_, init)) = text.split_once("init: ") else {
+            self.tally.line(text);
             return false;
         };
         let words: Vec<&str> = init.split_whitespace().collect();
         match words.as_slice() {
-            ["probe", probe] => self.current = Some((*probe).to_owned()),
+            ["probe", probe] => {
+                self.current = Some((*probe).to_owned());
+                self.tally = Tally::default();
+            }
             ["result", probe, outcome @ ("passed" | "failed")] => {
-                self.results
-                    .push(((*probe).to_owned(), *outcome == "passed"));
+                let mut tally = std::mem::take(&mut self.tally);
+                tally.end();
+                self.results.push(ProbeResult {
+                    probe: (*probe).to_owned(),
+                    passed: *outcome == "passed",
+                    tests: tally.total(),
+                });
                 self.current = None;
             }
             ["success"] => self.end = Some(End::Success),
@@ -203,6 +230,17 @@ impl Watch {
             _ => {}
         }
         self.end.is_some()
+    }
+
+    fn interrupted(&mut self) -> Option<ProbeResult> {
+        let probe = self.current.take()?;
+        let mut tally = std::mem::take(&mut self.tally);
+        tally.end();
+        Some(ProbeResult {
+            probe,
+            passed: false,
+            tests: tally.total(),
+        })
     }
 
     fn running_probe(&self) -> String {
@@ -259,29 +297,70 @@ mod tests {
         let mut watch = Watch::default();
         for line in [
             "init: probe fentry",
-            "test result: ok",
+            "running 2 tests",
+            "test every_action_matches ... ok",
+            "test tiny_ring_buffer ... ok",
+            "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+            "running 1 test",
+            "test names_containers ... ok",
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
             "init: result fentry passed",
         ] {
             assert!(!watch.line(line));
         }
         assert!(!watch.line("init: probe kprobe"));
+        assert!(!watch.line("running 2 tests"));
+        assert!(!watch.line(
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
+        ));
+        // The second executable dies without a result line.
+        assert!(!watch.line("running 1 test"));
         assert!(!watch.line("init: result kprobe failed"));
         assert!(watch.line("init: failure"));
+        let counts = |passed, failed| Counts {
+            passed,
+            failed,
+            skipped: 0,
+        };
         assert_eq!(
             watch.results,
-            [("fentry".into(), true), ("kprobe".into(), false)]
+            [
+                ProbeResult {
+                    probe: "fentry".into(),
+                    passed: true,
+                    tests: counts(3, 0)
+                },
+                ProbeResult {
+                    probe: "kprobe".into(),
+                    passed: false,
+                    tests: counts(1, 2)
+                }
+            ]
         );
         assert!(matches!(watch.end, Some(End::Failure)));
+        assert_eq!(watch.interrupted(), None);
     }
 
     #[test]
     fn watch_names_the_probe_a_kernel_failure_interrupted() {
         let mut watch = Watch::default();
         watch.line("Booting from ROM...init: probe kprobe");
+        watch.line("running 2 tests");
         assert!(watch.line("[   12.5] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"));
-        let Some(End::Lab(reason)) = watch.end else {
+        let Some(End::Lab(reason)) = &watch.end else {
             panic!("a kernel Oops must end the run as a lab failure");
         };
         assert!(reason.contains("while testing probe kprobe"), "{reason}");
+        let interrupted = watch.interrupted().expect("kprobe was interrupted");
+        assert_eq!(interrupted.probe, "kprobe");
+        assert!(!interrupted.passed);
+        assert_eq!(
+            interrupted.tests,
+            Counts {
+                passed: 0,
+                failed: 1,
+                skipped: 0
+            }
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     cargo,
     initramfs::{self, Binaries},
     kernels::{self, Apt, Kernel, KernelLine},
+    libtest::Counts,
     qemu::{self, Boot, End},
     scratch::ScratchDir,
 };
@@ -84,10 +85,46 @@ struct Run {
     kernel: KernelLine,
     probe: Probe,
     outcome: Outcome,
+    /// What the guest's test executables reported for this run.
+    tests: Counts,
 }
 
-/// Runs the requested VMs one after another and prints a summary; true when every run passed.
-pub fn run(options: &Options) -> Result<bool> {
+/// Every kernel × probe run.
+pub struct Summary {
+    runs: Vec<Run>,
+}
+
+impl Summary {
+    pub fn all_passed(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|run| matches!(run.outcome, Outcome::Passed))
+    }
+
+    /// The guests' tests, plus one failure for each run that failed without a failing test to
+    /// show for it (a VM that broke or hung, a test executable that crashed), and one for
+    /// nothing to boot at all.
+    pub fn tests(&self) -> Counts {
+        let mut total = Counts::default();
+        let mut not_run = false;
+        for run in &self.runs {
+            let mut tests = run.tests;
+            match run.outcome {
+                Outcome::Passed => {}
+                Outcome::Failed | Outcome::Lab(_) => tests.failed = tests.failed.max(1),
+                Outcome::NotRun(_) => not_run = true,
+            }
+            total += tests;
+        }
+        if not_run {
+            total.failed += 1;
+        }
+        total
+    }
+}
+
+/// Runs the requested VMs one after another and prints a summary.
+pub fn run(options: &Options) -> Result<Summary> {
     let lines = or_all(&options.kernels, &KernelLine::ALL);
     let probes = or_all(&options.probes, &Probe::ALL);
     let mut runs = Vec::new();
@@ -119,15 +156,15 @@ pub fn run(options: &Options) -> Result<bool> {
                     kernel: line,
                     probe,
                     outcome: Outcome::NotRun(reason.clone()),
+                    tests: Counts::default(),
                 }));
             }
         }
     }
 
-    summarize(&lines, &probes, &runs);
-    Ok(runs
-        .iter()
-        .all(|run| matches!(run.outcome, Outcome::Passed)))
+    let summary = Summary { runs };
+    summarize(&lines, &probes, &summary);
+    Ok(summary)
 }
 
 fn or_all<T: Copy + PartialEq>(chosen: &[T], all: &[T]) -> Vec<T> {
@@ -207,9 +244,16 @@ fn boot(kernel: &Kernel, initrd: &Path, probes: &[Probe], timeout: u64) -> Vec<R
             let reported = report
                 .results
                 .iter()
-                .find(|(name, _)| name == probe.name())
-                .map(|&(_, passed)| passed);
-            let outcome = match (reported, &lab) {
+                .find(|result| result.probe == probe.name());
+            // The tests that reported before the VM broke still count.
+            let interrupted = report
+                .interrupted
+                .as_ref()
+                .filter(|result| result.probe == probe.name());
+            let tests = reported
+                .or(interrupted)
+                .map_or_else(Counts::default, |result| result.tests);
+            let outcome = match (reported.map(|result| result.passed), &lab) {
                 (Some(true), _) => Outcome::Passed,
                 (Some(false), _) => Outcome::Failed,
                 (None, Some(reason)) => Outcome::Lab(reason.clone()),
@@ -219,6 +263,7 @@ fn boot(kernel: &Kernel, initrd: &Path, probes: &[Probe], timeout: u64) -> Vec<R
                 kernel: kernel.line,
                 probe,
                 outcome,
+                tests,
             }
         })
         .collect()
@@ -231,12 +276,15 @@ fn every_probe(line: KernelLine, probes: &[Probe], reason: &str) -> Vec<Run> {
             kernel: line,
             probe,
             outcome: Outcome::Lab(reason.to_owned()),
+            tests: Counts::default(),
         })
         .collect()
 }
 
-/// Prints a kernel × probe table, the lab failures' reasons, and the final count.
-fn summarize(lines: &[KernelLine], probes: &[Probe], runs: &[Run]) {
+/// Prints a kernel × probe table, the lab failures' reasons, the tests of each run, and the
+/// final count.
+fn summarize(lines: &[KernelLine], probes: &[Probe], summary: &Summary) {
+    let runs = &summary.runs;
     let cell = |line: KernelLine, probe: Probe| {
         runs.iter()
             .find(|run| run.kernel == line && run.probe == probe)
@@ -282,9 +330,23 @@ fn summarize(lines: &[KernelLine], probes: &[Probe], runs: &[Run]) {
     for (what, line, reason) in reasons {
         println!("{what} on {}: {reason}", line.name());
     }
+    for run in runs {
+        if !matches!(run.outcome, Outcome::NotRun(_)) {
+            println!(
+                "{} {}: tests {}",
+                run.kernel.name(),
+                run.probe.name(),
+                run.tests
+            );
+        }
+    }
     let passed = runs
         .iter()
         .filter(|run| matches!(run.outcome, Outcome::Passed))
         .count();
-    println!("vm-test: {passed} passed, {} failed", runs.len() - passed);
+    println!(
+        "vm-test: {passed} of {} kernel × probe runs passed; tests: {}",
+        runs.len(),
+        summary.tests()
+    );
 }

@@ -114,12 +114,39 @@ mod tests {
         );
     }
 
+    /// The kernel names a namespace `mnt:[INODE]` in the link's target.
+    fn namespace_in_link(pid: u32) -> u32 {
+        let link = format!("/proc/{pid}/ns/mnt");
+        let target = fs::read_link(&link).unwrap_or_else(|e| panic!("readlink {link}: {e}"));
+        let target = target.to_string_lossy();
+        target
+            .strip_prefix("mnt:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|inode| inode.parse().ok())
+            .unwrap_or_else(|| panic!("{link} points to {target:?}, not mnt:[INODE]"))
+    }
+
     #[test]
     fn reads_this_process_namespace_like_the_kernel_does() {
-        let ns = mount_namespace(std::process::id()).expect("own mount namespace");
-        assert_eq!(mount_namespace(std::process::id()), Some(ns));
-        assert_eq!(container_id_from_shim(std::process::id()), None);
-        let own_parent = nix::unistd::getppid().as_raw() as u32;
-        assert_eq!(parent(std::process::id()), Some(own_parent));
+        let pid = std::process::id();
+        assert_eq!(mount_namespace(pid), Some(namespace_in_link(pid)));
+        assert_eq!(container_id_from_shim(pid), None);
+        let own_parent = u32::try_from(nix::unistd::getppid().as_raw()).expect("a pid");
+        assert_eq!(parent(pid), Some(own_parent));
+    }
+
+    #[test]
+    fn reads_another_process_and_nothing_for_one_that_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawning sleep");
+        let pid = child.id();
+        let seen = (mount_namespace(pid), parent(pid));
+        let link = namespace_in_link(pid);
+        child.kill().expect("killing sleep");
+        child.wait().expect("reaping sleep");
+        assert_eq!(seen, (Some(link), Some(std::process::id())));
+        assert_eq!((mount_namespace(pid), parent(pid)), (None, None));
     }
 }
