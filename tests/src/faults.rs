@@ -386,7 +386,9 @@ fn kill_records(records: &[SeccompRecord]) -> impl Iterator<Item = &SeccompRecor
 }
 
 fn is_logged_mkdir(event: &TracerEvent) -> bool {
-    event.arch == "x86_64" && [MKDIR, MKDIRAT].contains(&event.syscall_nr) && event.code == "log"
+    event.arch.as_deref() == Some("x86_64")
+        && [MKDIR, MKDIRAT].contains(&event.syscall_nr)
+        && event.code == "log"
 }
 
 /// One line on how a stop went, for failure messages.

@@ -35,7 +35,7 @@ pub struct TracerEvent {
     pub cgroup_id: Option<u64>,
     pub syscall: String,
     pub syscall_nr: u64,
-    pub arch: String,
+    pub arch: Option<String>,
     pub code: String,
     pub code_raw: u32,
     pub signal: Option<String>,

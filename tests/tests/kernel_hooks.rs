@@ -260,7 +260,7 @@ fn tiny_ring_buffer_counts_every_lost_event() {
             (
                 event.syscall.as_str(),
                 event.code.as_str(),
-                event.arch.as_str()
+                event.arch.as_deref().unwrap_or("null")
             ),
             ("getppid", "log", "x86_64"),
             "burst event {event:?}"

@@ -16,7 +16,7 @@ use crate::{
 
 /// The integration tests that run on this host's own kernel: its hooks' errors, and the audit
 /// fallback source against a real dockerd and auditd.
-const HOST_TEST_TARGETS: &[&str] = &["host_kernel", "audit_fallback"];
+const HOST_TEST_TARGETS: &[&str] = &["host_kernel", "audit_fallback", "pipeline_faults"];
 
 #[derive(Args)]
 pub struct Options {
@@ -230,7 +230,6 @@ fn host_tests() -> Result<Outcome> {
         "--no-fail-fast",
         "--package",
         "tracer",
-        "--lib",
         "--",
         "--ignored",
     ]);

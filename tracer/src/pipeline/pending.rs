@@ -11,8 +11,10 @@ use crate::{
     events::Event,
 };
 
-/// How long an event waits for its container's name.
-pub const NAME_WAIT: Duration = Duration::from_millis(100);
+/// How long an event waits for its container's name. A runtime that was just restarted needs a
+/// connection, a version negotiation and an inspect; under load or emulation that takes a few
+/// hundred milliseconds, which a person looking for the culprit can wait.
+pub const NAME_WAIT: Duration = Duration::from_millis(500);
 /// Events held at most; past it the oldest goes out without waiting longer, so a flood while a
 /// runtime is slow cannot grow memory without bound.
 const MAX_WAITING: usize = 65536;
