@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod enrich;
+pub mod error_chain;
 pub mod events;
 pub mod filter;
 pub mod output;

@@ -11,6 +11,7 @@ use tracer_common::names;
 use crate::{
     cli::SeccompArgs,
     enrich::{ContainerIndex, DockerRuntime, Enricher, Runtime, whereabouts::Whereabouts},
+    error_chain::Chain,
     events::{Decoder, clock::WallClock},
     filter::{
         self, Filter,
@@ -20,7 +21,7 @@ use crate::{
         Pipeline, Summary,
         run::{self, Stop, StopSignals},
     },
-    probe::{self, Chain, Hook, ProbeChoice, exits::ExitedTasks, privileges},
+    probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
     sink::{Sinks, stdout::Stdout},
     source,
 };

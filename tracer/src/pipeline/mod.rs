@@ -59,7 +59,7 @@ impl Pipeline {
                 if self.summary.undecodable <= UNDECODABLE_WARNINGS {
                     tracing::warn!(
                         "skipping an undecodable record: {}",
-                        crate::probe::Chain(&error)
+                        crate::error_chain::Chain(&error)
                     );
                 }
             }

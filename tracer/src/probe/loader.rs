@@ -162,7 +162,7 @@ mod tests {
     use caps::{CapSet, Capability};
 
     use super::*;
-    use crate::probe::{Chain, offsets};
+    use crate::{error_chain::Chain, probe::offsets};
 
     fn offsets() -> KernelOffsets {
         offsets::from_running_kernel().expect("kernel offsets")

@@ -11,8 +11,6 @@ pub mod loader;
 pub mod offsets;
 pub mod privileges;
 
-use std::fmt;
-
 use aya::Ebpf;
 use thiserror::Error;
 
@@ -56,19 +54,4 @@ pub fn load_programs(ring_buffer_bytes: u32) -> Result<Ebpf, ProgramsError> {
     let offsets = offsets::from_running_kernel()?;
     tracing::debug!(?offsets, "kernel structure offsets");
     Ok(loader::load(&offsets, ring_buffer_bytes)?)
-}
-
-/// Displays an error with its causes on one line.
-pub struct Chain<'a>(pub &'a dyn std::error::Error);
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }

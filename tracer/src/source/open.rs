@@ -15,7 +15,10 @@ use super::{
     audit::{AuditSource, NetlinkError},
     ringbuf::{EventReader, LostCounter, RingBufferSource},
 };
-use crate::probe::{self, Chain, Hook, HookError, ProbeChoice, ProgramsError};
+use crate::{
+    error_chain::Chain,
+    probe::{self, Hook, HookError, ProbeChoice, ProgramsError},
+};
 
 /// Why one hook could not be used.
 #[derive(Debug, Error)]

@@ -50,7 +50,7 @@ impl AuditSource {
             Err(error) => {
                 tracing::warn!(
                     "records the kernel drops cannot be counted: {}",
-                    crate::probe::Chain(&error)
+                    crate::error_chain::Chain(&error)
                 );
                 None
             }
@@ -116,7 +116,7 @@ impl AuditSource {
         match self.records.dropped() {
             Ok(dropped) => self.socket_dropped = dropped,
             Err(error) if !self.drop_count_warned => {
-                tracing::warn!("{}", crate::probe::Chain(&error));
+                tracing::warn!("{}", crate::error_chain::Chain(&error));
                 self.drop_count_warned = true;
             }
             Err(_) => {}
@@ -137,7 +137,7 @@ impl AuditSource {
                 Ok(Ok(Ok(status))) => lock(kernel).update(&status),
                 Ok(Ok(Err(error))) => tracing::warn!(
                     "reading the kernel's lost-record count at stop: {}",
-                    crate::probe::Chain(&error)
+                    crate::error_chain::Chain(&error)
                 ),
                 Ok(Err(_)) | Err(_) => {
                     tracing::warn!("the kernel did not report its lost-record count at stop")
@@ -167,7 +167,7 @@ async fn read_status_every_interval(kernel: SharedKernelLost) {
             Ok(Ok(status)) => lock(&kernel).update(&status),
             Ok(Err(error)) => tracing::debug!(
                 "reading the kernel's audit status: {}",
-                crate::probe::Chain(&error)
+                crate::error_chain::Chain(&error)
             ),
             Err(_) => return,
         }
