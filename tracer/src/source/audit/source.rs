@@ -46,7 +46,10 @@ impl AuditSource {
     pub fn subscribe(receive_buffer_bytes: usize) -> Result<Self, NetlinkError> {
         let records = AuditRecords::subscribe(receive_buffer_bytes)?;
         let kernel = match status::read() {
-            Ok(status) => Some(Arc::new(Mutex::new(KernelLost::new(&status)))),
+            Ok(status) => Some(Arc::new(Mutex::new(KernelLost::new(
+                &status,
+                status::booted_with_audit(),
+            )))),
             Err(error) => {
                 tracing::warn!(
                     "records the kernel drops cannot be counted: {}",

@@ -112,14 +112,28 @@ impl AuditStatus {
         self.lost.wrapping_sub(earlier.lost)
     }
 
-    /// Whether `lost` grows with records the multicast group did receive. With no audit daemon
-    /// registered, a kernel booted with `audit=1` holds records for a daemon to come, up to
-    /// `backlog_limit`, and counts every record past that as lost ("kauditd hold queue
-    /// overflow") after sending it to the multicast group. The boot setting is not in the
-    /// status; `enabled` stands in for it, as it starts from the boot setting.
+    /// Whether `lost` grows with records the multicast group did receive, on a kernel booted
+    /// with `audit=1` (see [`booted_with_audit`]). With no audit daemon registered, such a
+    /// kernel holds records for a daemon to come, up to `backlog_limit`, and counts every record
+    /// past that as lost ("kauditd hold queue overflow") after sending it to the multicast group.
+    /// A kernel booted without it drops those records without counting them.
     pub fn lost_counts_delivered(&self) -> bool {
         self.pid == 0 && self.enabled != 0
     }
+}
+
+/// Whether the kernel was booted with auditing on (`audit=1` or `audit=on`), which the status
+/// does not say but which decides what the kernel does with records no daemon takes.
+pub fn booted_with_audit() -> bool {
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|cmdline| audit_on_in(&cmdline))
+}
+
+fn audit_on_in(cmdline: &str) -> bool {
+    cmdline
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("audit="))
+        .next_back()
+        .is_some_and(|value| matches!(value, "1" | "on"))
 }
 
 /// Asks the kernel for its audit status on a socket of its own, so that nothing else (the
@@ -265,6 +279,18 @@ mod tests {
             AuditStatus::from_bytes(&words(&[1, 2, 3])),
             Err(StatusError::ShortReply { len: 12 })
         ));
+    }
+
+    #[test]
+    fn reads_the_boot_setting_from_the_command_line() {
+        assert!(audit_on_in(
+            "BOOT_IMAGE=/vmlinuz root=/dev/vda audit=1 quiet"
+        ));
+        assert!(audit_on_in("audit=on"));
+        assert!(!audit_on_in("audit=0 quiet"));
+        assert!(!audit_on_in("audit=1 audit=0"), "the last setting wins");
+        assert!(!audit_on_in("audit_backlog_limit=8192 quiet"));
+        assert!(!audit_on_in(""));
     }
 
     #[test]
