@@ -60,6 +60,10 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     }));
     let exits = match (programs.as_mut(), opened.hook) {
         (Ok(ebpf), Hook::Audit) => track_exits(ebpf),
+        (Err(error), Hook::Audit) => {
+            warn_unattributed_exits(&**error);
+            None
+        }
         _ => None,
     };
     let docker = args
@@ -122,14 +126,18 @@ fn track_exits(ebpf: &mut Ebpf) -> Option<ExitedTasks> {
     match ExitedTasks::attach(ebpf) {
         Ok(exits) => Some(exits),
         Err(error) => {
-            tracing::warn!(
-                "events of processes that exit before their audit record is read will have no \
-                 namespace or container: {}",
-                Chain(&error)
-            );
+            warn_unattributed_exits(&error);
             None
         }
     }
+}
+
+fn warn_unattributed_exits(why: &dyn std::error::Error) {
+    tracing::warn!(
+        "events of processes that exit before their audit record is read will have no \
+         namespace or container: {}",
+        Chain(why)
+    );
 }
 
 /// The counts always reach stderr when anything was lost: a lost event must never go unnoticed.
