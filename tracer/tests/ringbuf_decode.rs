@@ -166,7 +166,7 @@ proptest! {
             Arch::from_audit(raw.arch, raw.syscall_nr)
         };
         prop_assert_eq!(event.arch, arch);
-        prop_assert_eq!(event.syscall, arch.syscall_name(raw.syscall_nr));
+        prop_assert_eq!(event.syscall.name, arch.syscall_name(raw.syscall_nr));
         prop_assert_eq!(event.code_raw, raw.code);
         prop_assert_eq!(event.code, SeccompAction::from(raw.code));
         prop_assert_eq!(event.signal, (raw.signal != 0).then_some(raw.signal));

@@ -84,7 +84,7 @@ impl Enricher {
             let known = self.index().by_mntns(ns);
             match known {
                 Some((container, false)) => {
-                    event.container = Some(container);
+                    event.set_container(Some(container));
                     return Enriched::Ready;
                 }
                 // The kernel reuses the numbers of freed namespaces: a container that died a
@@ -95,7 +95,7 @@ impl Enricher {
                         procfs::Placement::Container(id) if id != dead.id => self.name(event, id),
                         procfs::Placement::Host => self.on_host(event),
                         _ => {
-                            event.container = Some(dead);
+                            event.set_container(Some(dead));
                             Enriched::Ready
                         }
                     };
@@ -117,7 +117,8 @@ impl Enricher {
     /// Fills in the container of an event that waited for a lookup, from what the index holds
     /// now; nothing more is asked.
     pub fn finish(&mut self, event: &mut Event, id: &str) {
-        event.container = self.named_in_index(event, id);
+        let container = self.named_in_index(event, id);
+        event.set_container(container);
     }
 
     /// Waits for the next runtime lookup to end, and returns the container id it was about.
@@ -130,7 +131,7 @@ impl Enricher {
 
     fn name(&mut self, event: &mut Event, id: String) -> Enriched {
         if let Some(container) = self.named_in_index(event, &id) {
-            event.container = Some(container);
+            event.set_container(Some(container));
             return Enriched::Ready;
         }
         match self.lookups.as_mut().map(|lookups| lookups.ask(&id)) {

@@ -53,6 +53,13 @@ impl SeccompAction {
     }
 }
 
+/// The action's name, or its raw value in hex, as a string.
+impl serde::Serialize for SeccompAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for SeccompAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.name(), self) {

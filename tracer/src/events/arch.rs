@@ -87,6 +87,16 @@ impl Arch {
     }
 }
 
+/// The label, or null where the arch was not detected.
+impl serde::Serialize for Arch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.label() {
+            Some(label) => serializer.serialize_str(&label),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.name(), self) {

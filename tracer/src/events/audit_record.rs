@@ -12,7 +12,7 @@ use std::{borrow::Cow, sync::Arc};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::{Arch, Event, SeccompAction, Source, text::visible};
+use super::{Arch, Event, SeccompAction, Source, SyscallName, text::visible};
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -205,11 +205,12 @@ impl SeccompRecord {
             cgroup_id: None,
             syscall_nr: self.syscall,
             arch,
-            syscall: arch.syscall_name(self.syscall),
+            syscall: SyscallName::of(arch, self.syscall),
             code: SeccompAction::from(self.code),
             code_raw: self.code,
             signal: self.sig.filter(|&sig| sig != 0),
             container: None,
+            k8s: None,
             on_host: false,
         }
     }

@@ -6,7 +6,7 @@ use thiserror::Error;
 use tracer_common::{COMM_LEN, RawSeccompEvent, read_error, source};
 
 use super::{
-    Arch, Event, SeccompAction, Source,
+    Arch, Event, SeccompAction, Source, SyscallName,
     audit_record::{RecordError, SeccompRecord},
     clock::WallClock,
 };
@@ -91,11 +91,12 @@ impl Decoder {
             cgroup_id: Some(raw.cgroup_id),
             syscall_nr: raw.syscall_nr,
             arch,
-            syscall: arch.syscall_name(raw.syscall_nr),
+            syscall: SyscallName::of(arch, raw.syscall_nr),
             code: SeccompAction::from(raw.code),
             code_raw: raw.code,
             signal: (raw.signal != 0).then_some(raw.signal),
             container: None,
+            k8s: None,
             on_host: false,
         })
     }
@@ -127,7 +128,7 @@ mod tests {
             (485855, Some(485856), Some(1))
         );
         assert_eq!(event.comm, "unshare");
-        assert_eq!(event.syscall, Some("unshare"));
+        assert_eq!(event.syscall.name, Some("unshare"));
         assert_eq!(event.code, SeccompAction::KillThread);
         assert_eq!(event.signal_name().as_deref(), Some("SIGSYS"));
         assert_eq!(event.mntns_id, Some(4026531841));
@@ -149,8 +150,8 @@ mod tests {
         raw.arch = 0;
         let event = decoder().decode(&raw).unwrap();
         assert_eq!(event.arch, Arch::Undetected);
-        assert_eq!(event.syscall, None);
-        assert_eq!(event.syscall_display(), "272");
+        assert_eq!(event.syscall.name, None);
+        assert_eq!(event.syscall.to_string(), "272");
     }
 
     #[test]

@@ -5,18 +5,21 @@ pub mod arch;
 pub mod audit_record;
 pub mod clock;
 pub mod decode;
+pub mod json;
 pub mod text;
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 pub use action::SeccompAction;
 pub use arch::Arch;
 pub use decode::Decoder;
 
 /// Which event source reported an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     Fentry,
     Kprobe,
@@ -35,8 +38,13 @@ impl Source {
 }
 
 /// A system call that seccomp logged, refused or killed.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its serialization is the JSON output, field for field, in this order (docs/events.md), and
+/// `-o columns=` offers every field by its JSON name: a field added here reaches both without
+/// any change to the output code.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
+    #[serde(serialize_with = "json::timestamp")]
     pub timestamp: DateTime<Utc>,
     pub node: Arc<str>,
     pub source: Source,
@@ -54,24 +62,60 @@ pub struct Event {
     pub mntns_id: Option<u32>,
     /// `None` where the source does not say.
     pub cgroup_id: Option<u64>,
+    /// The system call's name in its arch's table, or its number where the table has none.
+    pub syscall: SyscallName,
     pub syscall_nr: u32,
     pub arch: Arch,
-    /// The system call's name in `arch`'s table; `None` for numbers the table does not know.
-    pub syscall: Option<&'static str>,
     pub code: SeccompAction,
     pub code_raw: u32,
-    /// Signal number the action delivers, `None` for none.
+    /// Signal number the action delivers, `None` for none; its name in the JSON.
+    #[serde(serialize_with = "json::signal_name")]
     pub signal: Option<i32>,
-    /// The container the caller runs in, once enrichment has named it.
+    /// The container the caller runs in, once enrichment has named it; set it with
+    /// [`Event::set_container`], which keeps `k8s` in step.
     pub container: Option<Arc<Container>>,
+    /// Where kubelet ran the container, from its labels.
+    pub k8s: Option<K8s>,
     /// Whether enrichment found the caller on the host, outside every container: in the host's
     /// own mount namespace, or in a private one of a host process (a service's PrivateTmp,
     /// `unshare -m`).
+    #[serde(skip)]
     pub on_host: bool,
 }
 
+/// A system call's name, or its number where its arch's table has no name for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallName {
+    pub nr: u32,
+    pub name: Option<&'static str>,
+}
+
+impl SyscallName {
+    pub fn of(arch: Arch, nr: u32) -> Self {
+        Self {
+            nr,
+            name: arch.syscall_name(nr),
+        }
+    }
+}
+
+impl fmt::Display for SyscallName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.nr),
+        }
+    }
+}
+
+impl Serialize for SyscallName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A container as its runtime describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Container {
     pub runtime: &'static str,
     pub id: String,
@@ -82,16 +126,16 @@ pub struct Container {
 }
 
 /// Where kubelet ran a container, from the labels it sets on every container it creates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct K8s<'a> {
-    pub namespace: &'a str,
-    pub pod: &'a str,
-    pub container: &'a str,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct K8s {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
 }
 
 impl Container {
-    pub fn k8s(&self) -> Option<K8s<'_>> {
-        let label = |key: &str| self.labels.get(key).map(String::as_str);
+    pub fn k8s(&self) -> Option<K8s> {
+        let label = |key: &str| self.labels.get(key).cloned();
         Some(K8s {
             namespace: label("io.kubernetes.pod.namespace")?,
             pod: label("io.kubernetes.pod.name")?,
@@ -101,20 +145,57 @@ impl Container {
 }
 
 impl Event {
-    /// The signal's name (`SIGSYS`), or its number where it has none.
-    pub fn signal_name(&self) -> Option<String> {
-        self.signal.map(|signo| {
-            nix::sys::signal::Signal::try_from(signo)
-                .map(|signal| signal.as_str().to_owned())
-                .unwrap_or_else(|_| signo.to_string())
-        })
+    /// Names the event's container (or none), with its pod where kubelet ran it.
+    pub fn set_container(&mut self, container: Option<Arc<Container>>) {
+        self.k8s = container.as_deref().and_then(Container::k8s);
+        self.container = container;
     }
 
-    /// The syscall's name, or its number where the table has no name for it.
-    pub fn syscall_display(&self) -> std::borrow::Cow<'static, str> {
-        match self.syscall {
-            Some(name) => name.into(),
-            None => self.syscall_nr.to_string().into(),
-        }
+    /// The signal's name (`SIGSYS`), or its number where it has none.
+    pub fn signal_name(&self) -> Option<String> {
+        self.signal.map(json::signal)
+    }
+
+    /// An event with every field present, the container's and pod's included: the fields
+    /// `-o columns=` offers are read from it.
+    pub fn example() -> Self {
+        let labels = [
+            ("io.kubernetes.pod.namespace", "default"),
+            ("io.kubernetes.pod.name", "web-0"),
+            ("io.kubernetes.container.name", "web"),
+        ];
+        let mut event = Self {
+            timestamp: DateTime::UNIX_EPOCH,
+            node: "node".into(),
+            source: Source::Fentry,
+            pid: 1,
+            tid: Some(1),
+            ppid: Some(1),
+            uid: 0,
+            gid: 0,
+            comm: "comm".into(),
+            mntns_id: Some(1),
+            cgroup_id: Some(1),
+            syscall: SyscallName::of(Arch::X86_64, 272),
+            syscall_nr: 272,
+            arch: Arch::X86_64,
+            code: SeccompAction::KillThread,
+            code_raw: 0,
+            signal: Some(31),
+            container: None,
+            k8s: None,
+            on_host: false,
+        };
+        event.set_container(Some(Arc::new(Container {
+            runtime: "docker",
+            id: "id".into(),
+            name: "web".into(),
+            image: "image".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })));
+        event
     }
 }

@@ -1,212 +1,242 @@
-//! The fields an event has, named as in the JSON output, for `-o columns=...`.
+//! The fields `-o columns=...` offers: every field of the JSON output, by its dotted name
+//! (`container.name`), read from the event's own serialization, so a field added to the event
+//! is a column too without a change here.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::OnceLock};
 
-use chrono::SecondsFormat;
+use serde_json::Value;
 
 use super::escape::Encoding;
 use crate::events::Event;
 
-/// One column. Names use the JSON's dotted form (`container.name`); the default column
-/// `runtime.containername` is the name the seeds and other tools use for the container's name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {
-    Timestamp,
-    Node,
-    Source,
-    Pid,
-    Tid,
-    Ppid,
-    Uid,
-    Gid,
-    Comm,
-    MntnsId,
-    CgroupId,
-    Syscall,
-    SyscallNr,
-    Arch,
-    Code,
-    CodeRaw,
-    Signal,
-    RuntimeContainerName,
-    ContainerRuntime,
-    ContainerId,
-    ContainerName,
-    ContainerImage,
-    K8sNamespace,
-    K8sPod,
-    K8sContainer,
+/// The columns shown by default: what names the culprit.
+pub const DEFAULT_COLUMNS: &[&str] = &[
+    "runtime.containername",
+    "pid",
+    "tid",
+    "comm",
+    "syscall",
+    "code",
+];
+
+/// Names other tools of this kind use for a field: the seeds call the container's name
+/// `runtime.containername`.
+const ALIASES: &[(&str, &str)] = &[("runtime.containername", "container.name")];
+
+/// Widths that keep common values of a field aligned; other columns start as wide as their
+/// header and grow no further (a long value pushes the row right).
+const WIDTHS: &[(&str, usize)] = &[
+    ("timestamp", 30),
+    ("node", 12),
+    ("pid", 7),
+    ("tid", 7),
+    ("ppid", 7),
+    ("uid", 5),
+    ("gid", 5),
+    ("comm", 15),
+    ("mntns_id", 10),
+    ("cgroup_id", 10),
+    ("syscall", 15),
+    ("syscall_nr", 10),
+    ("arch", 7),
+    ("code", 12),
+    ("code_raw", 10),
+    ("signal", 7),
+    ("runtime.containername", 22),
+    ("container.name", 22),
+    ("container.id", 12),
+    ("container.image", 20),
+    ("k8s.namespace", 16),
+    ("k8s.pod", 16),
+    ("k8s.container", 16),
+];
+
+/// Fields whose text a container runtime supplied. Everything else that is text comes from the
+/// kernel and is already in the visible encoding (`events::text`), backslashes included.
+const RUNTIME_TEXT: &[&str] = &["node", "container.", "k8s."];
+
+/// One column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// As asked for (`runtime.containername`).
+    name: String,
+    /// Where the value is in the event's JSON (`/container/name`).
+    pointer: String,
 }
 
-pub const DEFAULT_COLUMNS: &[Field] = &[
-    Field::RuntimeContainerName,
-    Field::Pid,
-    Field::Tid,
-    Field::Comm,
-    Field::Syscall,
-    Field::Code,
-];
-
-/// Every field with its name and the minimum width of its column.
-const TABLE: &[(Field, &str, usize)] = &[
-    (Field::Timestamp, "timestamp", 30),
-    (Field::Node, "node", 12),
-    (Field::Source, "source", 6),
-    (Field::Pid, "pid", 7),
-    (Field::Tid, "tid", 7),
-    (Field::Ppid, "ppid", 7),
-    (Field::Uid, "uid", 5),
-    (Field::Gid, "gid", 5),
-    (Field::Comm, "comm", 15),
-    (Field::MntnsId, "mntns_id", 10),
-    (Field::CgroupId, "cgroup_id", 10),
-    (Field::Syscall, "syscall", 15),
-    (Field::SyscallNr, "syscall_nr", 10),
-    (Field::Arch, "arch", 7),
-    (Field::Code, "code", 12),
-    (Field::CodeRaw, "code_raw", 10),
-    (Field::Signal, "signal", 7),
-    (Field::RuntimeContainerName, "runtime.containername", 22),
-    (Field::ContainerRuntime, "container.runtime", 10),
-    (Field::ContainerId, "container.id", 12),
-    (Field::ContainerName, "container.name", 22),
-    (Field::ContainerImage, "container.image", 20),
-    (Field::K8sNamespace, "k8s.namespace", 16),
-    (Field::K8sPod, "k8s.pod", 16),
-    (Field::K8sContainer, "k8s.container", 16),
-];
-
-/// All field names, comma-separated, for error messages.
+/// Every field name a column can show, comma-separated, for error messages.
 pub fn names() -> String {
-    TABLE
+    known().join(", ")
+}
+
+/// The default columns.
+pub fn default_columns() -> Vec<Field> {
+    DEFAULT_COLUMNS
         .iter()
-        .map(|(_, name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|name| Field::from_name(name).expect("the default columns are fields"))
+        .collect()
+}
+
+/// The names of every value of an event's JSON that is not an object or an array (labels are
+/// free-form, so they are not offered one by one), and the aliases.
+fn known() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let example = serde_json::to_value(Event::example()).expect("an event serializes");
+        let mut names = Vec::new();
+        leaves(&example, "", &mut names);
+        names.extend(ALIASES.iter().map(|(alias, _)| alias.to_string()));
+        names
+    })
+}
+
+fn leaves(value: &Value, prefix: &str, names: &mut Vec<String>) {
+    let Value::Object(fields) = value else {
+        return;
+    };
+    for (key, value) in fields {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(_) if key == "labels" => {}
+            Value::Object(_) => leaves(value, &name, names),
+            Value::Array(_) => {}
+            _ => names.push(name),
+        }
+    }
 }
 
 impl Field {
     pub fn from_name(name: &str) -> Option<Self> {
         let name = name.to_ascii_lowercase();
-        TABLE
+        if !known().contains(&name) {
+            return None;
+        }
+        let path = ALIASES
             .iter()
-            .find(|(_, n, _)| *n == name)
-            .map(|(f, _, _)| *f)
+            .find(|(alias, _)| *alias == name)
+            .map_or(name.as_str(), |(_, path)| path);
+        let pointer = format!("/{}", path.replace('.', "/"));
+        Some(Self { name, pointer })
     }
 
-    fn entry(self) -> &'static (Field, &'static str, usize) {
-        TABLE
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn min_width(&self) -> usize {
+        WIDTHS
             .iter()
-            .find(|(f, _, _)| *f == self)
-            .expect("every field is in the table")
-    }
-
-    pub fn name(self) -> &'static str {
-        self.entry().1
-    }
-
-    pub fn min_width(self) -> usize {
-        self.entry().2
+            .find(|(name, _)| *name == self.name)
+            .map_or(0, |(_, width)| *width)
     }
 
     /// The header: the name in capitals, as other tools of this kind print it.
-    pub fn header(self) -> String {
-        self.name().to_ascii_uppercase()
+    pub fn header(&self) -> String {
+        self.name.to_ascii_uppercase()
     }
 
-    /// How [`Field::value`] is encoded. Listed one by one, so that a new field of untrusted
-    /// bytes (an executable's path) has to say which it is.
-    pub fn encoding(self) -> Encoding {
-        match self {
-            Field::Comm => Encoding::Visible,
-            Field::Timestamp
-            | Field::Node
-            | Field::Source
-            | Field::Pid
-            | Field::Tid
-            | Field::Ppid
-            | Field::Uid
-            | Field::Gid
-            | Field::MntnsId
-            | Field::CgroupId
-            | Field::Syscall
-            | Field::SyscallNr
-            | Field::Arch
-            | Field::Code
-            | Field::CodeRaw
-            | Field::Signal
-            | Field::RuntimeContainerName
-            | Field::ContainerRuntime
-            | Field::ContainerId
-            | Field::ContainerName
-            | Field::ContainerImage
-            | Field::K8sNamespace
-            | Field::K8sPod
-            | Field::K8sContainer => Encoding::Plain,
+    /// How [`Field::value`] is encoded.
+    pub fn encoding(&self) -> Encoding {
+        let path = &self.pointer[1..].replace('/', ".");
+        if RUNTIME_TEXT.iter().any(|prefix| path.starts_with(prefix)) {
+            Encoding::Plain
+        } else {
+            Encoding::Visible
         }
     }
 
-    /// The field's value as text (not yet escaped for a terminal); empty where there is none.
-    pub fn value<'a>(self, event: &'a Event) -> Cow<'a, str> {
-        let container = event.container.as_deref();
-        let k8s = container.and_then(|c| c.k8s());
-        let text = |value: Option<&'a str>| Cow::Borrowed(value.unwrap_or_default());
-        match self {
-            Field::Timestamp => event
-                .timestamp
-                .to_rfc3339_opts(SecondsFormat::Nanos, true)
-                .into(),
-            Field::Node => Cow::Borrowed(&event.node),
-            Field::Source => event.source.as_str().into(),
-            Field::Pid => event.pid.to_string().into(),
-            Field::Tid => optional(event.tid),
-            Field::Ppid => optional(event.ppid),
-            Field::Uid => event.uid.to_string().into(),
-            Field::Gid => event.gid.to_string().into(),
-            Field::Comm => Cow::Borrowed(&event.comm),
-            Field::MntnsId => optional(event.mntns_id),
-            Field::CgroupId => optional(event.cgroup_id),
-            Field::Syscall => event.syscall_display(),
-            Field::SyscallNr => event.syscall_nr.to_string().into(),
-            Field::Arch => optional(event.arch.label()),
-            Field::Code => event.code.to_string().into(),
-            Field::CodeRaw => format!("{:#x}", event.code_raw).into(),
-            Field::Signal => event.signal_name().unwrap_or_default().into(),
-            Field::RuntimeContainerName | Field::ContainerName => {
-                text(container.map(|c| c.name.as_str()))
-            }
-            Field::ContainerRuntime => text(container.map(|c| c.runtime)),
-            Field::ContainerId => text(container.map(|c| c.id.as_str())),
-            Field::ContainerImage => text(container.map(|c| c.image.as_str())),
-            Field::K8sNamespace => text(k8s.map(|k| k.namespace)),
-            Field::K8sPod => text(k8s.map(|k| k.pod)),
-            Field::K8sContainer => text(k8s.map(|k| k.container)),
+    /// The field's value in `event`, the event's JSON, as text (not yet escaped for a
+    /// terminal); empty where there is none.
+    pub fn value<'a>(&self, event: &'a Value) -> Cow<'a, str> {
+        match event.pointer(&self.pointer) {
+            None | Some(Value::Null) => Cow::Borrowed(""),
+            Some(Value::String(text)) => Cow::Borrowed(text),
+            Some(other) => Cow::Owned(other.to_string()),
         }
     }
-}
-
-fn optional(value: Option<impl ToString>) -> Cow<'static, str> {
-    value.map_or(Cow::Borrowed(""), |v| v.to_string().into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::sample_event;
+
+    fn value(name: &str, event: &Event) -> String {
+        let json = serde_json::to_value(event).unwrap();
+        Field::from_name(name).unwrap().value(&json).into_owned()
+    }
 
     #[test]
-    fn every_field_round_trips_through_its_name() {
-        for (field, name, _) in TABLE {
-            assert_eq!(Field::from_name(name), Some(*field));
-            assert_eq!(field.name(), *name);
+    fn offers_every_field_of_the_json_by_its_dotted_name() {
+        for name in [
+            "timestamp",
+            "node",
+            "source",
+            "pid",
+            "tid",
+            "ppid",
+            "uid",
+            "gid",
+            "comm",
+            "mntns_id",
+            "cgroup_id",
+            "syscall",
+            "syscall_nr",
+            "arch",
+            "code",
+            "code_raw",
+            "signal",
+            "runtime.containername",
+            "container.runtime",
+            "container.id",
+            "container.name",
+            "container.image",
+            "k8s.namespace",
+            "k8s.pod",
+            "k8s.container",
+        ] {
+            let field = Field::from_name(name).unwrap_or_else(|| panic!("{name} is not offered"));
+            assert_eq!(field.name(), name);
         }
-        assert_eq!(Field::from_name("SYSCALL"), Some(Field::Syscall));
+        assert_eq!(Field::from_name("SYSCALL").unwrap().name(), "syscall");
+        assert_eq!(
+            Field::from_name("container"),
+            None,
+            "an object is not a column"
+        );
+        assert_eq!(Field::from_name("on_host"), None, "not part of the output");
+    }
+
+    #[test]
+    fn reads_values_from_the_event() {
+        let mut event = sample_event();
+        assert_eq!(value("pid", &event), "485855");
+        assert_eq!(value("syscall", &event), "unshare");
+        assert_eq!(value("signal", &event), "SIGSYS");
+        assert_eq!(value("runtime.containername", &event), "");
+        event.set_container(Event::example().container);
+        assert_eq!(value("runtime.containername", &event), "web");
+        assert_eq!(value("k8s.pod", &event), "web-0");
     }
 
     #[test]
     fn an_undetected_arch_is_an_empty_column() {
-        let mut event = crate::test_support::sample_event();
-        assert_eq!(Field::Arch.value(&event), "x86_64");
+        let mut event = sample_event();
+        assert_eq!(value("arch", &event), "x86_64");
         event.arch = crate::events::Arch::Undetected;
-        assert_eq!(Field::Arch.value(&event), "");
+        assert_eq!(value("arch", &event), "");
+    }
+
+    #[test]
+    fn text_from_runtimes_is_plain_and_the_kernels_visible() {
+        let encoding = |name| Field::from_name(name).unwrap().encoding();
+        assert_eq!(encoding("comm"), Encoding::Visible);
+        assert_eq!(encoding("runtime.containername"), Encoding::Plain);
+        assert_eq!(encoding("k8s.pod"), Encoding::Plain);
+        assert_eq!(encoding("node"), Encoding::Plain);
     }
 }

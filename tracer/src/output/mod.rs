@@ -37,7 +37,7 @@ impl FromStr for OutputFormat {
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         match spec {
-            "columns" => Ok(Self::Columns(fields::DEFAULT_COLUMNS.to_vec())),
+            "columns" => Ok(Self::Columns(fields::default_columns())),
             "json" => Ok(Self::Json),
             "jsonpretty" => Ok(Self::JsonPretty),
             _ => {
@@ -103,15 +103,15 @@ mod tests {
         assert_eq!("jsonpretty".parse(), Ok(OutputFormat::JsonPretty));
         assert_eq!(
             "columns".parse(),
-            Ok(OutputFormat::Columns(fields::DEFAULT_COLUMNS.to_vec()))
+            Ok(OutputFormat::Columns(fields::default_columns()))
         );
         assert_eq!(
             "columns=pid,syscall,code".parse(),
-            Ok(OutputFormat::Columns(vec![
-                Field::Pid,
-                Field::Syscall,
-                Field::Code
-            ]))
+            Ok(OutputFormat::Columns(
+                ["pid", "syscall", "code"]
+                    .map(|name| Field::from_name(name).unwrap())
+                    .to_vec()
+            ))
         );
     }
 
