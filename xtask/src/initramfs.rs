@@ -22,6 +22,7 @@ pub struct Binaries<'a> {
     pub workload: &'a Path,
     pub test: &'a Path,
     pub docker_test: &'a Path,
+    pub audit_test: &'a Path,
 }
 
 /// A real Docker engine for the container tests, installed at the host's paths (dockerd finds
@@ -51,6 +52,7 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
         (binaries.workload, "seccomp-workload"),
         (binaries.test, "kernel_hooks"),
         (binaries.docker_test, "docker_containers"),
+        (binaries.audit_test, "audit_boot"),
     ];
     for (host, name) in guest {
         install_binary(host, &root.join("bin").join(name))?;
@@ -69,7 +71,12 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
         }
     }
     let init = root.join("init");
-    fs::write(&init, init_script(probes))
+    let ebpf: Vec<Probe> = probes
+        .iter()
+        .copied()
+        .filter(|&probe| probe != Probe::Audit)
+        .collect();
+    fs::write(&init, init_script(&ebpf))
         .with_context(|| format!("cannot write {}", init.display()))?;
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot make {} executable", init.display()))?;
@@ -235,6 +242,17 @@ echo 1000000 > /proc/sys/kernel/printk_ratelimit_burst
 echo 0 > /proc/sys/kernel/printk_ratelimit
 # The records stay readable in dmesg; on the console they would drown the test output.
 dmesg -n 1
+
+# A boot for the audit source (kernel parameter tracer.suite=audit, with audit=1) runs its test alone.
+if grep -qw tracer.suite=audit /proc/cmdline; then
+    echo "init: probe audit"
+    export TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
+    result=passed
+    /bin/audit_boot --test-threads=1 || result=failed
+    echo "init: result audit $result"
+    [ "$result" = passed ] && echo "init: success" || echo "init: failure"
+    poweroff -f
+fi
 
 status=success
 for probe in {probes}; do

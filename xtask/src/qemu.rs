@@ -30,6 +30,8 @@ pub struct Boot<'a> {
     pub label: &'a str,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
+    /// Kernel parameters beyond the lab's own.
+    pub parameters: &'a str,
     pub timeout: Duration,
 }
 
@@ -83,7 +85,14 @@ pub fn boot(boot: &Boot) -> Result<Report> {
         .arg(boot.kernel)
         .arg("-initrd")
         .arg(boot.initrd)
-        .args(["-append", "console=ttyS0 quiet panic=-1 apparmor=0"])
+        .arg("-append")
+        .arg(
+            format!(
+                "console=ttyS0 quiet panic=-1 apparmor=0 {}",
+                boot.parameters
+            )
+            .trim_end(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

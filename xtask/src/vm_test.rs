@@ -21,21 +21,30 @@ use crate::{
 const TEST_TARGET: &str = "kernel_hooks";
 /// The container tests, run after the kernel-hook tests with each probe against a real dockerd.
 const DOCKER_TEST_TARGET: &str = "docker_containers";
+/// The audit source's test, run in a boot of its own with auditing on from boot.
+const AUDIT_TEST_TARGET: &str = "audit_boot";
+/// A kernel booted with audit=1 and no audit daemon counts records it delivered as lost; the
+/// audit run needs that state, which the eBPF runs must not have (every seccomp record would
+/// bring syscall records with it).
+const AUDIT_BOOT_PARAMETERS: &str = "audit=1 tracer.suite=audit";
 const DEFAULT_TIMEOUT_SECS: u64 = 900;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Probe {
     Fentry,
     Kprobe,
+    /// The kernel's own audit records, on a kernel booted with audit=1.
+    Audit,
 }
 
 impl Probe {
-    pub const ALL: [Self; 2] = [Self::Fentry, Self::Kprobe];
+    pub const ALL: [Self; 3] = [Self::Fentry, Self::Kprobe, Self::Audit];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Fentry => "fentry",
             Self::Kprobe => "kprobe",
+            Self::Audit => "audit",
         }
     }
 }
@@ -139,7 +148,22 @@ pub fn run(options: &Options) -> Result<Summary> {
         Ok((_scratch, initrd)) => {
             for (line, kernel) in kernels {
                 match kernel {
-                    Ok(kernel) => runs.extend(boot(&kernel, &initrd, &probes, options.timeout)),
+                    Ok(kernel) => {
+                        let (audit, ebpf): (Vec<Probe>, Vec<Probe>) =
+                            probes.iter().partition(|&&probe| probe == Probe::Audit);
+                        if !ebpf.is_empty() {
+                            runs.extend(boot(&kernel, &initrd, &ebpf, "", options.timeout));
+                        }
+                        if !audit.is_empty() {
+                            runs.extend(boot(
+                                &kernel,
+                                &initrd,
+                                &audit,
+                                AUDIT_BOOT_PARAMETERS,
+                                options.timeout,
+                            ));
+                        }
+                    }
                     Err(err) => {
                         let reason = format!("no kernel: {err:#}");
                         eprintln!("LAB FAILURE: {}: {reason}", line.name());
@@ -189,6 +213,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         None => cargo::build_test(TEST_TARGET)?,
     };
     let docker_test = cargo::build_test(DOCKER_TEST_TARGET)?;
+    let audit_test = cargo::build_test(AUDIT_TEST_TARGET)?;
     let target = cargo::target_dir()?;
     let scratch = ScratchDir::new(&target.join("xtask"), "vm-test", options.keep)?;
     let started = Instant::now();
@@ -197,6 +222,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         workload: &workload,
         test: &test,
         docker_test: &docker_test,
+        audit_test: &audit_test,
     };
     let initrd = initramfs::build(scratch.path(), &binaries, probes)
         .context("cannot build the initramfs")?;
@@ -210,13 +236,20 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
     Ok((scratch, initrd))
 }
 
-fn boot(kernel: &Kernel, initrd: &Path, probes: &[Probe], timeout: u64) -> Vec<Run> {
+fn boot(
+    kernel: &Kernel,
+    initrd: &Path,
+    probes: &[Probe],
+    parameters: &str,
+    timeout: u64,
+) -> Vec<Run> {
     let label = kernel.line.name();
     eprintln!("booting {} ({})", kernel.package, kernel.vmlinuz.display());
     let booted = qemu::boot(&Boot {
         label,
         kernel: &kernel.vmlinuz,
         initrd,
+        parameters,
         timeout: Duration::from_secs(timeout),
     });
     let report = match booted {
