@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(event.comm, "unshare");
         assert_eq!(event.syscall.name, Some("unshare"));
         assert_eq!(event.code, SeccompAction::KillThread);
-        assert_eq!(event.signal_name().as_deref(), Some("SIGSYS"));
+        assert_eq!(
+            event.signal.map(crate::events::json::signal).as_deref(),
+            Some("SIGSYS")
+        );
         assert_eq!(event.mntns_id, Some(4026531841));
         assert_eq!(&*event.node, "node-a");
     }

@@ -151,11 +151,6 @@ impl Event {
         self.container = container;
     }
 
-    /// The signal's name (`SIGSYS`), or its number where it has none.
-    pub fn signal_name(&self) -> Option<String> {
-        self.signal.map(json::signal)
-    }
-
     /// An event with every field present, the container's and pod's included: the fields
     /// `-o columns=` offers are read from it.
     pub fn example() -> Self {

@@ -62,6 +62,7 @@ pub struct Field {
     name: String,
     /// Where the value is in the event's JSON (`/container/name`).
     pointer: String,
+    encoding: Encoding,
 }
 
 /// Every field name a column can show, comma-separated, for error messages.
@@ -120,7 +121,16 @@ impl Field {
             .find(|(alias, _)| *alias == name)
             .map_or(name.as_str(), |(_, path)| path);
         let pointer = format!("/{}", path.replace('.', "/"));
-        Some(Self { name, pointer })
+        let encoding = if RUNTIME_TEXT.iter().any(|prefix| path.starts_with(prefix)) {
+            Encoding::Plain
+        } else {
+            Encoding::Visible
+        };
+        Some(Self {
+            name,
+            pointer,
+            encoding,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -141,12 +151,7 @@ impl Field {
 
     /// How [`Field::value`] is encoded.
     pub fn encoding(&self) -> Encoding {
-        let path = &self.pointer[1..].replace('/', ".");
-        if RUNTIME_TEXT.iter().any(|prefix| path.starts_with(prefix)) {
-            Encoding::Plain
-        } else {
-            Encoding::Visible
-        }
+        self.encoding
     }
 
     /// The field's value in `event`, the event's JSON, as text (not yet escaped for a
