@@ -14,6 +14,7 @@ pub mod faults;
 pub mod filter;
 pub mod kmsg;
 pub mod oracle;
+pub mod perf;
 pub mod plan;
 pub mod tracer;
 pub mod workload;

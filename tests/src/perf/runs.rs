@@ -1,0 +1,288 @@
+//! The lab's runs, each on any kernel and source: the audited call timed without and with a
+//! consumer, bursts, and tracer's CPU, memory and start time. `host` and the VM's init put them
+//! together for what each machine can run.
+
+use std::{
+    io,
+    path::PathBuf,
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::perf::{
+    Measurement, Scale, Section,
+    auditd::{self, Auditd},
+    calls::{self, CallPath, CallTimes, Request},
+    median, process,
+    tracer_run::RunningTracer,
+};
+
+/// Calls per timed round and rounds per figure.
+const CALLS_PER_ROUND: u32 = 20_000;
+const ROUNDS: u32 = 7;
+/// How long tracer may sit idle after attaching before its memory counts as steady.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// What every run needs.
+pub struct Lab {
+    /// The tracer executable.
+    pub tracer: PathBuf,
+    /// This executable, which times calls in a child of its own.
+    pub exe: PathBuf,
+    pub scale: Scale,
+    /// Where auditd's log and other scratch files go.
+    pub scratch: PathBuf,
+    /// The workload's CPU, and the consumer's, kept apart where there are two.
+    pub workload_cpu: Option<usize>,
+    pub consumer_cpu: Option<usize>,
+}
+
+impl Lab {
+    pub fn time(&self, path: CallPath, calls: u32, rounds: u32) -> io::Result<CallTimes> {
+        calls::time(
+            &self.exe,
+            Request {
+                path,
+                calls,
+                rounds,
+                cpu: self.workload_cpu,
+            },
+        )
+    }
+
+    fn timed_rounds(&self, path: CallPath) -> io::Result<f64> {
+        let times = self.time(path, self.scale.of(CALLS_PER_ROUND), ROUNDS)?;
+        Ok(median(&times.ns_per_call))
+    }
+
+    pub fn report(&self, measurement: Measurement) {
+        measurement.report();
+    }
+}
+
+/// The audited call with nothing listening but the kernel's own log: the baseline every
+/// consumer's ratio is taken against. Also reports the ALLOW floor.
+pub fn baseline(lab: &Lab) -> io::Result<f64> {
+    let floor = lab.timed_rounds(CallPath::Allow)?;
+    lab.report(Measurement::new(
+        Section::Kernel,
+        "ALLOW call through the same filter (the floor)",
+        "none",
+        floor / 1000.0,
+        "µs",
+    ));
+    let log = lab.timed_rounds(CallPath::Log)?;
+    lab.report(Measurement::new(
+        Section::Kernel,
+        "LOG call, no consumer",
+        "none",
+        log / 1000.0,
+        "µs",
+    ));
+    Ok(log)
+}
+
+/// What a running consumer does to the audited call.
+fn consumer_cost(lab: &Lab, source: &str, baseline_ns: f64) -> io::Result<()> {
+    let with = lab.timed_rounds(CallPath::Log)?;
+    lab.report(Measurement::new(
+        Section::Kernel,
+        "LOG call with the consumer",
+        source,
+        with / 1000.0,
+        "µs",
+    ));
+    lab.report(Measurement::new(
+        Section::Kernel,
+        "LOG call with the consumer ÷ without",
+        source,
+        with / baseline_ns,
+        "×",
+    ));
+    Ok(())
+}
+
+/// Starts tracer on `probe`, reports its start time and steady memory, and times the audited
+/// call while it runs. `while_running` sees the running tracer before it stops (the VM reads
+/// the kernel programs' statistics there).
+pub fn tracer_costs(
+    lab: &Lab,
+    probe: &str,
+    baseline_ns: f64,
+    while_running: &mut dyn FnMut(&RunningTracer) -> io::Result<()>,
+) -> io::Result<()> {
+    let tracer = RunningTracer::start(&lab.tracer, &["--probe", probe], lab.consumer_cpu)?;
+    let attach = tracer.wait_attached()?;
+    lab.report(Measurement::new(
+        Section::Memory,
+        "exec → attached",
+        probe,
+        attach.as_secs_f64() * 1000.0,
+        "ms",
+    ));
+    thread::sleep(SETTLE);
+    let memory = process::memory(tracer.pid())?;
+    lab.report(Measurement::new(
+        Section::Memory,
+        "RSS, steady after attaching",
+        probe,
+        mib(memory.rss),
+        "MiB",
+    ));
+    lab.report(Measurement::new(
+        Section::Memory,
+        "peak RSS while starting",
+        probe,
+        mib(memory.peak_rss),
+        "MiB",
+    ));
+    consumer_cost(lab, probe, baseline_ns)?;
+    while_running(&tracer)?;
+    let stopped = tracer.stop()?;
+    lab.report(Measurement::new(
+        Section::Burst,
+        "lost while timing calls",
+        probe,
+        stopped.summary.lost as f64,
+        "events",
+    ));
+    Ok(())
+}
+
+/// auditd's cost on the audited call, against the same baseline.
+pub fn auditd_costs(lab: &Lab, baseline_ns: f64) -> io::Result<()> {
+    let auditd = Auditd::start(&lab.scratch.join("auditd"))?;
+    let result = consumer_cost(lab, "auditd", baseline_ns);
+    auditd.stop()?;
+    result
+}
+
+/// A burst of `calls` audited calls as fast as one thread makes them, with tracer on `probe`:
+/// delivered and lost as tracer counts them, its CPU per event and its memory after.
+pub fn tracer_burst(lab: &Lab, probe: &str, calls: u32) -> io::Result<()> {
+    let tracer = RunningTracer::start(&lab.tracer, &["--probe", probe], lab.consumer_cpu)?;
+    tracer.wait_attached()?;
+    thread::sleep(SETTLE);
+    let cpu_before = process::cpu_time(tracer.pid())?;
+    let burst = lab.time(CallPath::Log, calls, 1)?;
+    let cpu_after = settled_cpu_time(tracer.pid())?;
+    let memory = process::memory(tracer.pid())?;
+    let stopped = tracer.stop()?;
+    let label = format!("{calls}-call burst");
+    let note = format!("burst took {:.2} s", burst.seconds);
+    let summary = stopped.summary;
+    lab.report(
+        Measurement::new(
+            Section::Burst,
+            &format!("{label}: delivered"),
+            probe,
+            summary.delivered as f64,
+            "events",
+        )
+        .with_note(note.clone()),
+    );
+    lab.report(
+        Measurement::new(
+            Section::Burst,
+            &format!("{label}: lost"),
+            probe,
+            summary.lost as f64,
+            "events",
+        )
+        .with_note(note),
+    );
+    if summary.delivered > 0 {
+        let per_event = (cpu_after - cpu_before).as_secs_f64() * 1e6 / summary.delivered as f64;
+        lab.report(
+            Measurement::new(
+                Section::Userspace,
+                &format!("tracer CPU per event ({label})"),
+                probe,
+                per_event,
+                "µs",
+            )
+            .with_note("user + system time from /proc, clock ticks of 10 ms"),
+        );
+    }
+    lab.report(Measurement::new(
+        Section::Memory,
+        &format!("RSS after a {label}"),
+        probe,
+        mib(memory.rss),
+        "MiB",
+    ));
+    lab.report(Measurement::new(
+        Section::Memory,
+        &format!("peak RSS through a {label}"),
+        probe,
+        mib(memory.peak_rss),
+        "MiB",
+    ));
+    Ok(())
+}
+
+/// The same burst with auditd under its default configuration: the records it wrote and the
+/// kernel's lost count.
+pub fn auditd_burst(lab: &Lab, calls: u32) -> io::Result<()> {
+    let auditd = Auditd::start(&lab.scratch.join("auditd"))?;
+    let lost_before = auditd::status()?.lost;
+    let burst = lab.time(CallPath::Log, calls, 1)?;
+    // auditd flushes its log asynchronously; wait until the count stops moving.
+    let mut written = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = auditd.seccomp_records(burst.pid)?;
+        if (now == written && now > 0) || now >= u64::from(calls) || Instant::now() > deadline {
+            written = now;
+            break;
+        }
+        written = now;
+    }
+    let lost = auditd::status()?.lost.saturating_sub(lost_before);
+    auditd.stop()?;
+    let label = format!("{calls}-call burst");
+    let note = format!(
+        "burst took {:.2} s; default auditd.conf, -b 8192 --backlog_wait_time 60000",
+        burst.seconds
+    );
+    lab.report(
+        Measurement::new(
+            Section::Burst,
+            &format!("{label}: delivered"),
+            "auditd",
+            written as f64,
+            "events",
+        )
+        .with_note(note.clone()),
+    );
+    lab.report(
+        Measurement::new(
+            Section::Burst,
+            &format!("{label}: lost"),
+            "auditd",
+            lost as f64,
+            "events",
+        )
+        .with_note(note),
+    );
+    Ok(())
+}
+
+/// tracer's CPU time once it has stopped working through a burst.
+fn settled_cpu_time(pid: u32) -> io::Result<Duration> {
+    let mut last = process::cpu_time(pid)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        thread::sleep(Duration::from_millis(300));
+        let now = process::cpu_time(pid)?;
+        if now == last || Instant::now() > deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
