@@ -51,6 +51,13 @@ pub fn build_workload() -> Result<PathBuf> {
     executable(&artifacts(&mut cmd)?, WORKLOAD_BIN, false)
 }
 
+/// Builds one binary of a package (debug) and returns its executable.
+pub fn build_bin(package: &str, bin: &str) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", package, "--bin", bin]);
+    executable(&artifacts(&mut cmd)?, bin, false)
+}
+
 /// Builds the integration test target `name` without running it and returns its executable.
 pub fn build_test(name: &str) -> Result<PathBuf> {
     let mut cmd = cargo();

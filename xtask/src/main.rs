@@ -1,5 +1,6 @@
 //! `cargo xtask`: the commands the README and CI use to set up, build, run and test tracer.
 
+mod bench;
 mod cargo;
 mod initramfs;
 mod kernels;
@@ -42,7 +43,10 @@ enum Command {
     },
     /// Run the kernel-hook tests on stock Debian kernels under qemu.
     VmTest(vm_test::Options),
-    /// Run the whole suite: formatting, lints, unit tests, benches build, host and VM tests.
+    /// Measure what tracer costs (the audited call, bursts, CPU, memory, start) on this host
+    /// and on stock kernels under qemu, beside auditd, and write docs/performance.md.
+    Bench(bench::Options),
+    /// Run the whole suite: formatting, lints, unit tests, a bench smoke run, host and VM tests.
     Test(test::Options),
 }
 
@@ -58,6 +62,10 @@ fn main() -> Result<ExitCode> {
         Command::VmTest(options) => {
             setup::run()?;
             return vm_test::run(&options).map(|summary| exit_code(summary.all_passed()));
+        }
+        Command::Bench(options) => {
+            setup::run()?;
+            bench::run(&options)?;
         }
         Command::Test(options) => return test::run(&options).map(exit_code),
     }
