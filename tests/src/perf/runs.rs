@@ -186,27 +186,13 @@ pub fn tracer_burst(lab: &Lab, probe: &str, calls: u32) -> io::Result<()> {
     let memory = process::memory(tracer.pid())?;
     let stopped = tracer.stop()?;
     let label = format!("{calls}-call burst");
-    let note = format!("burst took {:.2} s", burst.seconds);
     let summary = stopped.summary;
-    lab.report(
-        Measurement::new(
-            Section::Burst,
-            &format!("{label}: delivered"),
-            probe,
-            summary.delivered as f64,
-            "events",
-        )
-        .with_note(note.clone()),
-    );
-    lab.report(
-        Measurement::new(
-            Section::Burst,
-            &format!("{label}: lost"),
-            probe,
-            summary.lost as f64,
-            "events",
-        )
-        .with_note(note),
+    report_burst(
+        lab,
+        calls,
+        probe,
+        (summary.delivered, summary.lost),
+        format!("burst took {:.2} s", burst.seconds),
     );
     if summary.delivered > 0 {
         let per_event = (cpu_after - cpu_before).as_secs_f64() * 1e6 / summary.delivered as f64;
@@ -258,32 +244,33 @@ pub fn auditd_burst(lab: &Lab, calls: u32) -> io::Result<()> {
     }
     let lost = auditd::status()?.lost.saturating_sub(lost_before);
     auditd.stop()?;
-    let label = format!("{calls}-call burst");
-    let note = format!(
-        "burst took {:.2} s; default auditd.conf, -b 8192 --backlog_wait_time 60000",
-        burst.seconds
-    );
-    lab.report(
-        Measurement::new(
-            Section::Burst,
-            &format!("{label}: delivered"),
-            "auditd",
-            written as f64,
-            "events",
-        )
-        .with_note(note.clone()),
-    );
-    lab.report(
-        Measurement::new(
-            Section::Burst,
-            &format!("{label}: lost"),
-            "auditd",
-            lost as f64,
-            "events",
-        )
-        .with_note(note),
+    report_burst(
+        lab,
+        calls,
+        "auditd",
+        (written, lost),
+        format!(
+            "burst took {:.2} s; default auditd.conf, -b 8192 --backlog_wait_time 60000",
+            burst.seconds
+        ),
     );
     Ok(())
+}
+
+/// Delivered and lost in a burst of `calls`, with how long the burst took.
+fn report_burst(lab: &Lab, calls: u32, source: &str, (delivered, lost): (u64, u64), note: String) {
+    for (what, count) in [("delivered", delivered), ("lost", lost)] {
+        lab.report(
+            Measurement::new(
+                Section::Burst,
+                &format!("{calls}-call burst: {what}"),
+                source,
+                count as f64,
+                "events",
+            )
+            .with_note(note.clone()),
+        );
+    }
 }
 
 /// tracer's CPU time once it has stopped working through a burst.

@@ -119,17 +119,32 @@ impl RunningTracer {
 
     /// Waits for the `attached` line; returns the time from exec to it.
     pub fn wait_attached(&self) -> io::Result<Duration> {
+        let at = self.wait_log(
+            self.started + ATTACH_TIMEOUT,
+            "tracer did not attach",
+            |log| log.attached_at,
+        )?;
+        Ok(at - self.started)
+    }
+
+    /// Waits until `found` gives an instant from the log, or fails when tracer's log ends or
+    /// the deadline passes.
+    fn wait_log(
+        &self,
+        deadline: Instant,
+        failure: &str,
+        found: impl Fn(&Log) -> Option<Instant>,
+    ) -> io::Result<Instant> {
         let (lock, changed) = &*self.log;
-        let deadline = self.started + ATTACH_TIMEOUT;
         let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(at) = log.attached_at {
-                return Ok(at - self.started);
+            if let Some(at) = found(&log) {
+                return Ok(at);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if log.closed || left.is_zero() {
                 return Err(io::Error::other(format!(
-                    "tracer did not attach; its log:\n{}",
+                    "{failure}; its log:\n{}",
                     log.lines.join("\n")
                 )));
             }
@@ -142,25 +157,11 @@ impl RunningTracer {
 
     /// Waits until an event holding the watched text is printed; returns when it was.
     pub fn wait_seen(&self, timeout: Duration) -> io::Result<Instant> {
-        let (lock, changed) = &*self.log;
-        let deadline = Instant::now() + timeout;
-        let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(at) = log.seen_at {
-                return Ok(at);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if log.closed || left.is_zero() {
-                return Err(io::Error::other(format!(
-                    "tracer printed no event with the watched text; its log:\n{}",
-                    log.lines.join("\n")
-                )));
-            }
-            log = changed
-                .wait_timeout(log, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        self.wait_log(
+            Instant::now() + timeout,
+            "tracer printed no event with the watched text",
+            |log| log.seen_at,
+        )
     }
 
     /// Stops tracer with SIGINT and reads its summary.
