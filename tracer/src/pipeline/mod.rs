@@ -66,6 +66,11 @@ impl Pipeline {
         }
     }
 
+    /// Events the sinks have written so far.
+    pub fn written(&self) -> u64 {
+        self.sinks.written()
+    }
+
     /// After a batch: re-reads the wall clock and sends on what no longer waits.
     pub fn batch_done(&mut self) {
         self.decoder.refresh_clock();
