@@ -50,7 +50,7 @@ impl Pipeline {
         match self.decoder.decode_record(record) {
             Ok(mut event) => {
                 let enriched = self.enricher.enrich(&mut event);
-                if let Some(event) = self.pending.push(event, enriched, Instant::now()) {
+                if let Some(event) = self.pending.push(event, enriched) {
                     self.emit(event);
                 }
             }
