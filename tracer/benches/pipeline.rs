@@ -1,17 +1,36 @@
-//! Userspace cost per event: decode, then format as columns or JSON, on synthetic raw records
-//! shaped like the kernel's. `copy` (moving the raw bytes, nothing else) is the baseline the
-//! others are compared with in the same run.
+//! Userspace cost per event, on synthetic raw records shaped like the kernel's. `copy` (moving
+//! the raw bytes, nothing else) is the baseline the others are compared with in the same run.
+//!
+//! - `per_event`: decode, then format as columns or JSON, on one thread.
+//! - `end_to_end`: the path a ring buffer record takes in a run: the pipeline decodes it,
+//!   enriches it (its container found in the index, no runtime asked), filters it and hands it
+//!   to the stdout sink's thread, which formats it as JSON and writes it to /dev/null; a batch
+//!   counts once the sink has written all of it.
 
-use std::hint::black_box;
+use std::{
+    hint::black_box,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tracer::{
-    events::{Decoder, clock::WallClock},
+    enrich::{ContainerIndex, Enricher, whereabouts::Whereabouts},
+    events::{Container, Decoder, clock::WallClock},
+    filter::Filter,
     output::OutputFormat,
+    pipeline::Pipeline,
+    sink::{Sinks, stdout::Stdout},
+    source::RawRecord,
 };
 use tracer_common::{COMM_LEN, RawSeccompEvent, source};
 
 const BATCH: usize = 1024;
+/// How many batches the sink may lag behind in `end_to_end`: far fewer than its queue holds.
+const BATCHES_AHEAD: u64 = 16;
+/// Mount namespaces the records come from, one container each.
+const NAMESPACES: u32 = 7;
+const FIRST_NAMESPACE: u32 = 4_026_532_000;
 
 /// A mix like a busy node's: several commands, architectures, actions and unknown numbers.
 fn records() -> Vec<Vec<u8>> {
@@ -37,7 +56,7 @@ fn records() -> Vec<Vec<u8>> {
                 ppid: 1,
                 uid: 0,
                 gid: 0,
-                mntns_id: 4_026_532_000 + (i % 7) as u32,
+                mntns_id: FIRST_NAMESPACE + i as u32 % NAMESPACES,
                 syscall_nr,
                 arch,
                 code: codes[i % codes.len()],
@@ -58,25 +77,35 @@ fn records() -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
-    let records = records();
-    let decoder = Decoder::new(
+fn decoder() -> Decoder {
+    Decoder::new(
         "node-1".into(),
         WallClock::with_offset_ns(1_700_000_000_000_000_000),
-    );
-    let mut group = c.benchmark_group("per_event");
-    group.throughput(Throughput::Elements(BATCH as u64));
+    )
+}
 
-    group.bench_function("copy", |b| {
+fn copy(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    records: &[Vec<u8>],
+) {
+    c.bench_function("copy", |b| {
         let mut out = Vec::with_capacity(BATCH * 128);
         b.iter(|| {
             out.clear();
-            for record in &records {
+            for record in records {
                 out.extend_from_slice(black_box(record));
             }
             black_box(&out);
         })
     });
+}
+
+fn per_event(c: &mut Criterion) {
+    let records = records();
+    let decoder = decoder();
+    let mut group = c.benchmark_group("per_event");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    copy(&mut group, &records);
     group.bench_function("decode", |b| {
         b.iter(|| {
             for record in &records {
@@ -101,5 +130,63 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The container index a runtime would have filled: one container per namespace.
+fn index() -> Arc<Mutex<ContainerIndex>> {
+    let mut index = ContainerIndex::default();
+    for n in 0..NAMESPACES {
+        let container = Container {
+            runtime: "docker",
+            id: format!("{n:064x}"),
+            name: format!("web-{n}"),
+            image: "registry.example/web:1.2".into(),
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+        };
+        index.upsert(container, Some(FIRST_NAMESPACE + n));
+    }
+    Arc::new(Mutex::new(index))
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let records = records();
+    let mut group = c.benchmark_group("end_to_end");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    copy(&mut group, &records);
+    for format in ["json", "columns"] {
+        let formatter = format.parse::<OutputFormat>().unwrap().formatter();
+        let null = std::fs::File::create("/dev/null").expect("opening /dev/null");
+        let sinks = Sinks::start(vec![Box::new(Stdout::to_file(formatter, null))])
+            .expect("starting the sink");
+        let enricher = Enricher::new(index(), Whereabouts::new(None), None, None);
+        let mut pipeline = Pipeline::new(decoder(), enricher, Filter::new(true, vec![]), sinks);
+        group.bench_function(format!("ring_buffer+{format}"), |b| {
+            b.iter_custom(|batches| {
+                let start = Instant::now();
+                let mut sent = pipeline.written();
+                for _ in 0..batches {
+                    for record in &records {
+                        pipeline.accept(RawRecord::Kernel(black_box(record)));
+                    }
+                    pipeline.batch_done();
+                    // A stream, as in a run: the sink writes while the next batches are decoded,
+                    // a few batches behind (as its queue allows), so the slower thread sets the
+                    // pace.
+                    sent += BATCH as u64;
+                    wait_for_sink(&pipeline, sent.saturating_sub(BATCHES_AHEAD * BATCH as u64));
+                }
+                wait_for_sink(&pipeline, sent);
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn wait_for_sink(pipeline: &Pipeline, written: u64) {
+    // Polled gently: the count sits behind a lock the sink takes on every write.
+    while pipeline.written() < written {
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
+}
+
+criterion_group!(benches, per_event, end_to_end);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ pub mod enrich;
 pub mod error_chain;
 pub mod events;
 pub mod filter;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod probe;

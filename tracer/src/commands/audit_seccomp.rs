@@ -85,6 +85,8 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         sinks,
     );
 
+    // Everything start-up parsed (the kernel's BTF, twice) is freed by now.
+    crate::memory::return_freed();
     let stop = run::stream(&mut source, &mut pipeline, &mut signals, args.timeout).await?;
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(programs);

@@ -56,7 +56,10 @@ impl SeccompAction {
 /// The action's name, or its raw value in hex, as a string.
 impl serde::Serialize for SeccompAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.name() {
+            Some(name) => serializer.serialize_str(name),
+            None => serializer.collect_str(self),
+        }
     }
 }
 

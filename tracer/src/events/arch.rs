@@ -90,9 +90,10 @@ impl Arch {
 /// The label, or null where the arch was not detected.
 impl serde::Serialize for Arch {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.label() {
-            Some(label) => serializer.serialize_str(&label),
-            None => serializer.serialize_none(),
+        match (self.name(), self) {
+            (Some(name), _) => serializer.serialize_str(name),
+            (None, Self::Undetected) => serializer.serialize_none(),
+            (None, _) => serializer.collect_str(self),
         }
     }
 }

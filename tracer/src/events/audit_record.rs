@@ -142,6 +142,8 @@ impl SeccompRecord {
     }
 
     pub fn from_fields(fields: &Fields<'_>) -> Result<Self, RecordError> {
+        let (timestamp_ns, serial) = (fields.timestamp_ns, fields.serial);
+        let fields = Named::of(fields);
         let text = |name: &'static str| fields.get(name).and_then(Value::text);
         let optional = |name: &'static str, read: fn(&str) -> Option<u64>, max: u64| {
             text(name)
@@ -161,8 +163,8 @@ impl SeccompRecord {
         };
         let syscall = text("syscall").ok_or(RecordError::Missing("syscall"))?;
         Ok(Self {
-            timestamp_ns: fields.timestamp_ns,
-            serial: fields.serial,
+            timestamp_ns,
+            serial,
             auid: u32_field("auid")?,
             uid: u32_field("uid")?,
             gid: u32_field("gid")?,
@@ -213,6 +215,51 @@ impl SeccompRecord {
             k8s: None,
             on_host: false,
         }
+    }
+}
+
+/// The fields a seccomp record reads, found in one pass over the record: looking each up by
+/// name would compare every key of the record once per field read.
+struct Named<'a> {
+    values: [Option<Value<'a>>; 14],
+}
+
+impl<'a> Named<'a> {
+    fn of(fields: &Fields<'a>) -> Self {
+        let mut values = [None; 14];
+        for &(key, value) in &fields.fields {
+            if let Some(at) = Self::slot(key) {
+                // The first field of a name counts, as with Fields::get.
+                values[at].get_or_insert(value);
+            }
+        }
+        Self { values }
+    }
+
+    fn get(&self, name: &'static str) -> Option<Value<'a>> {
+        self.values[Self::slot(name)?]
+    }
+
+    /// Where each field [`SeccompRecord::from_fields`] reads is kept.
+    #[inline]
+    fn slot(name: &str) -> Option<usize> {
+        Some(match name {
+            "auid" => 0,
+            "uid" => 1,
+            "gid" => 2,
+            "ses" => 3,
+            "subj" => 4,
+            "pid" => 5,
+            "comm" => 6,
+            "exe" => 7,
+            "sig" => 8,
+            "arch" => 9,
+            "syscall" => 10,
+            "compat" => 11,
+            "ip" => 12,
+            "code" => 13,
+            _ => return None,
+        })
     }
 }
 

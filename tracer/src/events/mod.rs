@@ -110,7 +110,10 @@ impl fmt::Display for SyscallName {
 
 impl Serialize for SyscallName {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.name {
+            Some(name) => serializer.serialize_str(name),
+            None => serializer.collect_str(&self.nr),
+        }
     }
 }
 

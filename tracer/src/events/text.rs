@@ -17,6 +17,12 @@ use std::fmt::Write as _;
 
 /// The [`visible`](self) encoding of untrusted bytes.
 pub fn visible(bytes: &[u8]) -> String {
+    // Nearly every name is UTF-8 without a backslash, and is its own encoding.
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text.contains('\\')
+    {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -2,12 +2,17 @@
 
 use unicode_width::UnicodeWidthStr as _;
 
-use super::{Field, Formatter, escape};
+use super::{Field, Formatter, Json, escape, fields};
 use crate::events::Event;
 
 pub struct Columns {
     fields: Vec<Field>,
     widths: Vec<usize>,
+    /// The event's JSON, which the columns are read from; kept to reuse its allocation.
+    json: Vec<u8>,
+    writer: Json,
+    /// Where the JSON's top-level fields are, found once for all columns.
+    top: Vec<fields::TopField>,
 }
 
 impl Columns {
@@ -16,7 +21,13 @@ impl Columns {
             .iter()
             .map(|f| f.min_width().max(f.header().len()))
             .collect();
-        Self { fields, widths }
+        Self {
+            fields,
+            widths,
+            json: Vec::new(),
+            writer: Json::new(false),
+            top: Vec::new(),
+        }
     }
 
     fn cell(&self, index: usize, text: &str, out: &mut Vec<u8>) {
@@ -43,9 +54,12 @@ impl Formatter for Columns {
 
     fn event(&mut self, event: &Event, out: &mut Vec<u8>) {
         // Read through the JSON form, so every field the JSON has is a column.
-        let json = serde_json::to_value(event).expect("an event serializes");
+        self.json.clear();
+        self.writer.event(event, &mut self.json);
+        let json = std::str::from_utf8(&self.json).expect("JSON is UTF-8");
+        fields::index(json.as_bytes(), &mut self.top);
         for (index, field) in self.fields.iter().enumerate() {
-            let value = field.value(&json);
+            let value = field.value_in(json, &self.top);
             self.cell(index, &escape::for_terminal(&value, field.encoding()), out);
         }
     }

@@ -60,8 +60,8 @@ const RUNTIME_TEXT: &[&str] = &["node", "container.", "k8s."];
 pub struct Field {
     /// As asked for (`runtime.containername`).
     name: String,
-    /// Where the value is in the event's JSON (`/container/name`).
-    pointer: String,
+    /// Where the value is in the event's JSON (`["container", "name"]`).
+    path: Vec<String>,
     encoding: Encoding,
 }
 
@@ -120,7 +120,7 @@ impl Field {
             .iter()
             .find(|(alias, _)| *alias == name)
             .map_or(name.as_str(), |(_, path)| path);
-        let pointer = format!("/{}", path.replace('.', "/"));
+        let segments = path.split('.').map(str::to_owned).collect();
         let encoding = if RUNTIME_TEXT.iter().any(|prefix| path.starts_with(prefix)) {
             Encoding::Plain
         } else {
@@ -128,7 +128,7 @@ impl Field {
         };
         Some(Self {
             name,
-            pointer,
+            path: segments,
             encoding,
         })
     }
@@ -154,14 +154,148 @@ impl Field {
         self.encoding
     }
 
-    /// The field's value in `event`, the event's JSON, as text (not yet escaped for a
+    /// The field's value in `json`, an event's compact JSON, as text (not yet escaped for a
     /// terminal); empty where there is none.
-    pub fn value<'a>(&self, event: &'a Value) -> Cow<'a, str> {
-        match event.pointer(&self.pointer) {
-            None | Some(Value::Null) => Cow::Borrowed(""),
-            Some(Value::String(text)) => Cow::Borrowed(text),
-            Some(other) => Cow::Owned(other.to_string()),
+    pub fn value<'a>(&self, json: &'a str) -> Cow<'a, str> {
+        let mut top = Vec::new();
+        index(json.as_bytes(), &mut top);
+        self.value_in(json, &top)
+    }
+
+    /// [`Field::value`], with the top-level fields of `json` already found by [`index`]. Read
+    /// from the text itself, without building a document: a string without escapes is
+    /// borrowed as it is.
+    pub fn value_in<'a>(&self, json: &'a str, top: &[TopField]) -> Cow<'a, str> {
+        let bytes = json.as_bytes();
+        let (first, rest) = self.path.split_first().expect("a field has a name");
+        let found = top
+            .iter()
+            .find(|field| &bytes[field.key.0..field.key.1] == first.as_bytes())
+            .and_then(|field| match rest {
+                [] => Some(field.value),
+                rest => find(bytes, field.value.0, rest),
+            });
+        match found.map(|(start, end)| &json[start..end]) {
+            None | Some("null") => Cow::Borrowed(""),
+            Some(text) if text.starts_with('"') => {
+                let inner = &text[1..text.len() - 1];
+                if inner.contains('\\') {
+                    Cow::Owned(serde_json::from_str(text).expect("a JSON string serde wrote"))
+                } else {
+                    Cow::Borrowed(inner)
+                }
+            }
+            // Numbers and booleans, as the JSON writes them.
+            Some(text) => Cow::Borrowed(text),
         }
+    }
+}
+
+/// A top-level field of an event's JSON: where its key (between the quotes) and its value are.
+#[derive(Clone, Copy, Debug)]
+pub struct TopField {
+    key: (usize, usize),
+    value: (usize, usize),
+}
+
+/// Finds the top-level fields of `json`, an event's compact JSON, in one pass.
+pub fn index(json: &[u8], top: &mut Vec<TopField>) {
+    top.clear();
+    if json.first() != Some(&b'{') {
+        return;
+    }
+    let mut at = 1;
+    while json.get(at) == Some(&b'"') {
+        let Some(key_end) = skip_value(json, at) else {
+            return;
+        };
+        let value = key_end + 1;
+        let Some(value_end) = skip_value(json, value) else {
+            return;
+        };
+        // Our keys never need escapes, so the raw text between the quotes is the key.
+        top.push(TopField {
+            key: (at + 1, key_end - 1),
+            value: (value, value_end),
+        });
+        at = value_end;
+        if json.get(at) == Some(&b',') {
+            at += 1;
+        }
+    }
+}
+
+/// Where the value at `path` is in the JSON object starting at `at`: its first and last byte
+/// plus one. The JSON is our own compact output, so it has no whitespace.
+fn find(json: &[u8], mut at: usize, path: &[String]) -> Option<(usize, usize)> {
+    let (wanted, rest) = path.split_first()?;
+    if json.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    while json.get(at) == Some(&b'"') {
+        let key_end = skip_value(json, at)?;
+        let value = key_end + 1;
+        let value_end = skip_value(json, value)?;
+        // Our keys never need escapes, so the raw text between the quotes is the key.
+        if &json[at + 1..key_end - 1] == wanted.as_bytes() {
+            return if rest.is_empty() {
+                Some((value, value_end))
+            } else {
+                find(json, value, rest)
+            };
+        }
+        at = value_end;
+        if json.get(at) == Some(&b',') {
+            at += 1;
+        }
+    }
+    None
+}
+
+/// Where the JSON value starting at `at` ends.
+fn skip_value(json: &[u8], at: usize) -> Option<usize> {
+    match json.get(at)? {
+        b'"' => {
+            let mut i = at + 1;
+            loop {
+                i += json
+                    .get(i..)?
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\')?;
+                match json[i] {
+                    b'"' => return Some(i + 1),
+                    _ => i += 2,
+                }
+            }
+        }
+        b'{' | b'[' => {
+            let mut depth = 0;
+            let mut i = at;
+            loop {
+                match json.get(i)? {
+                    b'"' => {
+                        i = skip_value(json, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => Some(
+            at + json[at..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']'))
+                .unwrap_or(json.len() - at),
+        ),
     }
 }
 
@@ -171,8 +305,32 @@ mod tests {
     use crate::test_support::sample_event;
 
     fn value(name: &str, event: &Event) -> String {
-        let json = serde_json::to_value(event).unwrap();
+        let json = serde_json::to_string(event).unwrap();
         Field::from_name(name).unwrap().value(&json).into_owned()
+    }
+
+    #[test]
+    fn reads_every_field_as_a_json_document_would() {
+        let mut event = Event::example();
+        event.comm = "a\"b\\c\u{1b}".into();
+        let mut container = (*event.container.clone().unwrap()).clone();
+        container.name = "\\x1b\u{0}\"".into();
+        container.labels.insert("a\"}b".into(), "{[\n".into());
+        event.set_container(Some(std::sync::Arc::new(container)));
+        for event in [event, crate::test_support::sample_event()] {
+            let json = serde_json::to_string(&event).unwrap();
+            let document = serde_json::to_value(&event).unwrap();
+            for name in known() {
+                let field = Field::from_name(name).unwrap();
+                let pointer = format!("/{}", field.path.join("/"));
+                let expected = match document.pointer(&pointer) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                };
+                assert_eq!(field.value(&json), expected, "{name} in {json}");
+            }
+        }
     }
 
     #[test]

@@ -1,16 +1,125 @@
 //! One JSON object per event: the event's own serialization, the contract documented in
 //! docs/events.md.
+//!
+//! The compact form, one line per event, is what log pipelines read at full rate, so it is
+//! written here field by field rather than through serde: no allocation per event, strings
+//! copied as they are unless they need escaping, and a container's object (the longest part,
+//! the same for all its events) serialized once. The tests hold it to the serde form byte for
+//! byte, so the event's `Serialize` stays the contract; a field added to the event fails them
+//! until it is written here too.
+
+use std::sync::Arc;
+
+use serde::Serialize;
 
 use super::Formatter;
-use crate::events::Event;
+use crate::events::{
+    Container, Event,
+    json::{Rfc3339, known_signal},
+};
+
+/// How many containers' serialized objects are kept: a node runs a few dozen at most, and an
+/// event from one that is not kept costs one serialization.
+const KEPT_CONTAINERS: usize = 32;
 
 pub struct Json {
     pretty: bool,
+    /// Containers and their JSON objects, the most recently used last. Holding the `Arc` keeps
+    /// its address from being reused by another container while it is here.
+    containers: Vec<(Arc<Container>, Vec<u8>)>,
 }
 
 impl Json {
     pub fn new(pretty: bool) -> Self {
-        Self { pretty }
+        Self {
+            pretty,
+            containers: Vec::new(),
+        }
+    }
+
+    fn compact(&mut self, event: &Event, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        out.extend_from_slice(Rfc3339::of(&event.timestamp).as_str().as_bytes());
+        out.extend_from_slice(b"\",\"node\":");
+        string(out, &event.node);
+        out.extend_from_slice(b",\"source\":\"");
+        out.extend_from_slice(event.source.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"pid\":");
+        number(out, event.pid.into());
+        out.extend_from_slice(b",\"tid\":");
+        optional(out, event.tid.map(u64::from));
+        out.extend_from_slice(b",\"ppid\":");
+        optional(out, event.ppid.map(u64::from));
+        out.extend_from_slice(b",\"uid\":");
+        number(out, event.uid.into());
+        out.extend_from_slice(b",\"gid\":");
+        number(out, event.gid.into());
+        out.extend_from_slice(b",\"comm\":");
+        string(out, &event.comm);
+        out.extend_from_slice(b",\"mntns_id\":");
+        optional(out, event.mntns_id.map(u64::from));
+        out.extend_from_slice(b",\"cgroup_id\":");
+        optional(out, event.cgroup_id);
+        out.extend_from_slice(b",\"syscall\":\"");
+        match event.syscall.name {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            None => number(out, event.syscall.nr.into()),
+        }
+        out.extend_from_slice(b"\",\"syscall_nr\":");
+        number(out, event.syscall_nr.into());
+        out.extend_from_slice(b",\"arch\":");
+        match event.arch.name() {
+            Some(name) => quoted_ascii(out, name),
+            None => serde_value(out, &event.arch),
+        }
+        out.extend_from_slice(b",\"code\":");
+        match event.code.name() {
+            Some(name) => quoted_ascii(out, name),
+            None => serde_value(out, &event.code),
+        }
+        out.extend_from_slice(b",\"code_raw\":");
+        number(out, event.code_raw.into());
+        out.extend_from_slice(b",\"signal\":");
+        match event.signal {
+            None => out.extend_from_slice(b"null"),
+            Some(signo) => match known_signal(signo) {
+                Some(name) => quoted_ascii(out, name),
+                None => {
+                    out.push(b'"');
+                    out.extend_from_slice(signo.to_string().as_bytes());
+                    out.push(b'"');
+                }
+            },
+        }
+        out.extend_from_slice(b",\"container\":");
+        match &event.container {
+            Some(container) => out.extend_from_slice(self.container(container)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"k8s\":");
+        serde_value(out, &event.k8s);
+        out.push(b'}');
+    }
+
+    /// The container's JSON object, serialized on first use.
+    fn container(&mut self, container: &Arc<Container>) -> &[u8] {
+        let kept = self
+            .containers
+            .iter()
+            .position(|(known, _)| Arc::ptr_eq(known, container));
+        let entry = match kept {
+            Some(at) => self.containers.remove(at),
+            None => {
+                if self.containers.len() == KEPT_CONTAINERS {
+                    self.containers.remove(0);
+                }
+                let mut object = Vec::new();
+                serde_value(&mut object, &**container);
+                (Arc::clone(container), object)
+            }
+        };
+        self.containers.push(entry);
+        &self.containers.last().expect("just pushed").1
     }
 }
 
@@ -18,14 +127,62 @@ impl Formatter for Json {
     fn header(&self, _out: &mut Vec<u8>) {}
 
     fn event(&mut self, event: &Event, out: &mut Vec<u8>) {
-        let written = if self.pretty {
-            serde_json::to_writer_pretty(&mut *out, event)
+        if self.pretty {
+            serde_value_pretty(out, event);
         } else {
-            serde_json::to_writer(&mut *out, event)
-        };
-        // Writing plain strings and integers into a Vec cannot fail.
-        written.expect("serializing an event into memory");
+            self.compact(event, out);
+        }
         out.push(b'\n');
+    }
+}
+
+fn serde_value(out: &mut Vec<u8>, value: &impl Serialize) {
+    // Writing plain strings and integers into a Vec cannot fail.
+    serde_json::to_writer(out, value).expect("serializing into memory");
+}
+
+fn serde_value_pretty(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer_pretty(out, value).expect("serializing into memory");
+}
+
+/// A JSON string: copied as it is when nothing in it needs escaping, else escaped by serde_json,
+/// so both ways write the same text.
+fn string(out: &mut Vec<u8>, text: &str) {
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_value(out, &text);
+    }
+}
+
+/// A name of ours, which is plain ASCII.
+fn quoted_ascii(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+}
+
+fn number(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn optional(out: &mut Vec<u8>, value: Option<u64>) {
+    match value {
+        Some(value) => number(out, value),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
@@ -124,6 +281,96 @@ mod tests {
         assert_eq!(value["arch"], serde_json::Value::Null);
         assert_eq!(value["syscall"], "272");
         assert_eq!(value["syscall_nr"], 272);
+    }
+
+    /// Events unlike each other in every field whose form varies.
+    fn varied_events() -> Vec<Event> {
+        let mut events = vec![sample_event(), Event::example()];
+        let mut odd = sample_event();
+        odd.comm = "a\"b\\c\u{1b}[2J\n\t\u{7f} é 名前 \u{202e}".into();
+        odd.node = "node \"quoted\"".into();
+        odd.tid = None;
+        odd.ppid = None;
+        odd.mntns_id = None;
+        odd.cgroup_id = None;
+        odd.syscall.name = None;
+        odd.syscall.nr = u32::MAX;
+        odd.syscall_nr = u32::MAX;
+        odd.arch = crate::events::Arch::Unknown(0x1234);
+        odd.code = crate::events::SeccompAction::Unknown(0x0005_0001);
+        odd.code_raw = 0x0005_0001;
+        odd.signal = Some(99);
+        odd.uid = u32::MAX;
+        odd.timestamp = chrono::DateTime::from_timestamp_nanos(-1);
+        events.push(odd.clone());
+        odd.arch = crate::events::Arch::Undetected;
+        odd.signal = None;
+        odd.source = crate::events::Source::Audit;
+        let mut container = (*Event::example().container.unwrap()).clone();
+        container.name = "\\x1b\u{0}".into();
+        container.labels.insert("a\"b".into(), "\n".into());
+        odd.set_container(Some(std::sync::Arc::new(container)));
+        events.push(odd);
+        events
+    }
+
+    #[test]
+    fn writes_exactly_what_serde_writes() {
+        let mut json = Json::new(false);
+        // Twice: the second time the containers' objects are the kept ones.
+        for event in varied_events().iter().chain(&varied_events()) {
+            let mut out = Vec::new();
+            json.event(event, &mut out);
+            let mut expected = serde_json::to_vec(event).unwrap();
+            expected.push(b'\n');
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "output/json.rs must write every field of the event as its Serialize does"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn writes_what_serde_writes_for_any_raw_event(
+            comm: [u8; 16],
+            ids: (u64, u32, u32, u32, u32, u32),
+            call: (u32, u32, u32, i32),
+            read_errors in 0u32..16,
+        ) {
+            let (boot_ns, pid, tid, ppid, uid, gid) = ids;
+            let (mntns_id, syscall_nr, arch, code) = (call.0, call.1, call.2, call.3 as u32);
+            let signal = (call.0 % 70) as i32;
+            let raw = tracer_common::RawSeccompEvent {
+                boot_ns,
+                cgroup_id: boot_ns ^ 0x5555,
+                pid,
+                tid,
+                ppid,
+                uid,
+                gid,
+                mntns_id,
+                syscall_nr,
+                arch: [arch, 0xc000_003e, 0x4000_0003][arch as usize % 3],
+                code,
+                signal,
+                source: tracer_common::source::KPROBE,
+                read_errors,
+                comm,
+            };
+            let event = crate::events::Decoder::new(
+                "node".into(),
+                crate::events::clock::WallClock::with_offset_ns(1_700_000_000_000_000_000),
+            )
+            .decode(&raw)
+            .unwrap();
+            let mut out = Vec::new();
+            Json::new(false).event(&event, &mut out);
+            let mut expected = serde_json::to_vec(&event).unwrap();
+            expected.push(b'\n');
+            proptest::prop_assert_eq!(out, expected);
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Pipeline {
         match self.decoder.decode_record(record) {
             Ok(mut event) => {
                 let enriched = self.enricher.enrich(&mut event);
-                if let Some(event) = self.pending.push(event, enriched, Instant::now()) {
+                if let Some(event) = self.pending.push(event, enriched) {
                     self.emit(event);
                 }
             }
@@ -64,6 +64,11 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Events the sinks have written so far.
+    pub fn written(&self) -> u64 {
+        self.sinks.written()
     }
 
     /// After a batch: re-reads the wall clock and sends on what no longer waits.

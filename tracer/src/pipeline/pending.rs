@@ -35,7 +35,7 @@ pub struct Pending {
 impl Pending {
     /// Takes an event as enrichment left it; hands it back at once when nothing is ahead of it
     /// and it waits for nothing.
-    pub fn push(&mut self, event: Event, enriched: Enriched, now: Instant) -> Option<Event> {
+    pub fn push(&mut self, event: Event, enriched: Enriched) -> Option<Event> {
         let lookup = match enriched {
             Enriched::Ready if self.queue.is_empty() => return Some(event),
             Enriched::Ready => None,
@@ -44,7 +44,8 @@ impl Pending {
         self.queue.push_back(Waiting {
             event,
             lookup,
-            deadline: now + NAME_WAIT,
+            // Read only for events that wait: most never do.
+            deadline: Instant::now() + NAME_WAIT,
         });
         None
     }

@@ -2,23 +2,17 @@
 //! so a slow or stalled reader never holds up the pipeline; what a full queue cannot take is
 //! counted as unwritten, never dropped silently. Several sinks can run at once.
 
+pub mod queue;
 pub mod stdout;
 
-use std::{
-    sync::{
-        Arc,
-        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
-    },
-    thread::JoinHandle,
-    time::Duration,
-};
+use std::{sync::Arc, thread::JoinHandle, time::Duration};
 
 use tokio::sync::watch;
 
 use crate::events::Event;
 
 /// Events a sink's queue holds before it counts new ones as unwritten: a burst of this size waits
-/// for a slow reader instead of being lost.
+/// for a slow reader instead of being lost. The queue takes memory only for what it holds.
 pub const QUEUE_EVENTS: usize = 65536;
 
 /// How a sink's writer is doing, as it reports it.
@@ -35,12 +29,12 @@ pub struct Progress {
 /// A sink's writer: runs in its own thread until the queue closes.
 pub trait Writer: Send + 'static {
     fn name(&self) -> &'static str;
-    fn run(self: Box<Self>, events: Receiver<Arc<Event>>, progress: watch::Sender<Progress>);
+    fn run(self: Box<Self>, events: queue::Receiver<Arc<Event>>, progress: watch::Sender<Progress>);
 }
 
 struct Sink {
     name: &'static str,
-    queue: Option<SyncSender<Arc<Event>>>,
+    queue: Option<queue::Sender<Arc<Event>>>,
     progress: watch::Receiver<Progress>,
     accepted: u64,
     rejected: u64,
@@ -66,7 +60,7 @@ impl Sinks {
         let sinks = writers
             .into_iter()
             .map(|writer| {
-                let (queue, events) = sync_channel(QUEUE_EVENTS);
+                let (queue, events) = queue::bounded(QUEUE_EVENTS);
                 let (report, progress) = watch::channel(Progress::default());
                 let name = writer.name();
                 let thread = std::thread::Builder::new()
@@ -92,9 +86,9 @@ impl Sinks {
                 sink.rejected += 1;
                 continue;
             };
-            match queue.try_send(Arc::clone(event)) {
+            match queue.send(Arc::clone(event)) {
                 Ok(()) => sink.accepted += 1,
-                Err(TrySendError::Full(_)) => {
+                Err(queue::SendError::Full) => {
                     if sink.rejected == 0 {
                         tracing::warn!(
                             "the {} sink cannot keep up: events it cannot take are counted as \
@@ -104,9 +98,17 @@ impl Sinks {
                     }
                     sink.rejected += 1;
                 }
-                Err(TrySendError::Disconnected(_)) => sink.rejected += 1,
+                Err(queue::SendError::Disconnected) => sink.rejected += 1,
             }
         }
+    }
+
+    /// Events the sinks have written so far, all sinks together.
+    pub fn written(&self) -> u64 {
+        self.sinks
+            .iter()
+            .map(|sink| sink.progress.borrow().written)
+            .sum()
     }
 
     /// Resolves once a sink's reader is gone for good.

@@ -1,16 +1,18 @@
-//! Standard output: events formatted for a person (columns) or a pipeline (JSON lines).
+//! Standard output (or any file): events formatted for a person (columns) or a pipeline (JSON
+//! lines).
 
 use std::{
+    collections::VecDeque,
     fs::File,
     io::{self, Write as _},
     mem::ManuallyDrop,
     os::fd::FromRawFd as _,
-    sync::{Arc, mpsc::Receiver},
+    sync::Arc,
 };
 
 use tokio::sync::watch;
 
-use super::{Progress, Writer};
+use super::{Progress, Writer, queue::Receiver};
 use crate::{events::Event, output::Formatter};
 
 /// Formatted bytes gathered from the queue at a time.
@@ -22,11 +24,39 @@ const WRITE_BYTES: usize = 4096;
 
 pub struct Stdout {
     formatter: Box<dyn Formatter>,
+    /// Never closed when it is fd 1, which stays open for the life of the process.
+    out: ManuallyDrop<File>,
+    owned: bool,
 }
 
 impl Stdout {
     pub fn new(formatter: Box<dyn Formatter>) -> Self {
-        Self { formatter }
+        // Written to directly: std's line buffering would split the writes at newlines.
+        // SAFETY: fd 1 stays open for the life of the process, and ManuallyDrop never closes it.
+        let out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+        Self {
+            formatter,
+            out,
+            owned: false,
+        }
+    }
+
+    /// Writes to `file` instead of standard output, and closes it when done.
+    pub fn to_file(formatter: Box<dyn Formatter>, file: File) -> Self {
+        Self {
+            formatter,
+            out: ManuallyDrop::new(file),
+            owned: true,
+        }
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: taken once, here, and never used again.
+            drop(unsafe { ManuallyDrop::take(&mut self.out) });
+        }
     }
 }
 
@@ -35,50 +65,71 @@ impl Writer for Stdout {
         "stdout"
     }
 
-    fn run(mut self: Box<Self>, events: Receiver<Arc<Event>>, progress: watch::Sender<Progress>) {
-        // Written to directly: std's line buffering would split the writes at newlines.
-        // SAFETY: fd 1 stays open for the life of the process, and ManuallyDrop never closes it.
-        let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+    fn run(
+        mut self: Box<Self>,
+        mut events: Receiver<Arc<Event>>,
+        progress: watch::Sender<Progress>,
+    ) {
         let mut failed = false;
         let mut buffer = Vec::with_capacity(GATHER_BYTES);
         // The header goes out at once, so a person sees that tracer is ready.
         self.formatter.header(&mut buffer);
-        if write(&mut out, &buffer, &progress, &mut failed).is_err() {
+        if write(&mut self.out, &buffer, &progress, &mut failed).is_err() {
             progress.send_modify(|p| p.finished = true);
             return;
         }
         // Where each formatted event ends in the buffer.
         let mut ends = Vec::new();
-        'queue: while let Ok(first) = events.recv() {
-            buffer.clear();
-            ends.clear();
-            self.formatter.event(&first, &mut buffer);
-            ends.push(buffer.len());
-            while buffer.len() < GATHER_BYTES {
-                let Ok(event) = events.try_recv() else { break };
-                self.formatter.event(&event, &mut buffer);
-                ends.push(buffer.len());
-            }
-            let mut start = 0;
-            let mut done = 0;
-            while done < ends.len() {
-                // As many whole events as fit in one write, and at least one.
-                let fit = ends[done..]
-                    .iter()
-                    .take_while(|&&end| end - start <= WRITE_BYTES)
-                    .count()
-                    .max(1);
-                let end = ends[done + fit - 1];
-                match write(&mut out, &buffer[start..end], &progress, &mut failed) {
-                    Ok(true) => progress.send_modify(|p| p.written += fit as u64),
-                    Ok(false) => {}
-                    Err(ReaderGone) => break 'queue,
+        let mut batch = VecDeque::new();
+        'queue: while events.recv_batch(&mut batch) {
+            while !batch.is_empty() {
+                buffer.clear();
+                ends.clear();
+                while buffer.len() < GATHER_BYTES {
+                    let Some(event) = batch.pop_front() else {
+                        break;
+                    };
+                    self.formatter.event(&event, &mut buffer);
+                    ends.push(buffer.len());
                 }
-                start = end;
-                done += fit;
+                if self
+                    .write_events(&buffer, &ends, &progress, &mut failed)
+                    .is_err()
+                {
+                    break 'queue;
+                }
             }
         }
         progress.send_modify(|p| p.finished = true);
+    }
+}
+
+impl Stdout {
+    /// Writes the formatted events of `buffer`, which end at `ends`, in writes of whole events.
+    fn write_events(
+        &mut self,
+        buffer: &[u8],
+        ends: &[usize],
+        progress: &watch::Sender<Progress>,
+        failed: &mut bool,
+    ) -> Result<(), ReaderGone> {
+        let mut start = 0;
+        let mut done = 0;
+        while done < ends.len() {
+            // As many whole events as fit in one write, and at least one.
+            let fit = ends[done..]
+                .iter()
+                .take_while(|&&end| end - start <= WRITE_BYTES)
+                .count()
+                .max(1);
+            let end = ends[done + fit - 1];
+            if write(&mut self.out, &buffer[start..end], progress, failed)? {
+                progress.send_modify(|p| p.written += fit as u64);
+            }
+            start = end;
+            done += fit;
+        }
+        Ok(())
     }
 }
 

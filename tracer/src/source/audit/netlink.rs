@@ -20,9 +20,13 @@ pub(super) const NLMSG_HDRLEN: usize = 16;
 /// Room for a burst of records between two reads; past it the kernel drops records and the
 /// next read fails with ENOBUFS.
 pub const DEFAULT_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
-/// Larger than any audit record (the kernel caps one at `MAX_AUDIT_MESSAGE_LENGTH`, 8970 bytes),
-/// so a datagram is never cut.
-const DATAGRAM_BYTES: usize = 64 * 1024;
+/// Room for one datagram: larger than any audit record (the kernel caps one at
+/// `MAX_AUDIT_MESSAGE_LENGTH`, 8970 bytes, and sends each in a datagram of its own), so a
+/// datagram is never cut.
+const DATAGRAM_BYTES: usize = 9 * 1024;
+/// Datagrams taken per system call: each record is a datagram, and a burst would otherwise cost
+/// a `recv` per record. The buffer's pages become resident only as far as datagrams fill them.
+const DATAGRAMS_PER_READ: usize = 32;
 
 #[derive(Debug, Error)]
 pub enum NetlinkError {
@@ -166,7 +170,13 @@ fn record_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
         .iter()
         .rposition(|&b| b != 0 && b != b'\n')
         .map_or(0, |last| last + 1);
-    String::from_utf8_lossy(&payload[..end])
+    let text = &payload[..end];
+    // Records are nearly always valid UTF-8 (the kernel hex-encodes untrusted strings), and
+    // checking that is much cheaper than the lossy conversion's byte-by-byte walk.
+    match std::str::from_utf8(text) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(text),
+    }
 }
 
 /// A subscription to the kernel's audit records.
@@ -203,7 +213,7 @@ impl AuditRecords {
                 .map_err(|e| io_error("watching the audit socket")(e.into()))?;
         Ok(Self {
             socket,
-            buffer: vec![0; DATAGRAM_BYTES],
+            buffer: vec![0; DATAGRAM_BYTES * DATAGRAMS_PER_READ],
         })
     }
 
@@ -264,8 +274,8 @@ impl AuditRecords {
             .map_err(io_error("waiting for audit records"))
     }
 
-    /// Hands the seccomp records that are queued to `each`, up to `limit` of them; true when the
-    /// socket is empty.
+    /// Hands the seccomp records that are queued to `each`, stopping once `limit` of them were
+    /// (a read may take up to [`DATAGRAMS_PER_READ`] more); true when the socket is empty.
     pub async fn read_queued(
         &mut self,
         limit: usize,
@@ -300,29 +310,71 @@ fn read_available(
     each: &mut dyn FnMut(&str),
 ) -> Result<bool, NetlinkError> {
     let mut handed = 0;
+    let mut lengths = [0; DATAGRAMS_PER_READ];
     while handed < limit {
-        // SAFETY: buffer is valid for writes of its length.
-        let read = unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), 0) };
-        if read < 0 {
-            let error = io::Error::last_os_error();
-            match error.raw_os_error() {
+        let received = receive_datagrams(fd, buffer, &mut lengths);
+        let count = match received {
+            Ok(count) => count,
+            Err(error) => match error.raw_os_error() {
                 Some(libc::EAGAIN) => return Ok(true),
                 // ENOBUFS says the socket's buffer overflowed and the kernel dropped records;
                 // the socket's drop counter tells how many. The error is reported once and
                 // cleared, and the records queued before it are still there.
-                Some(libc::EINTR | libc::ENOBUFS) => {}
+                Some(libc::EINTR | libc::ENOBUFS) => continue,
                 _ => return Err(io_error("reading audit records")(error)),
-            }
-            continue;
-        }
-        for message in messages(&buffer[..read as usize]) {
-            if message.kind == AUDIT_SECCOMP {
-                each(&record_text(message.payload));
-                handed += 1;
+            },
+        };
+        for (slot, &len) in buffer.chunks(DATAGRAM_BYTES).zip(&lengths[..count]) {
+            for message in messages(&slot[..len]) {
+                if message.kind == AUDIT_SECCOMP {
+                    each(&record_text(message.payload));
+                    handed += 1;
+                }
             }
         }
     }
     Ok(false)
+}
+
+/// Receives up to [`DATAGRAMS_PER_READ`] datagrams in one call, each into its own
+/// [`DATAGRAM_BYTES`] slot of `buffer`; returns how many, with their lengths in `lengths`.
+fn receive_datagrams(
+    fd: RawFd,
+    buffer: &mut [u8],
+    lengths: &mut [usize; DATAGRAMS_PER_READ],
+) -> io::Result<usize> {
+    // SAFETY: iovec and mmsghdr are plain C structs for which all zeroes is valid (null
+    // pointers, zero lengths); the fields recvmmsg reads are set below.
+    let mut iovecs: [libc::iovec; DATAGRAMS_PER_READ] = unsafe { std::mem::zeroed() };
+    let mut headers: [libc::mmsghdr; DATAGRAMS_PER_READ] = unsafe { std::mem::zeroed() };
+    let slots = buffer.chunks_mut(DATAGRAM_BYTES);
+    let mut count = 0;
+    for ((slot, iovec), header) in slots.zip(&mut iovecs).zip(&mut headers) {
+        iovec.iov_base = slot.as_mut_ptr().cast();
+        iovec.iov_len = slot.len();
+        header.msg_hdr.msg_iov = iovec;
+        header.msg_hdr.msg_iovlen = 1;
+        count += 1;
+    }
+    // SAFETY: each header points to one iovec, which points to a distinct slot of `buffer`;
+    // all of them outlive the call, and `count` headers are initialised.
+    let received = unsafe {
+        libc::recvmmsg(
+            fd,
+            headers.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let received = received as usize;
+    for (length, header) in lengths.iter_mut().zip(&headers[..received]) {
+        *length = header.msg_len as usize;
+    }
+    Ok(received)
 }
 
 #[cfg(test)]

@@ -1,0 +1,193 @@
+//! The bounded queue between the pipeline and one sink's writer thread.
+//!
+//! std's `sync_channel` initialises every slot when it is made, so a queue sized for a long
+//! burst is resident from the start, and it wakes the receiver for every event. This queue
+//! grows only as far as a burst needs it, and wakes the writer only when it is asleep: a writer
+//! that has just written waits a moment ([`LINGER`]) before it sleeps, so under a stream of
+//! events it takes them in batches, and the pipeline never pays for a wake-up.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    time::Duration,
+};
+
+/// How long a writer that found events looks again before it sleeps. Events arriving meanwhile
+/// wait at most this long; the pipeline sends them without waking anyone.
+pub const LINGER: Duration = Duration::from_millis(1);
+
+/// Why [`Sender::send`] did not queue an item.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue holds its capacity already.
+    Full,
+    /// The receiver is gone.
+    Disconnected,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// The sender closed the queue: the receiver takes what is left, then stops.
+    closed: bool,
+    /// The receiver is gone.
+    gone: bool,
+    /// The receiver sleeps on the condition variable and must be woken for new items.
+    asleep: bool,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    wake: Condvar,
+    capacity: usize,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while holding the lock; a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue that holds at most `capacity` items.
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            closed: false,
+            gone: false,
+            asleep: false,
+        }),
+        wake: Condvar::new(),
+        capacity,
+    });
+    (
+        Sender {
+            shared: Arc::clone(&shared),
+        },
+        Receiver {
+            shared,
+            lingered: false,
+        },
+    )
+}
+
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Queues `item` without waiting.
+    pub fn send(&self, item: T) -> Result<(), SendError> {
+        let mut state = self.shared.lock();
+        if state.gone {
+            return Err(SendError::Disconnected);
+        }
+        if state.items.len() >= self.shared.capacity {
+            return Err(SendError::Full);
+        }
+        state.items.push_back(item);
+        if state.asleep {
+            state.asleep = false;
+            drop(state);
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+}
+
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// The last call found items: the next one lingers before it sleeps.
+    lingered: bool,
+}
+
+impl<T> Receiver<T> {
+    /// Moves every queued item into `batch` (which should be empty), waiting for some if there
+    /// are none; false once the queue is closed and empty.
+    pub fn recv_batch(&mut self, batch: &mut VecDeque<T>) -> bool {
+        let mut state = self.shared.lock();
+        if state.items.is_empty() && !state.closed && self.lingered {
+            drop(state);
+            std::thread::sleep(LINGER);
+            state = self.shared.lock();
+        }
+        while state.items.is_empty() && !state.closed {
+            state.asleep = true;
+            state = self
+                .shared
+                .wake
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        state.asleep = false;
+        // Swapped, not copied: the two buffers take turns, so a steady stream allocates nothing.
+        std::mem::swap(&mut state.items, batch);
+        self.lingered = !batch.is_empty();
+        !batch.is_empty()
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.shared.lock().gone = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_what_does_not_fit_and_delivers_the_rest_in_order() {
+        let (sender, mut receiver) = bounded(2);
+        assert_eq!(sender.send(1), Ok(()));
+        assert_eq!(sender.send(2), Ok(()));
+        assert_eq!(sender.send(3), Err(SendError::Full));
+        let mut batch = VecDeque::new();
+        assert!(receiver.recv_batch(&mut batch));
+        assert_eq!(batch, [1, 2]);
+        batch.clear();
+        assert_eq!(sender.send(4), Ok(()));
+        drop(sender);
+        assert!(receiver.recv_batch(&mut batch));
+        assert_eq!(batch, [4]);
+        batch.clear();
+        assert!(!receiver.recv_batch(&mut batch), "closed and empty");
+    }
+
+    #[test]
+    fn wakes_a_sleeping_writer_and_reports_one_that_is_gone() {
+        let (sender, mut receiver) = bounded(8);
+        let writer = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut batch = VecDeque::new();
+            while receiver.recv_batch(&mut batch) {
+                seen.extend(batch.drain(..));
+            }
+            seen
+        });
+        for i in 0..100 {
+            while sender.send(i) == Err(SendError::Full) {
+                std::thread::yield_now();
+            }
+            if i % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+        drop(sender);
+        assert_eq!(writer.join().unwrap(), (0..100).collect::<Vec<_>>());
+
+        let (sender, receiver) = bounded(8);
+        drop(receiver);
+        assert_eq!(sender.send(1), Err(SendError::Disconnected));
+    }
+}
