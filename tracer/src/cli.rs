@@ -81,9 +81,11 @@ pub struct SeccompArgs {
     #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_ring_buffer_size)]
     pub ring_buffer_size: u32,
 
-    /// Receive buffer of the audit source's socket: room for a burst of records between two
-    /// reads. Overflows are counted as lost.
-    #[arg(long, value_name = "BYTES", default_value = "8M", value_parser = parse_byte_size, hide = true)]
+    /// Receive buffer of the audit source's socket: room for a burst of records while tracer
+    /// catches up. The kernel charges about 2 KiB per record and takes the memory only while
+    /// records wait. Overflows are counted as lost.
+    // 8M lost up to half of a 100,000-call burst made in 0.3 s on a 2-core machine; 64M lost none.
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_byte_size)]
     pub audit_receive_buffer: usize,
 }
 
