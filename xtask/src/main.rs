@@ -10,6 +10,7 @@ mod run;
 mod scratch;
 mod setup;
 mod test;
+mod vm_bench;
 mod vm_test;
 
 use std::{ffi::OsString, process::ExitCode};
@@ -44,6 +45,13 @@ enum Command {
     VmTest(vm_test::Options),
     /// Run the whole suite: formatting, lints, unit tests, benches build, host and VM tests.
     Test(test::Options),
+    /// Run the performance lab in the VMs and print what it measured.
+    #[command(hide = true)]
+    VmBench {
+        /// One 6.12 boot at CI's smoke scale.
+        #[arg(long)]
+        smoke: bool,
+    },
 }
 
 fn main() -> Result<ExitCode> {
@@ -60,6 +68,12 @@ fn main() -> Result<ExitCode> {
             return vm_test::run(&options).map(|summary| exit_code(summary.all_passed()));
         }
         Command::Test(options) => return test::run(&options).map(exit_code),
+        Command::VmBench { smoke } => {
+            setup::run()?;
+            let runs = vm_bench::run(smoke)?;
+            vm_bench::print(&runs);
+            return Ok(exit_code(runs.iter().all(|run| run.failure.is_none())));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
