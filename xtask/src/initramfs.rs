@@ -39,14 +39,7 @@ const DOCKER_ENGINE: &[(&str, bool)] = &[
 
 /// Builds `dir/initrd` (an uncompressed newc cpio archive) from a tree in `dir/root`.
 pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBuf> {
-    let root = dir.join("root");
-    for sub in [
-        "bin", "dev", "proc", "sys", "tmp", "run", "etc", "var/lib", "var/run",
-    ] {
-        let path = root.join(sub);
-        fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    }
-    install_busybox(&root)?;
+    let root = base_tree(dir)?;
     let guest = [
         (binaries.tracer, "tracer"),
         (binaries.workload, "seccomp-workload"),
@@ -58,32 +51,99 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
         install_binary(host, &root.join("bin").join(name))?;
     }
     let engine = docker_engine()?;
-    for host in &engine {
-        install_binary(host, &root.join(host.strip_prefix("/").unwrap_or(host)))?;
+    install_at_host_paths(&root, &engine)?;
+    for host in guest.iter().map(|(host, _)| *host) {
+        install_libraries(&root, host)?;
     }
-    for host in guest
-        .iter()
-        .map(|(host, _)| *host)
-        .chain(engine.iter().map(PathBuf::as_path))
-    {
-        for library in shared_libraries(host)? {
-            install_at_host_path(&root, &library)?;
-        }
-    }
-    let init = root.join("init");
     let ebpf: Vec<Probe> = probes
         .iter()
         .copied()
         .filter(|&probe| probe != Probe::Audit)
         .collect();
-    fs::write(&init, init_script(&ebpf))
-        .with_context(|| format!("cannot write {}", init.display()))?;
-    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("cannot make {} executable", init.display()))?;
-
+    write_init(&root, &init_script(&ebpf))?;
     let initrd = dir.join("initrd");
     pack(&root, &initrd)?;
     Ok(initrd)
+}
+
+/// What the performance lab's guest runs, installed as /bin/tracer and /bin/perf-lab.
+pub struct BenchBinaries<'a> {
+    pub tracer: &'a Path,
+    pub perf_lab: &'a Path,
+}
+
+/// The kernel parameter that makes the bench's init run at CI's smoke scale.
+pub const BENCH_SMOKE_PARAMETER: &str = "tracer.bench=smoke";
+
+/// The distribution's audit daemon and its control tool, the lab's baseline consumer, at the
+/// host's paths; auditd reads its configuration's defaults from the host's file.
+const AUDITD: &[&str] = &["/usr/sbin/auditd", "/usr/sbin/auditctl"];
+const AUDITD_CONFIG: &str = "/etc/audit/auditd.conf";
+
+/// Builds `dir/initrd` for the performance lab: no Docker engine (the lab times no
+/// containers), auditd instead.
+pub fn build_bench(dir: &Path, binaries: &BenchBinaries) -> Result<PathBuf> {
+    let root = base_tree(dir)?;
+    let guest = [(binaries.tracer, "tracer"), (binaries.perf_lab, "perf-lab")];
+    for (host, name) in guest {
+        install_binary(host, &root.join("bin").join(name))?;
+        install_libraries(&root, host)?;
+    }
+    let auditd: Vec<PathBuf> = AUDITD.iter().map(PathBuf::from).collect();
+    for path in &auditd {
+        ensure!(
+            path.exists(),
+            "{} is not installed: run `cargo xtask setup` (package auditd)",
+            path.display()
+        );
+    }
+    install_at_host_paths(&root, &auditd)?;
+    install_at_host_path(&root, Path::new(AUDITD_CONFIG))?;
+    // auditd looks up the log's group by name, which needs the files the C library reads.
+    fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+        .context("cannot write /etc/passwd")?;
+    fs::write(root.join("etc/group"), "root:x:0:\nadm:x:4:\n")
+        .context("cannot write /etc/group")?;
+    write_init(&root, BENCH_INIT)?;
+    let initrd = dir.join("initrd");
+    pack(&root, &initrd)?;
+    Ok(initrd)
+}
+
+/// `dir/root` with the directories every guest mounts on, and busybox.
+fn base_tree(dir: &Path) -> Result<PathBuf> {
+    let root = dir.join("root");
+    for sub in [
+        "bin", "dev", "proc", "sys", "tmp", "run", "etc", "var/lib", "var/run",
+    ] {
+        let path = root.join(sub);
+        fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    install_busybox(&root)?;
+    Ok(root)
+}
+
+/// Installs host binaries at their host paths, with their libraries.
+fn install_at_host_paths(root: &Path, binaries: &[PathBuf]) -> Result<()> {
+    for host in binaries {
+        install_binary(host, &root.join(host.strip_prefix("/").unwrap_or(host)))?;
+        install_libraries(root, host)?;
+    }
+    Ok(())
+}
+
+fn install_libraries(root: &Path, binary: &Path) -> Result<()> {
+    for library in shared_libraries(binary)? {
+        install_at_host_path(root, &library)?;
+    }
+    Ok(())
+}
+
+fn write_init(root: &Path, script: &str) -> Result<()> {
+    let init = root.join("init");
+    fs::write(&init, script).with_context(|| format!("cannot write {}", init.display()))?;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", init.display()))
 }
 
 /// Where the host has each Docker engine binary.
@@ -271,6 +331,40 @@ poweroff -f
         probes = probes.join(" ")
     )
 }
+
+/// The performance lab's init: one run of `perf-lab vm`, whose measurements and (on failure)
+/// reason reach the console, and one final `init: success|failure`.
+const BENCH_INIT: &str = r#"#!/bin/busybox sh
+export PATH=/bin:/usr/sbin:/usr/bin:/sbin
+mount -t devtmpfs devtmpfs /dev
+exec 0</dev/console 1>/dev/console 2>&1
+mnt() {
+    mkdir -p "$3"
+    mount -t "$1" "$2" "$3" || echo "init: cannot mount $1 on $3"
+}
+mnt proc proc /proc
+mnt sysfs sysfs /sys
+mnt tmpfs tmpfs /tmp
+mnt tmpfs tmpfs /run
+mnt bpf bpf /sys/fs/bpf
+mnt tracefs tracefs /sys/kernel/tracing
+mnt cgroup2 cgroup2 /sys/fs/cgroup
+# The kernel's own seccomp records are part of the path measured; on the console they would
+# cost far more than the path itself, so they stay in the log buffer.
+dmesg -n 1
+# Every timestamp a program takes reads the clocksource, which the emulator may make costly.
+echo "init: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+dmesg | grep -i -E 'tsc|clocksource' | head -8
+scale=
+grep -qw tracer.bench=smoke /proc/cmdline && scale=--smoke
+echo "init: probe bench"
+if /bin/perf-lab vm --tracer /bin/tracer $scale --scratch /tmp/perf-lab; then
+    echo "init: success"
+else
+    echo "init: failure"
+fi
+poweroff -f
+"#;
 
 /// Packs `root` as a newc cpio archive owned by root, whoever builds it.
 fn pack(root: &Path, archive: &Path) -> Result<()> {

@@ -11,6 +11,7 @@ mod run;
 mod scratch;
 mod setup;
 mod test;
+mod vm_bench;
 mod vm_test;
 
 use std::{ffi::OsString, process::ExitCode};
@@ -48,6 +49,13 @@ enum Command {
     Bench(bench::Options),
     /// Run the whole suite: formatting, lints, unit tests, a bench smoke run, host and VM tests.
     Test(test::Options),
+    /// Run the performance lab in the VMs and print what it measured.
+    #[command(hide = true)]
+    VmBench {
+        /// One 6.12 boot at CI's smoke scale.
+        #[arg(long)]
+        smoke: bool,
+    },
 }
 
 fn main() -> Result<ExitCode> {
@@ -68,6 +76,12 @@ fn main() -> Result<ExitCode> {
             bench::run(&options)?;
         }
         Command::Test(options) => return test::run(&options).map(exit_code),
+        Command::VmBench { smoke } => {
+            setup::run()?;
+            let runs = vm_bench::run(smoke)?;
+            vm_bench::print(&runs);
+            return Ok(exit_code(runs.iter().all(|run| run.failure.is_none())));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,36 @@ pub struct Boot<'a> {
     pub initrd: &'a Path,
     /// Kernel parameters beyond the lab's own.
     pub parameters: &'a str,
+    pub cpus: Cpus,
     pub timeout: Duration,
+}
+
+/// How the guest's CPUs are emulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpus {
+    /// One vCPU: with two, emulated kernel text patching races (Oops or soft lockups), so the
+    /// tests, which attach probes again and again, run on one.
+    One,
+    /// Two vCPUs, each on a host thread of its own (`-accel tcg,thread=multi`): a consumer and
+    /// the workload it watches then really run at the same time. Prone to the race above.
+    TwoThreads,
+}
+
+impl Cpus {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::One => &["-smp", "1"],
+            Self::TwoThreads => &["-smp", "2", "-accel", "tcg,thread=multi"],
+        }
+    }
+
+    /// How the VM ran, as a reader of its results needs to know it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::One => "qemu TCG, 1 vCPU",
+            Self::TwoThreads => "qemu TCG, 2 vCPUs (thread=multi)",
+        }
+    }
 }
 
 /// What init reported for one probe, and the tests the guest ran for it.
@@ -53,6 +82,8 @@ pub struct Report {
     pub end: End,
     /// From starting qemu to the final `init:` line, or to the failure.
     pub elapsed: Duration,
+    /// Every console line, for results init prints in forms of their own.
+    pub console: Vec<String>,
 }
 
 pub enum End {
@@ -78,8 +109,7 @@ pub fn boot(boot: &Boot) -> Result<Report> {
     let mut cmd = Command::new("qemu-system-x86_64");
     // dockerd, containerd and their images live in RAM beside the unpacked initramfs.
     cmd.args(["-m", "2048"])
-        // One vCPU: with two, emulated kernel text patching races (Oops or soft lockups).
-        .args(["-smp", "1"])
+        .args(boot.cpus.args())
         .args(["-nographic", "-no-reboot", "-nic", "none"])
         .arg("-kernel")
         .arg(boot.kernel)
@@ -106,12 +136,15 @@ pub fn boot(boot: &Boot) -> Result<Report> {
     let console = console_lines(&mut vm.0);
     let mut watch = Watch::default();
     let mut deadline = started + boot.timeout;
+    let mut lines = Vec::new();
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
         match console.recv_timeout(wait) {
             Ok(text) => {
                 println!("[{}] {text}", boot.label);
-                if watch.end.is_none() && watch.line(&text) {
+                let ended = watch.end.is_none() && watch.line(&text);
+                lines.push(text);
+                if ended {
                     watch.elapsed = started.elapsed();
                     let grace = match watch.end {
                         Some(End::Lab(_)) => TRACE_GRACE,
@@ -158,6 +191,7 @@ pub fn boot(boot: &Boot) -> Result<Report> {
         interrupted,
         end,
         elapsed: watch.elapsed,
+        console: lines,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::{
     initramfs::{self, Binaries},
     kernels::{self, Apt, Kernel, KernelLine},
     libtest::Counts,
-    qemu::{self, Boot, End},
+    qemu::{self, Boot, Cpus, End},
     scratch::ScratchDir,
 };
 
@@ -250,6 +250,7 @@ fn boot(
         kernel: &kernel.vmlinuz,
         initrd,
         parameters,
+        cpus: Cpus::One,
         timeout: Duration::from_secs(timeout),
     });
     let report = match booted {

@@ -2,13 +2,15 @@
 //! VM and gathers the `perf: {json}` lines it prints into docs/performance.md.
 //!
 //! `perf-lab host --tracer PATH [--smoke] [--no-docker] [--scratch DIR]` runs what the host
-//! can run; `perf-lab calls ...` is the timed child it starts itself.
+//! can run; `perf-lab vm --tracer PATH [--smoke] [--scratch DIR]` what a VM's init runs (the
+//! eBPF hooks and auditd); `perf-lab calls ...` is the timed child both start themselves.
 
 use std::{path::PathBuf, process::ExitCode};
 
-use tracer_integration_tests::perf::{Scale, calls, calls::online_cpus, host, runs::Lab};
+use tracer_integration_tests::perf::{Scale, calls, calls::online_cpus, host, runs::Lab, vm};
 
 const USAGE: &str = "usage: perf-lab host --tracer PATH [--smoke] [--no-docker] [--scratch DIR]\n\
+                     \x20      perf-lab vm --tracer PATH [--smoke] [--scratch DIR]\n\
                      \x20      perf-lab calls log|allow CALLS ROUNDS [CPU]";
 
 fn main() -> ExitCode {
@@ -26,6 +28,20 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Err(message) => usage(&message),
+        },
+        Some((command, rest)) if command == "vm" => match Options::parse(rest) {
+            // The host reads the console: a failure must say why on a line of its own.
+            Ok(options) => match vm::run(&Lab {
+                tracer_args: vm::TRACER_ARGS.iter().map(|&arg| arg.to_owned()).collect(),
+                ..options.lab()
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    println!("{}{error}", vm::FAILED_PREFIX);
+                    ExitCode::FAILURE
+                }
+            },
             Err(message) => usage(&message),
         },
         _ => usage("no command"),
@@ -87,6 +103,7 @@ impl Options {
             scratch: self.scratch.clone(),
             workload_cpu: two.then_some(0),
             consumer_cpu: two.then_some(1),
+            tracer_args: Vec::new(),
         }
     }
 }

@@ -6,11 +6,13 @@
 //! the same run (the same call without tracer, auditd on the same kernel).
 
 pub mod auditd;
+pub mod bpf_stats;
 pub mod calls;
 pub mod host;
 pub mod process;
 pub mod runs;
 pub mod tracer_run;
+pub mod vm;
 
 use std::io::Write as _;
 

@@ -35,6 +35,9 @@ pub struct Lab {
     /// The workload's CPU, and the consumer's, kept apart where there are two.
     pub workload_cpu: Option<usize>,
     pub consumer_cpu: Option<usize>,
+    /// What every tracer run gets besides `--probe`: a VM's workload runs in the host's mount
+    /// namespace, whose events the eBPF hooks would otherwise drop in the kernel unmeasured.
+    pub tracer_args: Vec<String>,
 }
 
 impl Lab {
@@ -53,6 +56,13 @@ impl Lab {
     fn timed_rounds(&self, path: CallPath) -> io::Result<f64> {
         let times = self.time(path, self.scale.of(CALLS_PER_ROUND), ROUNDS)?;
         Ok(median(&times.ns_per_call))
+    }
+
+    /// tracer's arguments for a run on `probe`.
+    pub fn tracer_args<'a>(&'a self, probe: &'a str) -> Vec<&'a str> {
+        let mut args = vec!["--probe", probe];
+        args.extend(self.tracer_args.iter().map(String::as_str));
+        args
     }
 
     pub fn report(&self, measurement: Measurement) {
@@ -127,7 +137,7 @@ pub fn tracer_costs(
     baseline_ns: f64,
     while_running: &mut dyn FnMut(&RunningTracer) -> io::Result<()>,
 ) -> io::Result<()> {
-    let tracer = RunningTracer::start(&lab.tracer, &["--probe", probe], lab.consumer_cpu)?;
+    let tracer = RunningTracer::start(&lab.tracer, &lab.tracer_args(probe), lab.consumer_cpu)?;
     let attach = tracer.wait_attached()?;
     lab.report(Measurement::new(
         Section::Memory,
@@ -177,7 +187,7 @@ pub fn auditd_costs(lab: &Lab, baseline_ns: f64) -> io::Result<()> {
 /// A burst of `calls` audited calls as fast as one thread makes them, with tracer on `probe`:
 /// delivered and lost as tracer counts them, its CPU per event and its memory after.
 pub fn tracer_burst(lab: &Lab, probe: &str, calls: u32) -> io::Result<()> {
-    let tracer = RunningTracer::start(&lab.tracer, &["--probe", probe], lab.consumer_cpu)?;
+    let tracer = RunningTracer::start(&lab.tracer, &lab.tracer_args(probe), lab.consumer_cpu)?;
     tracer.wait_attached()?;
     thread::sleep(SETTLE);
     let cpu_before = process::cpu_time(tracer.pid())?;
