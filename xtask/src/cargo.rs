@@ -51,10 +51,13 @@ pub fn build_workload() -> Result<PathBuf> {
     executable(&artifacts(&mut cmd)?, WORKLOAD_BIN, false)
 }
 
-/// Builds one binary of a package (debug) and returns its executable.
-pub fn build_bin(package: &str, bin: &str) -> Result<PathBuf> {
+/// Builds one binary of a package and returns its executable.
+pub fn build_bin(package: &str, bin: &str, release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args(["build", "--package", package, "--bin", bin]);
+    if release {
+        cmd.arg("--release");
+    }
     executable(&artifacts(&mut cmd)?, bin, false)
 }
 

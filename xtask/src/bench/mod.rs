@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use tracer_integration_tests::perf::Measurement;
 
-use crate::{cargo, process};
+use crate::{cargo, process, vm_bench};
 
 const PERF_LAB_BIN: &str = "perf-lab";
 const TABLE: &str = "docs/performance.md";
@@ -65,7 +65,8 @@ pub struct Run {
 /// Runs every part, writes the table, and fails when a part did not finish.
 pub fn run(options: &Options) -> Result<PathBuf> {
     let tracer = cargo::build_tracer(true)?;
-    let perf_lab = cargo::build_bin(cargo::TESTS_PACKAGE, PERF_LAB_BIN)?;
+    // Release, as tracer is: the timed loop runs in it.
+    let perf_lab = cargo::build_bin(cargo::TESTS_PACKAGE, PERF_LAB_BIN, true)?;
     let scratch = cargo::target_dir()?.join("xtask").join("bench");
     fs::create_dir_all(&scratch)?;
 
@@ -74,7 +75,21 @@ pub fn run(options: &Options) -> Result<PathBuf> {
         Ok(measurements) => host.measurements.extend(measurements),
         Err(err) => append_failure(&mut host, &format!("criterion benches: {err:#}")),
     }
-    let machines = vec![host];
+    let mut machines = vec![host];
+    match vm_bench::run(options.smoke) {
+        Ok(runs) => machines.extend(runs.into_iter().map(|run| Machine {
+            name: run.machine,
+            vm: true,
+            measurements: run.measurements,
+            failure: run.failure,
+        })),
+        Err(err) => machines.push(Machine {
+            name: "VM lab".into(),
+            vm: true,
+            measurements: Vec::new(),
+            failure: Some(format!("{err:#}")),
+        }),
+    }
 
     let run = Run {
         date: process::stdout(
