@@ -48,7 +48,7 @@ pub static GOALS: &[Goal] = &[
         what: "eBPF program ≤ 1 µs per event (TCG)",
         applies: Applies::Vm,
         sources: EBPF,
-        metric: "kernel program per event",
+        metric: "seccomp hook program per event",
         bound: Bound::AtMost(1.0),
         convert: same,
         unit: "µs",
