@@ -83,18 +83,11 @@ impl<'a> Fields<'a> {
     /// Splits a record as it arrives on netlink (`audit(...): k=v ...`) or as the kernel log
     /// shows it (`audit: type=1326 audit(...): k=v ...`).
     pub fn parse(text: &'a str) -> Result<Self, RecordError> {
-        let text = text.trim_end_matches(['\0', '\n', ' ']);
-        let start = text.find("audit(").ok_or(RecordError::NoHeader)? + "audit(".len();
-        let end = start + text[start..].find("):").ok_or(RecordError::NoHeader)?;
-        let header = &text[start..end];
-        let (timestamp_ns, serial) =
-            parse_header(header).ok_or_else(|| RecordError::BadHeader {
-                header: header.to_owned(),
-            })?;
+        let (timestamp_ns, serial, body) = split_header(text)?;
         Ok(Self {
             timestamp_ns,
             serial,
-            fields: split_fields(&text[end + 2..]),
+            fields: FieldIter::new(body).collect(),
         })
     }
 
@@ -102,6 +95,22 @@ impl<'a> Fields<'a> {
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         self.fields.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
     }
+}
+
+/// The header's time and serial, and the text of the fields after it.
+fn split_header(text: &str) -> Result<(u64, u64, &str), RecordError> {
+    let text = text.trim_end_matches(['\0', '\n', ' ']);
+    // Records from netlink start with the header; the kernel log's form has a prefix.
+    let start = match text.strip_prefix("audit(") {
+        Some(_) => "audit(".len(),
+        None => text.find("audit(").ok_or(RecordError::NoHeader)? + "audit(".len(),
+    };
+    let end = start + text[start..].find("):").ok_or(RecordError::NoHeader)?;
+    let header = &text[start..end];
+    let (timestamp_ns, serial) = parse_header(header).ok_or_else(|| RecordError::BadHeader {
+        header: header.to_owned(),
+    })?;
+    Ok((timestamp_ns, serial, &text[end + 2..]))
 }
 
 /// A seccomp audit record, as `audit_seccomp` and `audit_log_task` in the kernel write it.
@@ -137,13 +146,18 @@ pub struct SeccompRecord {
 }
 
 impl SeccompRecord {
+    /// Reads a record in one pass over its fields, without collecting them.
     pub fn parse(text: &str) -> Result<Self, RecordError> {
-        Self::from_fields(&Fields::parse(text)?)
+        let (timestamp_ns, serial, body) = split_header(text)?;
+        Self::from_named(timestamp_ns, serial, &Named::of(FieldIter::new(body)))
     }
 
     pub fn from_fields(fields: &Fields<'_>) -> Result<Self, RecordError> {
-        let (timestamp_ns, serial) = (fields.timestamp_ns, fields.serial);
-        let fields = Named::of(fields);
+        let named = Named::of(fields.fields.iter().copied());
+        Self::from_named(fields.timestamp_ns, fields.serial, &named)
+    }
+
+    fn from_named(timestamp_ns: u64, serial: u64, fields: &Named<'_>) -> Result<Self, RecordError> {
         let text = |name: &'static str| fields.get(name).and_then(Value::text);
         let optional = |name: &'static str, read: fn(&str) -> Option<u64>, max: u64| {
             text(name)
@@ -225,9 +239,9 @@ struct Named<'a> {
 }
 
 impl<'a> Named<'a> {
-    fn of(fields: &Fields<'a>) -> Self {
+    fn of(fields: impl Iterator<Item = (&'a str, Value<'a>)>) -> Self {
         let mut values = [None; 14];
-        for &(key, value) in &fields.fields {
+        for (key, value) in fields {
             if let Some(at) = Self::slot(key) {
                 // The first field of a name counts, as with Fields::get.
                 values[at].get_or_insert(value);
@@ -287,51 +301,79 @@ fn parse_header(header: &str) -> Option<(u64, u64)> {
     Some((ns, serial.parse().ok()?))
 }
 
-/// Splits `k1=v1 k2="v2" k3=(null)` into fields. A word that does not start a new field
+/// The fields of `k1=v1 k2="v2" k3=(null)`, in order. A word that does not start a new field
 /// continues the previous bare value: AppArmor's `subj=docker-default (enforce)` is printed
 /// unquoted with its space.
-fn split_fields(text: &str) -> Vec<(&str, Value<'_>)> {
-    let mut fields: Vec<(&str, Value<'_>)> = Vec::new();
-    // Where the previous bare value starts, so a continuation word can extend it in place.
-    let mut bare_start: Option<usize> = None;
-    let mut at = 0;
-    while at < text.len() {
-        let rest = &text[at..];
-        let word_len = rest.find(' ').unwrap_or(rest.len());
-        if word_len == 0 {
-            at += 1;
-            continue;
-        }
-        let Some(key_len) = key_length(rest) else {
-            if let (Some(start), Some((_, value))) = (bare_start, fields.last_mut()) {
-                *value = Value::Bare(&text[start..at + word_len]);
-            }
-            at += word_len;
-            continue;
-        };
-        let key = &rest[..key_len];
-        let value_at = at + key_len + 1;
-        let after = &text[value_at..];
-        if let Some(quoted) = after.strip_prefix('"') {
-            // A missing closing quote means the record was cut short: keep what there is.
-            let close = quoted.find('"').unwrap_or(quoted.len());
-            fields.push((key, Value::Quoted(&quoted[..close])));
-            bare_start = None;
-            at = value_at + 1 + close + 1;
-        } else {
-            let len = after.find(' ').unwrap_or(after.len());
-            let value = &after[..len];
-            if value == "(null)" {
-                fields.push((key, Value::Null));
-                bare_start = None;
+struct FieldIter<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> FieldIter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, at: 0 }
+    }
+
+    /// The end of the word that starts at `from`: the next space, or the end of the text.
+    fn word_end(&self, from: usize) -> usize {
+        self.text.as_bytes()[from..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(self.text.len(), |len| from + len)
+    }
+
+    /// Skips spaces and words that start no field (only stray text before the first field
+    /// can be such a word here: later ones are taken by the bare value before them).
+    fn skip_to_field(&mut self) {
+        while self.at < self.text.len() {
+            if self.text.as_bytes()[self.at] == b' ' {
+                self.at += 1;
+            } else if key_length(&self.text[self.at..]).is_none() {
+                self.at = self.word_end(self.at);
             } else {
-                fields.push((key, Value::Bare(value)));
-                bare_start = Some(value_at);
+                return;
             }
-            at = value_at + len;
         }
     }
-    fields
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = (&'a str, Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.skip_to_field();
+        let rest = &self.text[self.at..];
+        let key_len = key_length(rest)?;
+        let key = &rest[..key_len];
+        let value_at = self.at + key_len + 1;
+        let after = &self.text[value_at..];
+        if let Some(quoted) = after.strip_prefix('"') {
+            // A missing closing quote means the record was cut short: keep what there is.
+            let close = quoted
+                .as_bytes()
+                .iter()
+                .position(|&b| b == b'"')
+                .unwrap_or(quoted.len());
+            self.at = (value_at + 1 + close + 1).min(self.text.len());
+            return Some((key, Value::Quoted(&quoted[..close])));
+        }
+        let mut end = self.word_end(value_at);
+        if &self.text[value_at..end] == "(null)" {
+            self.at = end;
+            return Some((key, Value::Null));
+        }
+        // Words up to the next field continue this bare value.
+        loop {
+            let next =
+                end + self.text[end..].len() - self.text[end..].trim_start_matches(' ').len();
+            if next >= self.text.len() || key_length(&self.text[next..]).is_some() {
+                break;
+            }
+            end = self.word_end(next);
+        }
+        self.at = end;
+        Some((key, Value::Bare(&self.text[value_at..end])))
+    }
 }
 
 /// Length of the key when `text` starts with `key=`.
@@ -478,6 +520,16 @@ mod tests {
         let record = record(text);
         assert_eq!(record.subj.as_deref(), Some("docker-default (enforce)"));
         assert_eq!((record.pid, record.code), (1234, 0x0005_0001));
+    }
+
+    #[test]
+    fn a_bare_value_takes_every_word_up_to_the_next_field() {
+        let fields =
+            Fields::parse("audit(1.001:2): subj=a (b)  c pid=5 comm=\"x y\" tail").unwrap();
+        assert_eq!(fields.get("subj"), Some(Value::Bare("a (b)  c")));
+        assert_eq!(fields.get("pid"), Some(Value::Bare("5")));
+        assert_eq!(fields.get("comm"), Some(Value::Quoted("x y")));
+        assert_eq!(fields.fields.len(), 3);
     }
 
     #[test]
