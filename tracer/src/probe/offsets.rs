@@ -6,6 +6,7 @@
 //! programs read it, so a kernel whose types changed is refused instead of read as garbage.
 
 use std::{
+    cell::RefCell,
     fmt, fs, io,
     os::fd::{AsRawFd as _, FromRawFd as _},
     path::{Path, PathBuf},
@@ -286,7 +287,7 @@ fn copy_to_memory(path: &Path) -> io::Result<fs::File> {
 }
 
 pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
-    let layout = Layout { btf };
+    let layout = Layout::new(btf);
     let (compat_detection, task_compat_word, compat_bit, compat_arch) = match arch.compat {
         Compat::None => (compat::NONE, 0, 0, 0),
         Compat::Undetectable => (compat::UNDETECTABLE, 0, 0, 0),
@@ -330,9 +331,19 @@ struct Member {
 
 struct Layout<'a> {
     btf: &'a Btf,
+    /// Structs already found by name: a mapped BTF finds a name by scanning every type, and
+    /// four of the fields are in `task_struct`.
+    structs: RefCell<Vec<(String, btf_rs::Struct)>>,
 }
 
-impl Layout<'_> {
+impl<'a> Layout<'a> {
+    fn new(btf: &'a Btf) -> Self {
+        Self {
+            btf,
+            structs: RefCell::default(),
+        }
+    }
+
     /// Byte offset of `field`, once its type is known to be what the programs read there.
     fn offset(&self, field: &Field) -> Result<u32, OffsetsError> {
         let member = self.member(field.parent, field.path)?;
@@ -440,7 +451,16 @@ impl Layout<'_> {
     }
 
     fn named_struct(&self, name: &str) -> Result<btf_rs::Struct, OffsetsError> {
-        self.btf
+        if let Some((_, found)) = self
+            .structs
+            .borrow()
+            .iter()
+            .find(|(known, _)| known == name)
+        {
+            return Ok(found.clone());
+        }
+        let found = self
+            .btf
             .resolve_types_by_name(name)?
             .into_iter()
             .find_map(|t| match t {
@@ -448,7 +468,11 @@ impl Layout<'_> {
                 Type::Struct(s) if !s.members.is_empty() => Some(s),
                 _ => None,
             })
-            .ok_or_else(|| OffsetsError::NoStruct(name.to_owned()))
+            .ok_or_else(|| OffsetsError::NoStruct(name.to_owned()))?;
+        self.structs
+            .borrow_mut()
+            .push((name.to_owned(), found.clone()));
+        Ok(found)
     }
 
     /// Member `name` of `parent`, looking inside anonymous members; its offset is relative to
@@ -521,7 +545,7 @@ mod tests {
 
     fn wrong_type(field: Field) -> String {
         let btf = kernel_btf();
-        match (Layout { btf: &btf }).offset(&field) {
+        match Layout::new(&btf).offset(&field) {
             Err(err @ OffsetsError::WrongType { .. }) => err.to_string(),
             other => panic!("{field:?}: expected a type mismatch, got {other:?}"),
         }
@@ -577,7 +601,7 @@ mod tests {
     #[test]
     fn names_what_is_missing() {
         let btf = kernel_btf();
-        let layout = Layout { btf: &btf };
+        let layout = Layout::new(&btf);
         let err = layout.member("task_struct", &["no_such_field"]).err();
         assert_eq!(
             err.unwrap().to_string(),
