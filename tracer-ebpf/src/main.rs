@@ -86,10 +86,8 @@ pub fn task_exit(_ctx: RawTracePointContext) -> i32 {
     if pid_tgid >> 32 != pid_tgid & 0xffff_ffff {
         return 0;
     }
-    // SAFETY: see `record`.
-    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
-    let task = task::Current::new(&offsets);
-    let Some(mntns_id) = task.mnt_ns_inum() else {
+    let task = task::Current::new();
+    let Some(mntns_id) = task.mnt_ns_inum(&OFFSETS) else {
         return 0;
     };
     let exited = ExitedTask {
@@ -97,22 +95,19 @@ pub fn task_exit(_ctx: RawTracePointContext) -> i32 {
         exited_boot_ns: unsafe { bpf_ktime_get_boot_ns() },
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         mntns_id,
-        ppid: task.parent_tgid().unwrap_or(0),
+        ppid: task.parent_tgid(&OFFSETS).unwrap_or(0),
     };
-    let _ = EXITED.insert(&((pid_tgid >> 32) as u32), &exited, 0);
+    let _ = EXITED.insert((pid_tgid >> 32) as u32, exited, 0);
     0
 }
 
 #[inline(always)]
 fn record(syscall: u64, signr: i64, code: u32, source: u32) {
-    // SAFETY: OFFSETS lives in read-only data that userspace wrote before load; the volatile read
-    // stops the compiler from folding in the zeroes it was declared with.
-    let offsets = unsafe { core::ptr::read_volatile(&OFFSETS) };
-    let task = task::Current::new(&offsets);
-    let mntns = task.mnt_ns_inum();
+    let task = task::Current::new();
+    let mntns = task.mnt_ns_inum(&OFFSETS);
     // SAFETY: the value is a plain integer, copied out at once.
     if let Some(ns) = mntns
-        && unsafe { MNTNS_DROP.get(&ns) }.is_some()
+        && unsafe { MNTNS_DROP.get(ns) }.is_some()
     {
         return;
     }
@@ -123,7 +118,7 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     let mut read_errors = 0;
-    let ppid = task.parent_tgid().unwrap_or_else(|| {
+    let ppid = task.parent_tgid(&OFFSETS).unwrap_or_else(|| {
         read_errors |= read_error::PPID;
         0
     });
@@ -133,7 +128,7 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
     });
     // No guess at the native arch: a compat call decoded with the native table would name
     // the wrong system call.
-    let arch = task.syscall_arch().unwrap_or_else(|| {
+    let arch = task.syscall_arch(&OFFSETS).unwrap_or_else(|| {
         read_errors |= read_error::ARCH;
         0
     });

@@ -1,61 +1,78 @@
 //! Reads of the current `task_struct` at offsets userspace took from the kernel's BTF.
+//!
+//! The task comes from `bpf_get_current_task_btf`, so the verifier knows its type and checks
+//! every read against the kernel's BTF at load: the reads are plain loads the JIT guards with an
+//! exception table, not a `bpf_probe_read_kernel` call each. The offsets must then be constants
+//! the verifier can see, which is why each is read straight from the read-only global.
 
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::helpers::generated::bpf_get_current_task_btf;
 use tracer_common::{KernelOffsets, compat};
 
-pub struct Current<'a> {
+pub struct Current {
     task: *const u8,
-    offsets: &'a KernelOffsets,
 }
 
-impl<'a> Current<'a> {
+impl Current {
     #[inline(always)]
-    pub fn new(offsets: &'a KernelOffsets) -> Self {
-        // SAFETY: the helper has no preconditions; the pointer is only used through probe reads.
-        let task = unsafe { bpf_get_current_task() } as *const u8;
-        Self { task, offsets }
+    pub fn new() -> Self {
+        // SAFETY: the helper has no preconditions and returns the running task, never null.
+        let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+        Self { task }
     }
 
     /// `current->real_parent->tgid`
     #[inline(always)]
-    pub fn parent_tgid(&self) -> Option<u32> {
-        let parent: *const u8 = read(self.task, self.offsets.task_real_parent)?;
-        read(parent, self.offsets.task_tgid)
+    pub fn parent_tgid(&self, offsets: &KernelOffsets) -> Option<u32> {
+        let parent: *const u8 = read(self.task, constant(&offsets.task_real_parent))?;
+        read(parent, constant(&offsets.task_tgid))
     }
 
     /// `current->nsproxy->mnt_ns->ns.inum`; the nsproxy is gone once a task has exited.
     #[inline(always)]
-    pub fn mnt_ns_inum(&self) -> Option<u32> {
-        let nsproxy: *const u8 = read(self.task, self.offsets.task_nsproxy)?;
-        let mnt_ns: *const u8 = read(nsproxy, self.offsets.nsproxy_mnt_ns)?;
-        read(mnt_ns, self.offsets.mnt_ns_inum)
+    pub fn mnt_ns_inum(&self, offsets: &KernelOffsets) -> Option<u32> {
+        let nsproxy: *const u8 = read(self.task, constant(&offsets.task_nsproxy))?;
+        let mnt_ns: *const u8 = read(nsproxy, constant(&offsets.nsproxy_mnt_ns))?;
+        read(mnt_ns, constant(&offsets.mnt_ns_inum))
     }
 
     /// The audit architecture of the system call in progress, as `syscall_get_arch()` sees it;
-    /// `None` where the word is unreadable or this architecture's compat mode is undetectable.
+    /// `None` where this architecture's compat mode is undetectable.
     #[inline(always)]
-    pub fn syscall_arch(&self) -> Option<u32> {
-        let offsets = self.offsets;
-        let word: u64 = match offsets.compat_detection {
-            compat::NONE => return Some(offsets.native_arch),
-            compat::BIT_IN_U32 => read::<u32>(self.task, offsets.task_compat_word)?.into(),
-            compat::BIT_IN_U64 => read::<u64>(self.task, offsets.task_compat_word)?,
+    pub fn syscall_arch(&self, offsets: &KernelOffsets) -> Option<u32> {
+        let native = constant(&offsets.native_arch);
+        let word_at = constant(&offsets.task_compat_word);
+        let word: u64 = match constant(&offsets.compat_detection) {
+            compat::NONE => return Some(native),
+            compat::BIT_IN_U32 => read::<u32>(self.task, word_at)?.into(),
+            compat::BIT_IN_U64 => read::<u64>(self.task, word_at)?,
             _ => return None,
         };
         // The mask keeps the shift in range for the verifier and for Rust.
-        Some(if (word >> (offsets.compat_bit & 63)) & 1 != 0 {
-            offsets.compat_arch
+        Some(if (word >> (constant(&offsets.compat_bit) & 63)) & 1 != 0 {
+            constant(&offsets.compat_arch)
         } else {
-            offsets.native_arch
+            native
         })
     }
 }
 
+/// A field of the offsets global, read where it lives: the verifier folds loads from a frozen
+/// read-only map into constants, and the compiler, which saw the zeroes the global was declared
+/// with, must not fold them first.
 #[inline(always)]
-fn read<T>(base: *const u8, offset: u32) -> Option<T> {
+fn constant(field: &u32) -> u32 {
+    // SAFETY: a reference to a field of a static is valid for reads.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+/// A field at `offset` in the kernel object at `base`; `None` for a null object (a pointer read
+/// from the kernel may be null, and a load through one yields zeroes rather than an error).
+#[inline(always)]
+fn read<T: Copy>(base: *const u8, offset: u32) -> Option<T> {
     if base.is_null() {
         return None;
     }
-    // SAFETY: bpf_probe_read_kernel checks the address; a bad one yields an error, not a fault.
-    unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize) as *const T) }.ok()
+    // SAFETY: the verifier checks the access against the kernel's type of `base`, and the JIT
+    // turns a fault into zeroes.
+    Some(unsafe { core::ptr::read_volatile(base.wrapping_add(offset as usize) as *const T) })
 }

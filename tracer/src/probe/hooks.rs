@@ -98,19 +98,28 @@ fn attach_kprobe(ebpf: &mut Ebpf) -> Result<String, HookError> {
     if !Path::new(KPROBE_PMU).exists() {
         return Err(HookError::NoKprobes);
     }
-    let function = audit_function_in_kallsyms()?;
     let program: &mut KProbe = ebpf
         .program_mut(names::KPROBE_PROGRAM)
         .ok_or(HookError::MissingProgram(names::KPROBE_PROGRAM))?
         .try_into()
         .map_err(HookError::Load)?;
     program.load().map_err(HookError::Load)?;
-    program
-        .attach(function, 0)
-        .map_err(|source| HookError::Attach {
-            function: function.into(),
-            source,
-        })?;
+    // /proc/kallsyms is read only when the usual name fails: the kernel writes out its whole
+    // symbol table for it, which took a third of the start-up time under emulation.
+    let first = match program.attach(AUDIT_FUNCTION, 0) {
+        Ok(_) => return Ok(AUDIT_FUNCTION.into()),
+        Err(error) => error,
+    };
+    let function = audit_function_in_kallsyms()?;
+    let attached = if function == AUDIT_FUNCTION {
+        Err(first)
+    } else {
+        program.attach(function, 0).map(drop)
+    };
+    attached.map_err(|source| HookError::Attach {
+        function: function.into(),
+        source,
+    })?;
     Ok(function.into())
 }
 

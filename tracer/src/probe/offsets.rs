@@ -6,11 +6,13 @@
 //! programs read it, so a kernel whose types changed is refused instead of read as garbage.
 
 use std::{
-    fmt,
+    cell::RefCell,
+    fmt, fs, io,
+    os::fd::{AsRawFd as _, FromRawFd as _},
     path::{Path, PathBuf},
 };
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Backend, Btf, Type};
 use thiserror::Error;
 use tracer_common::{KernelOffsets, compat};
 
@@ -245,15 +247,47 @@ pub fn from_running_kernel() -> Result<KernelOffsets, OffsetsError> {
 }
 
 pub fn from_btf_file(path: &Path) -> Result<KernelOffsets, OffsetsError> {
-    let btf = Btf::from_file(path).map_err(|source| OffsetsError::Btf {
+    let btf = map_btf(path).map_err(|source| OffsetsError::Btf {
         path: path.to_owned(),
         source,
     })?;
     from_btf(&btf, running_arch())
 }
 
+/// The BTF at `path`, mapped rather than parsed. Parsing all of vmlinux's BTF (btf-rs's default)
+/// indexes some 100,000 types and strings through a seek and a read each, for the five fields
+/// the programs read: most of tracer's start-up time, ten times more under emulation.
+fn map_btf(path: &Path) -> Result<Btf, btf_rs::Error> {
+    match Btf::from_file_with_backend(path, Backend::Mmap) {
+        Ok(btf) => Ok(btf),
+        // Kernels before 6.16 serve /sys/kernel/btf/vmlinux through read() only.
+        Err(btf_rs::Error::IO(_)) => {
+            let copy = copy_to_memory(path)?;
+            Btf::from_file_with_backend(
+                format!("/proc/self/fd/{}", copy.as_raw_fd()),
+                Backend::Mmap,
+            )
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A copy of the file in anonymous memory that can be mapped; the mapping keeps it alive.
+fn copy_to_memory(path: &Path) -> io::Result<fs::File> {
+    // SAFETY: memfd_create takes a NUL-terminated name and flags, and returns a new descriptor
+    // or -1.
+    let fd = unsafe { libc::memfd_create(c"tracer-btf".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    let mut copy = unsafe { fs::File::from_raw_fd(fd) };
+    io::copy(&mut fs::File::open(path)?, &mut copy)?;
+    Ok(copy)
+}
+
 pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
-    let layout = Layout { btf };
+    let layout = Layout::new(btf);
     let (compat_detection, task_compat_word, compat_bit, compat_arch) = match arch.compat {
         Compat::None => (compat::NONE, 0, 0, 0),
         Compat::Undetectable => (compat::UNDETECTABLE, 0, 0, 0),
@@ -297,9 +331,19 @@ struct Member {
 
 struct Layout<'a> {
     btf: &'a Btf,
+    /// Structs already found by name: a mapped BTF finds a name by scanning every type, and
+    /// four of the fields are in `task_struct`.
+    structs: RefCell<Vec<(String, btf_rs::Struct)>>,
 }
 
-impl Layout<'_> {
+impl<'a> Layout<'a> {
+    fn new(btf: &'a Btf) -> Self {
+        Self {
+            btf,
+            structs: RefCell::default(),
+        }
+    }
+
     /// Byte offset of `field`, once its type is known to be what the programs read there.
     fn offset(&self, field: &Field) -> Result<u32, OffsetsError> {
         let member = self.member(field.parent, field.path)?;
@@ -407,7 +451,16 @@ impl Layout<'_> {
     }
 
     fn named_struct(&self, name: &str) -> Result<btf_rs::Struct, OffsetsError> {
-        self.btf
+        if let Some((_, found)) = self
+            .structs
+            .borrow()
+            .iter()
+            .find(|(known, _)| known == name)
+        {
+            return Ok(found.clone());
+        }
+        let found = self
+            .btf
             .resolve_types_by_name(name)?
             .into_iter()
             .find_map(|t| match t {
@@ -415,7 +468,11 @@ impl Layout<'_> {
                 Type::Struct(s) if !s.members.is_empty() => Some(s),
                 _ => None,
             })
-            .ok_or_else(|| OffsetsError::NoStruct(name.to_owned()))
+            .ok_or_else(|| OffsetsError::NoStruct(name.to_owned()))?;
+        self.structs
+            .borrow_mut()
+            .push((name.to_owned(), found.clone()));
+        Ok(found)
     }
 
     /// Member `name` of `parent`, looking inside anonymous members; its offset is relative to
@@ -488,7 +545,7 @@ mod tests {
 
     fn wrong_type(field: Field) -> String {
         let btf = kernel_btf();
-        match (Layout { btf: &btf }).offset(&field) {
+        match Layout::new(&btf).offset(&field) {
             Err(err @ OffsetsError::WrongType { .. }) => err.to_string(),
             other => panic!("{field:?}: expected a type mismatch, got {other:?}"),
         }
@@ -496,6 +553,21 @@ mod tests {
 
     fn advice(message: &str) -> String {
         format!("{message}; {USE_AUDIT}")
+    }
+
+    /// The copy stands in where the kernel's file cannot be mapped, and must read the same.
+    #[test]
+    fn a_copy_in_memory_reads_as_the_file() {
+        let copy = copy_to_memory(Path::new(VMLINUX_BTF)).expect("copying the kernel's BTF");
+        let mapped = Btf::from_file_with_backend(
+            format!("/proc/self/fd/{}", copy.as_raw_fd()),
+            Backend::Mmap,
+        )
+        .expect("mapping the copy");
+        assert_eq!(
+            from_btf(&mapped, running_arch()).expect("offsets from the copy"),
+            from_btf(&kernel_btf(), running_arch()).expect("offsets from the file")
+        );
     }
 
     /// Reads the BTF of the kernel the tests run on; every kernel tracer supports has it.
@@ -529,7 +601,7 @@ mod tests {
     #[test]
     fn names_what_is_missing() {
         let btf = kernel_btf();
-        let layout = Layout { btf: &btf };
+        let layout = Layout::new(&btf);
         let err = layout.member("task_struct", &["no_such_field"]).err();
         assert_eq!(
             err.unwrap().to_string(),
