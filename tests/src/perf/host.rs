@@ -29,9 +29,9 @@ pub fn run(lab: &Lab, with_docker: bool) -> io::Result<()> {
         lab.workload_cpu,
         lab.consumer_cpu
     );
-    let baseline = runs::baseline(lab)?;
-    runs::tracer_costs(lab, SOURCE, baseline, &mut |_| Ok(()))?;
-    runs::auditd_costs(lab, baseline)?;
+    runs::baseline(lab)?;
+    runs::tracer_costs(lab, SOURCE, &mut |_| Ok(()))?;
+    runs::auditd_costs(lab)?;
     for calls in BURSTS {
         let calls = lab.scale.of(calls);
         runs::tracer_burst(lab, SOURCE, calls)?;

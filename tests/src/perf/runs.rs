@@ -70,8 +70,8 @@ impl Lab {
     }
 }
 
-/// The audited call with nothing listening but the kernel's own log: the baseline every
-/// consumer's ratio is taken against. Also reports the ALLOW floor.
+/// The audited call with nothing listening but the kernel's own log, and the ALLOW floor, at
+/// the start of a run. Each consumer's ratio takes its own baseline next to it.
 pub fn baseline(lab: &Lab) -> io::Result<f64> {
     let floor = lab.timed_rounds(CallPath::Allow)?;
     lab.report(Measurement::new(
@@ -105,9 +105,9 @@ fn with_consumer(lab: &Lab, source: &str) -> io::Result<f64> {
     Ok(with)
 }
 
-/// The consumer's ratio against the call without it, timed again once the consumer has gone so
-/// that drift over the run (another load on the machine, a VM's emulation) does not pass for
-/// the consumer's cost: the baseline is the mean of the figures before and after.
+/// The consumer's ratio against the call without it, timed right before the consumer starts
+/// and again once it has gone, so that drift over the run (another load on the machine, a VM's
+/// emulation) does not pass for the consumer's cost: the baseline is the mean of the two.
 fn consumer_ratio(lab: &Lab, source: &str, with_ns: f64, before_ns: f64) -> io::Result<()> {
     let after = lab.timed_rounds(CallPath::Log)?;
     let baseline = (before_ns + after) / 2.0;
@@ -134,9 +134,9 @@ fn consumer_ratio(lab: &Lab, source: &str, with_ns: f64, before_ns: f64) -> io::
 pub fn tracer_costs(
     lab: &Lab,
     probe: &str,
-    baseline_ns: f64,
     while_running: &mut dyn FnMut(&RunningTracer) -> io::Result<()>,
 ) -> io::Result<()> {
+    let before = lab.timed_rounds(CallPath::Log)?;
     let tracer = RunningTracer::start(&lab.tracer, &lab.tracer_args(probe), lab.consumer_cpu)?;
     let attach = tracer.wait_attached()?;
     lab.report(Measurement::new(
@@ -165,7 +165,7 @@ pub fn tracer_costs(
     let with = with_consumer(lab, probe)?;
     while_running(&tracer)?;
     let stopped = tracer.stop()?;
-    consumer_ratio(lab, probe, with, baseline_ns)?;
+    consumer_ratio(lab, probe, with, before)?;
     lab.report(Measurement::new(
         Section::Burst,
         "lost while timing calls",
@@ -176,12 +176,13 @@ pub fn tracer_costs(
     Ok(())
 }
 
-/// auditd's cost on the audited call, against the same baseline.
-pub fn auditd_costs(lab: &Lab, baseline_ns: f64) -> io::Result<()> {
+/// auditd's cost on the audited call, measured the same way.
+pub fn auditd_costs(lab: &Lab) -> io::Result<()> {
+    let before = lab.timed_rounds(CallPath::Log)?;
     let auditd = Auditd::start(&lab.scratch.join("auditd"))?;
     let with = with_consumer(lab, "auditd");
     auditd.stop()?;
-    consumer_ratio(lab, "auditd", with?, baseline_ns)
+    consumer_ratio(lab, "auditd", with?, before)
 }
 
 /// A burst of `calls` audited calls as fast as one thread makes them, with tracer on `probe`:

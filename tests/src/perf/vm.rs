@@ -45,13 +45,11 @@ pub fn run(lab: &Lab) -> io::Result<()> {
     );
     let baseline = runs::baseline(lab)?;
     for probe in PROBES {
-        runs::tracer_costs(lab, probe, baseline, &mut |_| {
-            hook_cost(lab, probe, baseline)
-        })
-        .map_err(|error| context(error, &format!("tracer on {probe}")))?;
+        runs::tracer_costs(lab, probe, &mut |_| hook_cost(lab, probe, baseline))
+            .map_err(|error| context(error, &format!("tracer on {probe}")))?;
     }
     exit_cost(lab).map_err(|error| context(error, "the exit tracepoint"))?;
-    runs::auditd_costs(lab, baseline).map_err(|error| context(error, "auditd"))?;
+    runs::auditd_costs(lab).map_err(|error| context(error, "auditd"))?;
     for calls in BURSTS {
         let calls = lab.scale.of(calls);
         for probe in PROBES {
