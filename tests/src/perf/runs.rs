@@ -207,16 +207,13 @@ pub fn tracer_burst(lab: &Lab, probe: &str, calls: u32) -> io::Result<()> {
     );
     if summary.delivered > 0 {
         let per_event = (cpu_after - cpu_before).as_secs_f64() * 1e6 / summary.delivered as f64;
-        lab.report(
-            Measurement::new(
-                Section::Userspace,
-                &format!("tracer CPU per event ({label})"),
-                probe,
-                per_event,
-                "µs",
-            )
-            .with_note("user + system time from /proc, clock ticks of 10 ms"),
-        );
+        lab.report(Measurement::new(
+            Section::Userspace,
+            &format!("tracer CPU per event ({label})"),
+            probe,
+            per_event,
+            "µs",
+        ));
     }
     lab.report(Measurement::new(
         Section::Memory,
@@ -268,20 +265,24 @@ pub fn auditd_burst(lab: &Lab, calls: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Delivered and lost in a burst of `calls`, with how long the burst took.
+/// Delivered and lost in a burst of `calls`, with how long the burst took (said once, by the
+/// delivered count).
 fn report_burst(lab: &Lab, calls: u32, source: &str, (delivered, lost): (u64, u64), note: String) {
-    for (what, count) in [("delivered", delivered), ("lost", lost)] {
-        lab.report(
-            Measurement::new(
-                Section::Burst,
-                &format!("{calls}-call burst: {what}"),
-                source,
-                count as f64,
-                "events",
-            )
-            .with_note(note.clone()),
-        );
-    }
+    let delivered = Measurement::new(
+        Section::Burst,
+        &format!("{calls}-call burst: delivered"),
+        source,
+        delivered as f64,
+        "events",
+    );
+    lab.report(delivered.with_note(note));
+    lab.report(Measurement::new(
+        Section::Burst,
+        &format!("{calls}-call burst: lost"),
+        source,
+        lost as f64,
+        "events",
+    ));
 }
 
 /// tracer's CPU time once it has stopped working through a burst.

@@ -19,7 +19,7 @@ How to read it: every figure is a median (the audited call: 7 rounds of 20,000 c
 consumer's cost on the audited call is the ratio of the call's time with it to the same call \
 without it, both measured in the same boot; auditd is measured the same way, under its default \
 configuration (Debian's `auditd.conf`, `-b 8192 --backlog_wait_time 60000`). The workload runs \
-on CPU 0 and tracer on CPU 1. The VMs run under qemu's software emulation (TCG) on the host \
+on CPU 0 and tracer on CPU 1. tracer's CPU per event is its user and system time from /proc (10 ms ticks) over a burst, divided by the events it delivered. The VMs run under qemu's software emulation (TCG) on the host \
 below, so their absolute times are inflated several times over: compare ratios, not times. Real \
 hardware with KVM cannot be measured on this machine.";
 
