@@ -307,11 +307,17 @@ fn parse_header(header: &str) -> Option<(u64, u64)> {
 struct FieldIter<'a> {
     text: &'a str,
     at: usize,
+    /// The length of the key at `at`, when the previous field already found it there.
+    key_at: Option<usize>,
 }
 
 impl<'a> FieldIter<'a> {
     fn new(text: &'a str) -> Self {
-        Self { text, at: 0 }
+        Self {
+            text,
+            at: 0,
+            key_at: None,
+        }
     }
 
     /// The end of the word that starts at `from`: the next space, or the end of the text.
@@ -341,9 +347,14 @@ impl<'a> Iterator for FieldIter<'a> {
     type Item = (&'a str, Value<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.skip_to_field();
+        let key_len = match self.key_at.take() {
+            Some(len) => len,
+            None => {
+                self.skip_to_field();
+                key_length(&self.text[self.at..])?
+            }
+        };
         let rest = &self.text[self.at..];
-        let key_len = key_length(rest)?;
         let key = &rest[..key_len];
         let value_at = self.at + key_len + 1;
         let after = &self.text[value_at..];
@@ -363,11 +374,17 @@ impl<'a> Iterator for FieldIter<'a> {
             return Some((key, Value::Null));
         }
         // Words up to the next field continue this bare value.
+        // The next field's key, once found, is not looked for again.
         loop {
             let next =
                 end + self.text[end..].len() - self.text[end..].trim_start_matches(' ').len();
-            if next >= self.text.len() || key_length(&self.text[next..]).is_some() {
+            if next >= self.text.len() {
                 break;
+            }
+            if let Some(len) = key_length(&self.text[next..]) {
+                self.key_at = Some(len);
+                self.at = next;
+                return Some((key, Value::Bare(&self.text[value_at..end])));
             }
             end = self.word_end(next);
         }
