@@ -39,12 +39,11 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
         (Err(_), _) => {}
     }
-    let opened = source::open(
+    let mut opened = source::open(
         programs.as_mut().map_err(|error| Arc::clone(error)),
         args.probe,
         args.audit_receive_buffer,
     )?;
-    let mut source = opened.source;
 
     let host_mntns = filter::host_mount_namespace();
     let filter = Filter::new(args.host, args.containername.clone());
@@ -66,6 +65,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    opened.announce();
     let docker = args
         .runtimes
         .contains(&Runtime::Docker)
@@ -87,10 +87,16 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
 
     // Everything start-up parsed (the kernel's BTF, twice) is freed by now.
     crate::memory::return_freed();
-    let stop = run::stream(&mut source, &mut pipeline, &mut signals, args.timeout).await?;
+    let stop = run::stream(
+        &mut opened.source,
+        &mut pipeline,
+        &mut signals,
+        args.timeout,
+    )
+    .await?;
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(programs);
-    let mut summary = run::finish(&mut source, pipeline).await?;
+    let mut summary = run::finish(&mut opened.source, pipeline).await?;
     if let Some(watcher) = watcher {
         watcher.abort();
     }

@@ -60,10 +60,37 @@ impl fmt::Display for NoUsableHook {
     }
 }
 
-/// The source of a run, and the hook behind it.
+/// The source of a run, the hook behind it, and the hooks tried before it that did not work.
 pub struct Opened {
     pub hook: Hook,
     pub source: Source,
+    skipped: Vec<String>,
+}
+
+impl Opened {
+    /// Says which hook tracer reads from, and why the ones before it were skipped. Called once
+    /// everything the source's events need is in place: a user (or a test) that starts a
+    /// workload on seeing `attached` must not find its first events unattributed.
+    pub fn announce(&self) {
+        let skipped = &self.skipped;
+        match &self.source {
+            Source::RingBuffer(ring) => {
+                for reason in skipped {
+                    tracing::info!("skipped {reason}");
+                }
+                tracing::info!("attached {} on {}", self.hook, ring.function());
+            }
+            Source::Audit(_) if skipped.is_empty() => tracing::info!(
+                "attached audit on kernel-audit-records: reading the kernel's own seccomp audit \
+                 records"
+            ),
+            Source::Audit(_) => tracing::warn!(
+                "attached audit on kernel-audit-records: falling back to the kernel's own seccomp \
+                 audit records, because no eBPF hook works here ({})",
+                skipped.join("; ")
+            ),
+        }
+    }
 }
 
 /// Tries the hooks `choice` allows, in order, and opens the first that works. `programs` are
@@ -86,8 +113,15 @@ pub fn open(
         };
         match opened {
             Ok(source) => {
-                report(hook, &source, &failures);
-                return Ok(Opened { hook, source });
+                let skipped = failures
+                    .iter()
+                    .map(|(skipped, why)| format!("{skipped}: {}", Chain(why)))
+                    .collect();
+                return Ok(Opened {
+                    hook,
+                    source,
+                    skipped,
+                });
             }
             Err(error) => failures.push((hook, error)),
         }
@@ -109,29 +143,6 @@ fn open_ring_buffer(ebpf: &mut Ebpf, hook: Hook) -> Result<Source, HookFailure> 
     Ok(Source::RingBuffer(Box::new(RingBufferSource::new(
         reader, lost, function,
     ))))
-}
-
-fn report(hook: Hook, source: &Source, failures: &[(Hook, HookFailure)]) {
-    let skipped: Vec<String> = failures
-        .iter()
-        .map(|(skipped, why)| format!("{skipped}: {}", Chain(why)))
-        .collect();
-    match (hook, source) {
-        (_, Source::RingBuffer(ring)) => {
-            for reason in &skipped {
-                tracing::info!("skipped {reason}");
-            }
-            tracing::info!("attached {hook} on {}", ring.function());
-        }
-        (_, Source::Audit(_)) if skipped.is_empty() => tracing::info!(
-            "attached audit on kernel-audit-records: reading the kernel's own seccomp audit records"
-        ),
-        (_, Source::Audit(_)) => tracing::warn!(
-            "attached audit on kernel-audit-records: falling back to the kernel's own seccomp \
-             audit records, because no eBPF hook works here ({})",
-            skipped.join("; ")
-        ),
-    }
 }
 
 #[cfg(test)]
