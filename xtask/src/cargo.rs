@@ -13,6 +13,8 @@ use crate::process;
 
 pub const TESTS_PACKAGE: &str = "tracer-integration-tests";
 pub const WORKLOAD_BIN: &str = "seccomp-workload";
+/// The performance lab's measuring side.
+pub const PERF_LAB_BIN: &str = "perf-lab";
 
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -51,14 +53,18 @@ pub fn build_workload() -> Result<PathBuf> {
     executable(&artifacts(&mut cmd)?, WORKLOAD_BIN, false)
 }
 
-/// Builds one binary of a package and returns its executable.
-pub fn build_bin(package: &str, bin: &str, release: bool) -> Result<PathBuf> {
+/// Builds `perf-lab` in release mode, as tracer is: the timed loop runs in it.
+pub fn build_perf_lab() -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--package", package, "--bin", bin]);
-    if release {
-        cmd.arg("--release");
-    }
-    executable(&artifacts(&mut cmd)?, bin, false)
+    cmd.args([
+        "build",
+        "--release",
+        "--package",
+        TESTS_PACKAGE,
+        "--bin",
+        PERF_LAB_BIN,
+    ]);
+    executable(&artifacts(&mut cmd)?, PERF_LAB_BIN, false)
 }
 
 /// Builds the integration test target `name` without running it and returns its executable.

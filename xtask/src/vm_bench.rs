@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Context as _, Result};
 use tracer_integration_tests::perf::{Measurement, vm::FAILED_PREFIX};
 
 use crate::{
@@ -22,7 +22,6 @@ const CPUS: Cpus = Cpus::TwoThreads;
 const RETRIES: u32 = 2;
 const FULL_TIMEOUT: Duration = Duration::from_secs(1800);
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(600);
-const PERF_LAB_BIN: &str = "perf-lab";
 
 pub struct MachineRun {
     /// Says which machine and how it ran, e.g. "VM: Debian 6.12.57+deb13-cloud-amd64, qemu TCG, 2 vCPUs (thread=multi)".
@@ -40,7 +39,7 @@ pub fn run(smoke: bool) -> Result<Vec<MachineRun>> {
         &KernelLine::ALL
     };
     let tracer = cargo::build_tracer(true)?;
-    let perf_lab = build_perf_lab()?;
+    let perf_lab = cargo::build_perf_lab()?;
     let scratch = ScratchDir::new(&cargo::target_dir()?.join("xtask"), "vm-bench", false)?;
     let initrd = initramfs::build_bench(
         scratch.path(),
@@ -63,23 +62,6 @@ pub fn run(smoke: bool) -> Result<Vec<MachineRun>> {
         });
     }
     Ok(runs)
-}
-
-/// `perf-lab` built in release mode, as tracer is: the timed loop runs in it.
-fn build_perf_lab() -> Result<std::path::PathBuf> {
-    let status = cargo::cargo()
-        .args([
-            "build",
-            "--release",
-            "--package",
-            cargo::TESTS_PACKAGE,
-            "--bin",
-            PERF_LAB_BIN,
-        ])
-        .status()
-        .context("cannot start cargo")?;
-    ensure!(status.success(), "building {PERF_LAB_BIN} failed: {status}");
-    Ok(cargo::target_dir()?.join("release").join(PERF_LAB_BIN))
 }
 
 /// One kernel's boot, again where the emulator itself broke.

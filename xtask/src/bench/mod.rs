@@ -19,7 +19,6 @@ use tracer_integration_tests::perf::Measurement;
 
 use crate::{cargo, process, vm_bench};
 
-const PERF_LAB_BIN: &str = "perf-lab";
 const TABLE: &str = "docs/performance.md";
 const SMOKE_TABLE: &str = "performance-smoke.md";
 
@@ -65,8 +64,7 @@ pub struct Run {
 /// Runs every part, writes the table, and fails when a part did not finish.
 pub fn run(options: &Options) -> Result<PathBuf> {
     let tracer = cargo::build_tracer(true)?;
-    // Release, as tracer is: the timed loop runs in it.
-    let perf_lab = cargo::build_bin(cargo::TESTS_PACKAGE, PERF_LAB_BIN, true)?;
+    let perf_lab = cargo::build_perf_lab()?;
     let scratch = cargo::target_dir()?.join("xtask").join("bench");
     fs::create_dir_all(&scratch)?;
 
