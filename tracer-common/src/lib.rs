@@ -18,12 +18,28 @@ pub mod names {
     pub const KPROBE_PROGRAM: &str = "seccomp_kprobe";
     pub const EXITED_MAP: &str = "EXITED";
     pub const EXIT_PROGRAM: &str = "task_exit";
+    /// Which argument of which system call is a path, keyed by [`path_arg_key`](super::path_arg_key).
+    pub const PATH_ARGS_MAP: &str = "PATH_ARGS";
+    /// Per-CPU room where an event with its strings is put together before it is copied out.
+    pub const SCRATCH_MAP: &str = "SCRATCH";
+    pub const DENIALS_ENTER_PROGRAM: &str = "denials_enter";
+    pub const DENIALS_EXIT_PROGRAM: &str = "denials_exit";
+    /// Per-thread state of `--all-denials`: whether the thread is inside a system call.
+    pub const IN_SYSCALL_MAP: &str = "IN_SYSCALL";
+    /// Settings userspace writes before load (see [`Settings`](super::Settings)).
+    pub const SETTINGS_GLOBAL: &str = "SETTINGS";
 }
 
 /// Which kernel program produced an event.
 pub mod source {
     pub const FENTRY: u32 = 1;
     pub const KPROBE: u32 = 2;
+    /// A call seccomp refused without auditing it, seen on `raw_syscalls:sys_exit` with no
+    /// `sys_enter` before it (`--all-denials`).
+    pub const SYSCALL_EXIT: u32 = 3;
+    /// A task seccomp killed, seen as it exited (`sched_process_exit`): the details of a kill
+    /// the audit source reports without them.
+    pub const TASK_EXIT: u32 = 4;
 }
 
 /// How many mount namespaces the kernel-side drop list holds; beyond it, userspace filters.
@@ -32,9 +48,13 @@ pub const MNTNS_DROP_CAPACITY: u32 = 8192;
 /// Default size of the event ring buffer, in bytes (a power of two, a multiple of the page size).
 pub const DEFAULT_RING_BUFFER_BYTES: u32 = 1 << 20;
 
-/// One call to the kernel's `audit_seccomp`: a system call that seccomp logged, refused or killed.
+/// One call to the kernel's `audit_seccomp` (or, with `--all-denials`, one call seccomp refused
+/// without auditing it): a system call that seccomp logged, refused or killed.
 ///
-/// Fixed size (80 bytes), 8-byte aligned, with explicit padding.
+/// A ring buffer record is this fixed header (184 bytes, 8-byte aligned, explicit padding)
+/// followed by its strings, in this order and without padding: `path_len` bytes of path,
+/// `exe_len` bytes of the executable's path components, `cmdline_len` bytes of argv. Only what
+/// an event has costs room in the ring buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RawSeccompEvent {
@@ -67,6 +87,92 @@ pub struct RawSeccompEvent {
     pub read_errors: u32,
     /// `task_struct.comm`, NUL-terminated unless it is exactly 16 bytes long.
     pub comm: [u8; COMM_LEN],
+    /// `comm` of the real parent, as `comm`; valid with [`detail::PARENT_COMM`].
+    pub parent_comm: [u8; COMM_LEN],
+    /// The six argument registers of the call, from the task's saved user registers, in the
+    /// order of the call's arch (i386: ebx, ecx, edx, esi, edi, ebp); valid with [`detail::ARGS`].
+    pub args: [u64; 6],
+    /// User instruction pointer of the call; valid with [`detail::ARGS`].
+    pub ip: u64,
+    /// The return register when the hook ran: `-errno` once seccomp refused the call with
+    /// ERRNO; valid with [`detail::RET`].
+    pub ret: i64,
+    /// Process and parent ids as the caller's own pid namespace numbers them (the ids a
+    /// container sees); valid with [`detail::NS_PIDS`]. `ns_ppid` is 0 where the parent lies
+    /// outside that namespace.
+    pub ns_pid: u32,
+    pub ns_ppid: u32,
+    /// The directory descriptor of an `*at` call whose path is relative; valid with
+    /// [`detail::DIRFD`].
+    pub dirfd: i32,
+    /// Length of the path that follows the header, without a NUL; valid with [`detail::PATH`].
+    pub path_len: u16,
+    /// Length of the executable's path components that follow the path: each NUL-terminated,
+    /// the file's own name first, then each directory up to the root; valid with [`detail::EXE`].
+    pub exe_len: u16,
+    /// Length of the argv that follows the exe, NUL-separated as in `/proc/PID/cmdline`; valid
+    /// with [`detail::CMDLINE`].
+    pub cmdline_len: u16,
+    /// Bit set of [`detail`] flags: which of the fields above the program filled in.
+    pub details: u16,
+    pub _padding: u32,
+}
+
+/// Size of the fixed part of a ring buffer record.
+pub const HEADER_BYTES: usize = core::mem::size_of::<RawSeccompEvent>();
+
+/// Bounds of the strings after the header. Powers of two: the program masks offsets with them.
+pub const PATH_MAX_BYTES: usize = 256;
+pub const EXE_MAX_BYTES: usize = 256;
+pub const CMDLINE_MAX_BYTES: usize = 256;
+/// Directories the executable's path is followed up through, mount points included.
+pub const EXE_MAX_COMPONENTS: usize = 24;
+
+/// Flags in [`RawSeccompEvent::details`]: which details an event carries.
+pub mod detail {
+    pub const ARGS: u16 = 1 << 0;
+    pub const RET: u16 = 1 << 1;
+    pub const NS_PIDS: u16 = 1 << 2;
+    pub const PARENT_COMM: u16 = 1 << 3;
+    pub const PATH: u16 = 1 << 4;
+    /// The path was longer than [`PATH_MAX_BYTES`](super::PATH_MAX_BYTES) - 1 and is cut there.
+    pub const PATH_TRUNCATED: u16 = 1 << 5;
+    pub const DIRFD: u16 = 1 << 6;
+    pub const EXE: u16 = 1 << 7;
+    /// The executable's path was deeper or longer than the bounds: its top is missing.
+    pub const EXE_TRUNCATED: u16 = 1 << 8;
+    pub const CMDLINE: u16 = 1 << 9;
+    /// argv was longer than [`CMDLINE_MAX_BYTES`](super::CMDLINE_MAX_BYTES) and is cut there.
+    pub const CMDLINE_TRUNCATED: u16 = 1 << 10;
+}
+
+/// Key of [`names::PATH_ARGS_MAP`]: a system call number in one `AUDIT_ARCH_*`.
+#[inline(always)]
+pub fn path_arg_key(arch: u32, syscall_nr: u32) -> u64 {
+    (u64::from(arch) << 32) | u64::from(syscall_nr)
+}
+
+/// Value of [`names::PATH_ARGS_MAP`]: which argument holds the path, and which the directory
+/// descriptor it is relative to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathArg {
+    /// Index (0–5) of the argument that points to the path.
+    pub path: u8,
+    /// Index of the directory descriptor argument, or [`PathArg::NO_DIRFD`].
+    pub dirfd: u8,
+}
+
+impl PathArg {
+    pub const NO_DIRFD: u8 = 0xff;
+}
+
+/// Run-time choices userspace writes into the programs' read-only data before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Non-zero to read paths, exe and argv (the strings after the header).
+    pub strings: u32,
 }
 
 /// What a process was when it exited, kept so events read after its death (the kernel's audit
@@ -99,7 +205,7 @@ pub mod read_error {
 /// aya's Rust programs have no CO-RE relocations, so userspace reads these offsets from the
 /// running kernel's BTF and writes them into the program's read-only data before load.
 ///
-/// Ten `u32`s: 40 bytes, 4-byte aligned, no padding.
+/// `u32`s only: 4-byte aligned, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelOffsets {
@@ -124,6 +230,43 @@ pub struct KernelOffsets {
     pub native_arch: u32,
     /// `AUDIT_ARCH_*` of compat system calls.
     pub compat_arch: u32,
+    /// In `struct pt_regs`: the six argument registers of native calls, then of compat calls
+    /// (on arm64, the first argument is `orig_x0`, since the return value overwrites `x0`).
+    pub regs_args: [u32; 6],
+    pub regs_compat_args: [u32; 6],
+    /// `pt_regs` return value register (`ax`, `regs[0]`) and user instruction pointer.
+    pub regs_ret: u32,
+    pub regs_ip: u32,
+    /// `task_struct.comm`, `.group_leader`, `.thread_pid`, `.mm`
+    pub task_comm: u32,
+    pub task_group_leader: u32,
+    pub task_thread_pid: u32,
+    pub task_mm: u32,
+    /// `task_struct.seccomp.mode` and `.ptrace`, for `--all-denials`.
+    pub task_seccomp_mode: u32,
+    pub task_ptrace: u32,
+    /// `struct pid`: `.level`, `.numbers`; `struct upid`: its size and `.nr`.
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_nr: u32,
+    /// `mm_struct.exe_file`, `.arg_start`, `.arg_end`
+    pub mm_exe_file: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    /// `file.f_path`, then `path.mnt` and `path.dentry`
+    pub file_f_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    /// `dentry.d_parent` and `dentry.d_name.name`
+    pub dentry_d_parent: u32,
+    pub dentry_d_name: u32,
+    /// `vfsmount.mnt_root`; `mount.mnt` (the `vfsmount` inside it), `.mnt_parent`,
+    /// `.mnt_mountpoint`
+    pub vfsmount_mnt_root: u32,
+    pub mount_mnt: u32,
+    pub mount_mnt_parent: u32,
+    pub mount_mnt_mountpoint: u32,
 }
 
 /// Values of [`KernelOffsets::compat_detection`].
@@ -147,6 +290,8 @@ mod user {
     unsafe impl aya::Pod for super::RawSeccompEvent {}
     unsafe impl aya::Pod for super::KernelOffsets {}
     unsafe impl aya::Pod for super::ExitedTask {}
+    unsafe impl aya::Pod for super::PathArg {}
+    unsafe impl aya::Pod for super::Settings {}
 }
 
 #[cfg(test)]
@@ -156,10 +301,11 @@ mod tests {
 
     #[test]
     fn layout_has_no_implicit_padding() {
-        assert_eq!(size_of::<RawSeccompEvent>(), 80);
+        assert_eq!(size_of::<RawSeccompEvent>(), 184);
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
-        // Ten u32 fields and nothing else: any padding would make the size larger.
-        assert_eq!(size_of::<KernelOffsets>(), 10 * size_of::<u32>());
+        // u32 fields and nothing else: any padding would make the size larger.
+        assert_eq!(size_of::<KernelOffsets>(), 46 * size_of::<u32>());
+        assert_eq!(size_of::<PathArg>(), 2);
         assert_eq!(align_of::<KernelOffsets>(), 4);
     }
 }

@@ -54,6 +54,32 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     compat_bit: 0,
     native_arch: 0,
     compat_arch: 0,
+    regs_args: [0; 6],
+    regs_compat_args: [0; 6],
+    regs_ret: 0,
+    regs_ip: 0,
+    task_comm: 0,
+    task_group_leader: 0,
+    task_thread_pid: 0,
+    task_mm: 0,
+    task_seccomp_mode: 0,
+    task_ptrace: 0,
+    pid_level: 0,
+    pid_numbers: 0,
+    upid_size: 0,
+    upid_nr: 0,
+    mm_exe_file: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    file_f_path: 0,
+    path_mnt: 0,
+    path_dentry: 0,
+    dentry_d_parent: 0,
+    dentry_d_name: 0,
+    vfsmount_mnt_root: 0,
+    mount_mnt: 0,
+    mount_mnt_parent: 0,
+    mount_mnt_mountpoint: 0,
 };
 
 // `void audit_seccomp(unsigned long syscall, long signr, int code)`
@@ -155,6 +181,7 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
         source,
         read_errors,
         comm,
+        ..RawSeccompEvent::default()
     });
     entry.submit(wake_up(code));
 }

@@ -64,6 +64,7 @@ fn records() -> Vec<Vec<u8>> {
                 source: source::FENTRY,
                 read_errors: 0,
                 comm,
+                ..Default::default()
             };
             // SAFETY: RawSeccompEvent is plain integers without padding.
             let bytes = unsafe {

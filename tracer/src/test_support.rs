@@ -24,6 +24,7 @@ pub fn sample_raw() -> RawSeccompEvent {
         source: source::FENTRY,
         read_errors: 0,
         comm,
+        ..Default::default()
     }
 }
 

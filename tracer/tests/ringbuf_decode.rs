@@ -91,6 +91,7 @@ fn raw_event() -> impl Strategy<Value = (Vec<u8>, RawSeccompEvent)> {
                     source,
                     read_errors,
                     comm,
+                    ..Default::default()
                 };
                 (name, raw)
             },

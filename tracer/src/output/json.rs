@@ -358,6 +358,7 @@ mod tests {
                 source: tracer_common::source::KPROBE,
                 read_errors,
                 comm,
+                ..Default::default()
             };
             let event = crate::events::Decoder::new(
                 "node".into(),

@@ -319,6 +319,7 @@ pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsErro
         compat_bit,
         native_arch: arch.native_arch,
         compat_arch,
+        ..KernelOffsets::default()
     })
 }
 
@@ -933,6 +934,7 @@ mod tests {
                     compat_bit: 1,
                     native_arch: audit_arch::X86_64,
                     compat_arch: audit_arch::I386,
+                    ..KernelOffsets::default()
                 }
             );
         }
