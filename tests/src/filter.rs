@@ -20,11 +20,32 @@ pub mod nr {
         pub const MKDIR: u32 = 83;
         pub const GETPPID: u32 = 110;
         pub const GETPGID: u32 = 121;
+        pub const GETPRIORITY: u32 = 140;
+        pub const OPENAT: u32 = 257;
+        pub const MKDIRAT: u32 = 258;
+        pub const UNLINKAT: u32 = 263;
         pub const UNSHARE: u32 = 272;
+        pub const PRLIMIT64: u32 = 302;
     }
     pub mod i386 {
         pub const GETPID: u32 = 20;
+        pub const GETPRIORITY: u32 = 96;
     }
+}
+
+/// The symbolic name of the errnos the scenarios use, as tracer's `errno_name` spells them.
+pub fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EACCES => "EACCES",
+        libc::EXDEV => "EXDEV",
+        libc::EINVAL => "EINVAL",
+        libc::EROFS => "EROFS",
+        libc::ENOSYS => "ENOSYS",
+        _ => return None,
+    })
 }
 
 /// `SECCOMP_RET_*` actions a rule can return.

@@ -450,8 +450,12 @@ mod tests {
                 syscall: "mkdir".into(),
                 code: "log".into(),
                 count: 1,
+                details: Default::default(),
             }],
             exit: ExpectedExit::Code(0),
+            unaudited: Vec::new(),
+            not_seccomp: Vec::new(),
+            process: None,
         }
     }
 

@@ -10,7 +10,7 @@ use std::{
 
 use nix::sys::signal::Signal;
 
-use crate::plan::{EXIT_UNSUPPORTED, ExpectedExit, Plan};
+use crate::plan::{Details, EXIT_UNSUPPORTED, Expected, ExpectedExit, Plan, Returned};
 
 /// A burst of thousands of audited calls is throttled by the kernel's audit backlog; under
 /// software emulation that still finishes in seconds.
@@ -39,9 +39,13 @@ pub struct Run {
     pub args: Vec<String>,
     pub plan: Plan,
     pub status: ExitStatus,
-    /// What followed the plan on stdout (nothing, normally).
+    /// What the calls returned, as the workload printed it after the plan.
+    pub returned: Vec<Returned>,
+    /// What followed the plan on stdout and is not a [`Returned`] line (nothing, normally).
     pub stdout_rest: String,
     pub stderr: String,
+    /// The pid of the process that started the workload, when it is not the test itself.
+    pub parent: Option<u32>,
 }
 
 impl Workload {
@@ -64,8 +68,43 @@ impl Workload {
     /// or ran past [`RUN_TIMEOUT`].
     #[track_caller]
     pub fn run(&self, args: &[&str]) -> Run {
-        let child = Command::new(&self.path)
-            .args(args)
+        let mut command = Command::new(&self.path);
+        command.args(args);
+        let Spawned { run, spawned } = self.run_command(command, args);
+        assert_eq!(
+            run.plan.pid, spawned,
+            "seccomp-workload {args:?} announced pid {} but runs as {spawned}",
+            run.plan.pid
+        );
+        run
+    }
+
+    /// Runs a scenario as the child of a shell (`sh -c`), so its parent is a process the test
+    /// knows and whose name is `sh`, not one of the test harness's threads. The shell's exit
+    /// status stands for the workload's: 128 + N for a workload killed by signal N.
+    #[track_caller]
+    pub fn run_as_child_of_sh(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        // `; exit` keeps a shell from replacing itself with its last command.
+        command
+            .args(["-c", "\"$@\"; exit $?", "sh"])
+            .arg(&self.path)
+            .args(args);
+        let Spawned { mut run, spawned } = self.run_command(command, args);
+        assert_ne!(
+            run.plan.pid, spawned,
+            "sh ran seccomp-workload {args:?} in its own process instead of a child"
+        );
+        run.parent = Some(spawned);
+        if let Some(code) = run.status.code().filter(|code| *code > 128) {
+            run.status = ExitStatus::from_raw(code - 128);
+        }
+        run
+    }
+
+    #[track_caller]
+    fn run_command(&self, mut command: Command, args: &[&str]) -> Spawned {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -106,22 +145,86 @@ impl Workload {
                  stdout {stdout:?}, stderr {stderr:?}"
             )
         });
-        assert_eq!(
-            plan.pid, pid,
-            "seccomp-workload {args:?} announced pid {} but runs as {pid}",
-            plan.pid
-        );
-        Run {
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            plan,
-            status,
-            stdout_rest: rest.to_owned(),
-            stderr,
+        let (returned, others): (Vec<_>, Vec<_>) = rest
+            .lines()
+            .map(|line| (serde_json::from_str::<Returned>(line).ok(), line))
+            .partition(|(returned, _)| returned.is_some());
+        Spawned {
+            run: Run {
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                plan,
+                status,
+                returned: returned.into_iter().filter_map(|(r, _)| r).collect(),
+                stdout_rest: others
+                    .into_iter()
+                    .map(|(_, line)| format!("{line}\n"))
+                    .collect(),
+                stderr,
+                parent: None,
+            },
+            spawned: pid,
         }
     }
 }
 
+struct Spawned {
+    run: Run,
+    /// The pid of the process the test started.
+    spawned: u32,
+}
+
 impl Run {
+    /// What the workload printed a call returned, by the call's arch and number; panics when
+    /// it printed nothing for it.
+    #[track_caller]
+    pub fn returned(&self, expected: &Expected) -> &Returned {
+        self.returned
+            .iter()
+            .find(|r| r.arch == expected.arch && r.syscall_nr == expected.syscall_nr)
+            .unwrap_or_else(|| {
+                panic!(
+                    "seccomp-workload {:?} printed no result for its {} call; it printed {:?}",
+                    self.args, expected.syscall, self.returned
+                )
+            })
+    }
+
+    /// The details a call must be reported with: the plan's, with the errno the caller really
+    /// got and the ip it really called from, where the workload printed them.
+    #[track_caller]
+    pub fn details(&self, expected: &Expected) -> Details {
+        let mut details = expected.details.clone();
+        if let Some(returned) = self
+            .returned
+            .iter()
+            .find(|r| r.arch == expected.arch && r.syscall_nr == expected.syscall_nr)
+        {
+            assert_eq!(
+                returned.errno, details.errno,
+                "seccomp-workload {:?}: {} did not fail as planned",
+                self.args, expected.syscall
+            );
+            details.ip = returned.ip.or(details.ip);
+        }
+        details
+    }
+
+    /// The plan with each call's details as [`Run::details`] gives them: what the oracle
+    /// compares tracer's events with.
+    #[track_caller]
+    pub fn plan_with_truth(&self) -> Plan {
+        let mut plan = self.plan.clone();
+        for expected in plan
+            .expect
+            .iter_mut()
+            .chain(&mut plan.unaudited)
+            .chain(&mut plan.not_seccomp)
+        {
+            expected.details = self.details(expected);
+        }
+        plan
+    }
+
     /// Panics unless the workload exited, or was killed, as its plan announced.
     #[track_caller]
     pub fn assert_ended_as_planned(&self) {
@@ -139,7 +242,7 @@ impl Run {
         );
         assert!(
             self.stdout_rest.trim().is_empty(),
-            "seccomp-workload {:?} printed more than its plan: {:?}",
+            "seccomp-workload {:?} printed more than its plan and its calls' results: {:?}",
             self.args,
             self.stdout_rest
         );
