@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     filter::{action_name, arch_name},
     kmsg::SeccompRecord,
-    plan::Plan,
+    plan::{Details, Plan},
     tracer::TracerEvent,
     workload::signal_name,
 };
@@ -65,6 +65,24 @@ pub struct Context {
     /// The workloads ran between these instants.
     pub started: DateTime<Utc>,
     pub ended: DateTime<Utc>,
+    /// Whether tracer ran with `--all-denials`.
+    pub all_denials: bool,
+}
+
+impl Context {
+    /// Whether an event of this source and action carries the details of the call (args,
+    /// path, errno, namespace ids): the kernel programs read them for every event; the audit
+    /// source has them from its tracepoints only for kills and, with `--all-denials`, for
+    /// refusals, and otherwise only what the record says (exe, ip).
+    pub fn has_details(&self, code: &str) -> bool {
+        match self.source.as_str() {
+            "audit" => {
+                matches!(code, "kill_process" | "kill_thread")
+                    || (self.all_denials && code == "errno")
+            }
+            _ => true,
+        }
+    }
 }
 
 /// The outcome of all three comparisons.
@@ -139,31 +157,104 @@ impl Report {
                 problems.push(format!("{field}: expected {expected}, seen {seen}"));
             }
         };
-        let planned = plans
-            .iter()
-            .filter(|p| p.pid == event.pid)
-            .find_map(|plan| {
-                plan.expect.iter().find(|e| {
-                    u64::from(e.syscall_nr) == event.syscall_nr
-                        && Some(&e.arch) == event.arch.as_ref()
-                })
-            });
+        let plan = plans.iter().find(|p| p.pid == event.pid);
+        let planned = plan.and_then(|plan| {
+            plan.expect.iter().find(|e| {
+                u64::from(e.syscall_nr) == event.syscall_nr && Some(&e.arch) == event.arch.as_ref()
+            })
+        });
+        let has_details = context.has_details(&event.code);
         if let Some(planned) = planned {
-            check(
-                "tid",
-                planned.tid.to_string(),
-                event.tid.map_or_else(String::new, |t| t.to_string()),
-            );
+            // The audit source cannot tell the thread: its events have no tid.
+            let tid = (context.source != "audit").then_some(planned.tid);
+            check("tid", format!("{tid:?}"), format!("{:?}", event.tid));
             check("syscall", planned.syscall.clone(), event.syscall.clone());
             check("code", planned.code.clone(), event.code.clone());
+            if has_details {
+                check_details(&mut check, &planned.details, event);
+            }
+        }
+        if !has_details {
+            for (field, seen) in [
+                ("args", format!("{:?}", event.args)),
+                ("path", format!("{:?}", event.path)),
+                ("errno", format!("{:?}", event.errno)),
+            ] {
+                check(
+                    &format!(
+                        "{field} (the {} source has none for {})",
+                        context.source, event.code
+                    ),
+                    "None".into(),
+                    seen,
+                );
+            }
+        }
+        if event.code != "errno" {
+            check(
+                "errno (not an errno action)",
+                "(None, None)".into(),
+                format!("{:?}", (event.errno, &event.errno_name)),
+            );
+        }
+        if let Some(process) = plan.and_then(|plan| plan.process.as_ref())
+            && has_details
+        {
+            check(
+                "exe (the workload's own)",
+                format!("{:?}", Some(&process.exe)),
+                format!("{:?}", event.exe),
+            );
+            check(
+                "cmdline (its argv)",
+                format!("{:?}", Some(&process.cmdline)),
+                format!("{:?}", event.cmdline),
+            );
+            check(
+                "cmdline_truncated",
+                "Some(false)".into(),
+                format!("{:?}", event.cmdline_truncated),
+            );
+            check(
+                "parent_comm",
+                format!("{:?}", Some(&process.parent_comm)),
+                format!("{:?}", event.parent_comm),
+            );
+            check(
+                "ns_pid (the workload's getpid)",
+                format!("{:?}", Some(process.ns_pid)),
+                format!("{:?}", event.ns_pid),
+            );
+            check(
+                "ns_ppid (the workload's getppid)",
+                format!("{:?}", Some(process.ns_ppid)),
+                format!("{:?}", event.ns_ppid),
+            );
+        }
+        if has_details {
+            // The workloads run in the test's pid namespace, which numbers them as the host does.
+            check(
+                "ns_pid (host process)",
+                format!("{:?}", Some(event.pid)),
+                format!("{:?}", event.ns_pid),
+            );
+            check(
+                "ns_ppid (host process)",
+                format!("{:?}", event.ppid),
+                format!("{:?}", event.ns_ppid),
+            );
         }
         let code_name = action_name(event.code_raw).map_or_else(|| "?".into(), str::to_owned);
         check("code (from code_raw)", code_name, event.code.clone());
         check("source", context.source.clone(), event.source.clone());
         check("comm", context.comm.clone(), event.comm.clone());
+        // A workload started through a shell says who its parent is.
+        let ppid = plan
+            .and_then(|plan| plan.process.as_ref())
+            .map_or(context.ppid, |process| process.ppid);
         check(
             "ppid",
-            format!("{:?}", Some(context.ppid)),
+            format!("{:?}", Some(ppid)),
             format!("{:?}", event.ppid),
         );
         check(
@@ -173,7 +264,20 @@ impl Report {
         );
         check("node", context.node.clone(), event.node.clone());
         check("container", "None".into(), format!("{:?}", event.container));
-        if let Some(record) = kernel.iter().find(|r| r.pid == event.pid) {
+        let key = Key::of_event(event);
+        if let Some(record) = kernel.iter().find(|r| Key::of_record(r) == key) {
+            check(
+                "exe (kernel's exe=)",
+                format!("{:?}", record.exe),
+                format!("{:?}", event.exe),
+            );
+            if record.ip.is_some() {
+                check(
+                    "ip (kernel's ip=)",
+                    format!("{:?}", record.ip.map(|ip| format!("{ip:#x}"))),
+                    format!("{:?}", event.ip.map(|ip| format!("{ip:#x}"))),
+                );
+            }
             if let Some(uid) = record.uid {
                 check(
                     "uid (kernel's uid=)",
@@ -267,6 +371,74 @@ impl Report {
             );
         }
         panic!("{message}\n{notes}");
+    }
+}
+
+/// Checks the fields a scenario made claims about.
+pub fn check_details(
+    check: &mut impl FnMut(&str, String, String),
+    details: &Details,
+    event: &TracerEvent,
+) {
+    if let Some(errno) = details.errno {
+        check(
+            "errno (what the caller got)",
+            format!("{:?}", Some(errno)),
+            format!("{:?}", event.errno),
+        );
+        check(
+            "errno_name",
+            format!("{:?}", details.errno_name),
+            format!("{:?}", event.errno_name),
+        );
+    }
+    if let Some(args) = details.args {
+        let hex = |args: &[u64]| {
+            args.iter()
+                .map(|a| format!("{a:#x}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        check(
+            "args (the argument registers)",
+            format!("[{}]", hex(&args)),
+            event
+                .args
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), |args| format!("[{}]", hex(args))),
+        );
+    }
+    if let Some(ip) = details.ip {
+        check(
+            "ip (after the system call instruction)",
+            format!("{:?}", Some(format!("{ip:#x}"))),
+            format!("{:?}", event.ip.map(|ip| format!("{ip:#x}"))),
+        );
+    }
+    if let Some(path) = &details.path {
+        check(
+            "path",
+            format!("{:?}", Some(&path.path)),
+            format!("{:?}", event.path),
+        );
+        check(
+            "path_truncated",
+            format!("{:?}", Some(path.truncated)),
+            format!("{:?}", event.path_truncated),
+        );
+        check(
+            "dirfd",
+            format!("{:?} (field present)", path.dirfd),
+            format!(
+                "{:?} (field {})",
+                event.dirfd,
+                if event.has("dirfd") {
+                    "present"
+                } else {
+                    "missing"
+                }
+            ),
+        );
     }
 }
 
@@ -406,12 +578,12 @@ mod tests {
             subj: None,
             pid,
             comm: Some("seccomp-workloa".into()),
-            exe: None,
+            exe: Some("/work/main/target/debug/seccomp-workload".into()),
             sig,
             arch: crate::filter::AUDIT_ARCH_X86_64,
             syscall,
             compat: Some(0),
-            ip: None,
+            ip: Some(0x7f88_a27d_7829),
             code,
         }
     }
@@ -436,6 +608,11 @@ mod tests {
             code_raw,
             signal: None,
             container: None,
+            exe: Some("/work/main/target/debug/seccomp-workload".into()),
+            ip: Some(0x7f88_a27d_7829),
+            ns_pid: Some(pid),
+            ns_ppid: Some(1),
+            ..TracerEvent::default()
         }
     }
 
@@ -450,7 +627,7 @@ mod tests {
                 syscall: "mkdir".into(),
                 code: "log".into(),
                 count: 1,
-                details: Default::default(),
+                details: Details::default(),
             }],
             exit: ExpectedExit::Code(0),
             unaudited: Vec::new(),
@@ -469,6 +646,7 @@ mod tests {
             node: "node-a".into(),
             started: at("2026-11-23T22:41:06Z"),
             ended: at("2026-11-23T22:41:08Z"),
+            all_denials: false,
         }
     }
 
@@ -496,6 +674,71 @@ mod tests {
         assert_eq!(
             report.field_problems,
             ["pid 10 tid 10 x86_64 nr 83: syscall: expected mkdir, seen mkdirat"]
+        );
+    }
+
+    #[test]
+    fn compares_the_details_a_scenario_claims() {
+        let mut plan = plan(10);
+        plan.expect[0].code = "errno".into();
+        plan.expect[0].details = Details {
+            errno: Some(13),
+            errno_name: Some("EACCES".into()),
+            args: Some([1, 2, 3, 4, 5, 0xf666_0000_0000_0006]),
+            ip: None,
+            path: Some(crate::plan::PathArg {
+                path: "short".into(),
+                truncated: false,
+                dirfd: Some(-100),
+            }),
+        };
+        let kernel = record(10, 83, 0x5_0000, 0);
+        let mut seen = event(10, "mkdir", 83, "errno", 0x5_0000);
+        seen.errno = Some(13);
+        seen.errno_name = Some("EACCES".into());
+        seen.args = Some(vec![1, 2, 3, 4, 5, 0xf666_0000_0000_0006]);
+        seen.path = Some("short".into());
+        seen.path_truncated = Some(false);
+        seen.dirfd = Some(-100);
+        seen.fields.insert("dirfd".into());
+        let report = Report::new(&[&plan], &[&kernel], &[&seen], &context());
+        assert!(report.is_ok(), "{report:?}");
+
+        seen.args.as_mut().unwrap()[5] = 0xf666_0000_0000_0000;
+        seen.errno = None;
+        seen.fields.remove("dirfd");
+        let report = Report::new(&[&plan], &[&kernel], &[&seen], &context());
+        assert_eq!(
+            report.field_problems,
+            [
+                "pid 10 tid 10 x86_64 nr 83: errno (what the caller got): expected Some(13), seen None",
+                "pid 10 tid 10 x86_64 nr 83: args (the argument registers): expected \
+                 [0x1,0x2,0x3,0x4,0x5,0xf666000000000006], seen [0x1,0x2,0x3,0x4,0x5,0xf666000000000000]",
+                "pid 10 tid 10 x86_64 nr 83: dirfd: expected Some(-100) (field present), seen \
+                 Some(-100) (field missing)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_audit_source_has_no_details_of_a_logged_call() {
+        let plan = plan(10);
+        let kernel = record(10, 83, 0x7ffc_0000, 0);
+        let mut seen = event(10, "mkdir", 83, "log", 0x7ffc_0000);
+        seen.source = "audit".into();
+        seen.tid = None;
+        seen.args = Some(vec![0; 6]);
+        let context = Context {
+            source: "audit".into(),
+            ..context()
+        };
+        let report = Report::new(&[&plan], &[&kernel], &[&seen], &context);
+        assert_eq!(
+            report.field_problems,
+            [
+                "pid 10 tid - x86_64 nr 83: args (the audit source has none for log): expected \
+              None, seen Some([0, 0, 0, 0, 0, 0])"
+            ]
         );
     }
 

@@ -2,6 +2,7 @@
 //! it with SIGINT and reads its closing summary.
 
 use std::{
+    collections::BTreeSet,
     io::{BufRead as _, BufReader, Read},
     path::Path,
     process::{Child, Command, ExitStatus, Stdio},
@@ -20,7 +21,7 @@ pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(90);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One line of `tracer audit seccomp -o json` (docs/events.md).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TracerEvent {
     pub timestamp: String,
     pub node: String,
@@ -40,6 +41,56 @@ pub struct TracerEvent {
     pub code_raw: u32,
     pub signal: Option<String>,
     pub container: Option<serde_json::Value>,
+    // Why the call failed and who made it. Absent from tracers that predate them, hence the
+    // defaults; `fields` tells a null field from a missing one.
+    #[serde(default)]
+    pub errno: Option<i32>,
+    #[serde(default)]
+    pub errno_name: Option<String>,
+    #[serde(default)]
+    pub args: Option<Vec<u64>>,
+    #[serde(default)]
+    pub ip: Option<u64>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub path_truncated: Option<bool>,
+    #[serde(default)]
+    pub dirfd: Option<i32>,
+    #[serde(default)]
+    pub exe: Option<String>,
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    #[serde(default)]
+    pub cmdline_truncated: Option<bool>,
+    #[serde(default)]
+    pub parent_comm: Option<String>,
+    #[serde(default)]
+    pub ns_pid: Option<u32>,
+    #[serde(default)]
+    pub ns_ppid: Option<u32>,
+    /// The names of the fields the line had, null or not.
+    #[serde(skip)]
+    pub fields: BTreeSet<String>,
+}
+
+impl TracerEvent {
+    /// Reads one line of `-o json`.
+    pub fn parse(line: &str) -> serde_json::Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let fields = value
+            .as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut event: Self = serde_json::from_value(value)?;
+        event.fields = fields;
+        Ok(event)
+    }
+
+    /// Whether the line had `field`, even as null.
+    pub fn has(&self, field: &str) -> bool {
+        self.fields.contains(field)
+    }
 }
 
 /// The counts of the closing summary line: `N events delivered, M lost, K shown`, then optional
@@ -325,7 +376,7 @@ impl Tracer {
                 gate,
                 Arc::clone(&shared),
                 |output, line| {
-                    match serde_json::from_str::<TracerEvent>(&line) {
+                    match TracerEvent::parse(&line) {
                         Ok(event) => output.events.push(event),
                         Err(error) => output.bad_stdout.push(format!("{line}  <- {error}")),
                     }
@@ -650,5 +701,18 @@ mod tests {
             (485855, 272, 0)
         );
         assert_eq!(event.signal.as_deref(), Some("SIGSYS"));
+    }
+
+    #[test]
+    fn tells_a_null_detail_from_a_missing_one() {
+        let line = r#"{"timestamp":"t","node":"n","source":"fentry","pid":7,"tid":7,"ppid":1,"uid":0,"gid":0,"comm":"c","mntns_id":1,"cgroup_id":1,"syscall":"getpriority","syscall_nr":140,"arch":"x86_64","code":"errno","code_raw":327680,"signal":null,"container":null,"errno":1,"errno_name":"EPERM","args":[1229764173248856065,2459528346497712130,3689292519746568195,4919056692995424260,6148820866244280325,17754878580954759174],"ip":93896125848750,"path":null,"dirfd":null}"#;
+        let event = TracerEvent::parse(line).unwrap();
+        assert_eq!(event.args.as_ref().unwrap()[5], 0xf666_0000_0000_0006);
+        assert_eq!(
+            (event.errno, event.errno_name.as_deref()),
+            (Some(1), Some("EPERM"))
+        );
+        assert!(event.has("path") && event.path.is_none());
+        assert!(!event.has("exe"));
     }
 }
