@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     filter::{action_name, arch_name},
     kmsg::SeccompRecord,
-    plan::{Details, Plan},
+    plan::{Details, Expected, Plan},
     tracer::TracerEvent,
     workload::signal_name,
 };
@@ -74,8 +74,9 @@ impl Context {
     /// path, errno, namespace ids): the kernel programs read them for every event; the audit
     /// source has them from its tracepoints only for kills and, with `--all-denials`, for
     /// refusals, and otherwise only what the record says (exe, ip).
-    pub fn has_details(&self, code: &str) -> bool {
-        match self.source.as_str() {
+    pub fn has_details(&self, event: &TracerEvent) -> bool {
+        let code = event.code.as_str();
+        match event.source.as_str() {
             "audit" => {
                 matches!(code, "kill_process" | "kill_thread")
                     || (self.all_denials && code == "errno")
@@ -103,6 +104,11 @@ impl Report {
         tracer: &[&TracerEvent],
         context: &Context,
     ) -> Self {
+        // Calls the kernel did not audit have no record to be compared with: they are
+        // counted against the plans instead.
+        let (unaudited, audited): (Vec<&TracerEvent>, Vec<&TracerEvent>) =
+            tracer.iter().partition(|e| not_audited(plans, e).is_some());
+        let tracer = audited;
         let tally = Tally::count(
             kernel.iter().map(|r| Key::of_record(r)),
             tracer.iter().map(|e| Key::of_event(e)),
@@ -138,10 +144,53 @@ impl Report {
             tracer_vs_kernel,
             field_problems: Vec::new(),
         };
-        for event in tracer {
+        for event in tracer.iter().chain(&unaudited) {
             report.check_fields(event, plans, kernel, context);
         }
+        report.count_unaudited(plans, &unaudited, context);
         report
+    }
+
+    /// Each call seccomp refused without auditing it must be reported as often as it was
+    /// made with `--all-denials` and never without; a call the kernel itself failed, never.
+    fn count_unaudited(&mut self, plans: &[&Plan], events: &[&TracerEvent], context: &Context) {
+        for plan in plans {
+            let calls = plan
+                .unaudited
+                .iter()
+                .map(|e| {
+                    (
+                        e,
+                        if context.all_denials { e.count } else { 0 },
+                        "refused without an audit record",
+                    )
+                })
+                .chain(
+                    plan.not_seccomp
+                        .iter()
+                        .map(|e| (e, 0, "failed by the kernel, not by seccomp")),
+                );
+            for (expected, wanted, what) in calls {
+                let seen = events
+                    .iter()
+                    .filter(|e| {
+                        e.pid == plan.pid
+                            && e.syscall_nr == u64::from(expected.syscall_nr)
+                            && e.arch.as_ref() == Some(&expected.arch)
+                    })
+                    .count();
+                if seen != wanted as usize {
+                    self.field_problems.push(format!(
+                        "pid {} {} {} ({what}): reported {seen} times, expected {wanted} \
+                         (--all-denials {})",
+                        plan.pid,
+                        expected.arch,
+                        expected.syscall,
+                        if context.all_denials { "on" } else { "off" }
+                    ));
+                }
+            }
+        }
     }
 
     fn check_fields(
@@ -158,12 +207,16 @@ impl Report {
             }
         };
         let plan = plans.iter().find(|p| p.pid == event.pid);
-        let planned = plan.and_then(|plan| {
-            plan.expect.iter().find(|e| {
-                u64::from(e.syscall_nr) == event.syscall_nr && Some(&e.arch) == event.arch.as_ref()
+        let not_audited = not_audited(plans, event);
+        let planned = plan
+            .and_then(|plan| {
+                plan.expect.iter().find(|e| {
+                    u64::from(e.syscall_nr) == event.syscall_nr
+                        && Some(&e.arch) == event.arch.as_ref()
+                })
             })
-        });
-        let has_details = context.has_details(&event.code);
+            .or(not_audited);
+        let has_details = context.has_details(event);
         if let Some(planned) = planned {
             // The audit source cannot tell the thread: its events have no tid.
             let tid = (context.source != "audit").then_some(planned.tid);
@@ -246,7 +299,12 @@ impl Report {
         }
         let code_name = action_name(event.code_raw).map_or_else(|| "?".into(), str::to_owned);
         check("code (from code_raw)", code_name, event.code.clone());
-        check("source", context.source.clone(), event.source.clone());
+        let source = if not_audited.is_some() {
+            "syscall-exit"
+        } else {
+            &context.source
+        };
+        check("source", source.to_owned(), event.source.clone());
         check("comm", context.comm.clone(), event.comm.clone());
         // A workload started through a shell says who its parent is.
         let ppid = plan
@@ -372,6 +430,17 @@ impl Report {
         }
         panic!("{message}\n{notes}");
     }
+}
+
+/// The planned call an event is of when the kernel did not audit that call.
+fn not_audited<'a>(plans: &[&'a Plan], event: &TracerEvent) -> Option<&'a Expected> {
+    plans
+        .iter()
+        .filter(|p| p.pid == event.pid)
+        .flat_map(|p| p.unaudited.iter().chain(&p.not_seccomp))
+        .find(|e| {
+            u64::from(e.syscall_nr) == event.syscall_nr && Some(&e.arch) == event.arch.as_ref()
+        })
 }
 
 /// Checks the fields a scenario made claims about.
@@ -738,6 +807,70 @@ mod tests {
             [
                 "pid 10 tid - x86_64 nr 83: args (the audit source has none for log): expected \
               None, seen Some([0, 0, 0, 0, 0, 0])"
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_unaudited_refusals_only_with_all_denials() {
+        let logged = plan(10).expect[0].clone();
+        let mut plan = plan(10);
+        plan.expect.clear();
+        plan.unaudited = vec![Expected {
+            syscall_nr: 258,
+            syscall: "mkdirat".into(),
+            code: "errno".into(),
+            details: Details {
+                errno: Some(30),
+                errno_name: Some("EROFS".into()),
+                ..Details::default()
+            },
+            ..logged.clone()
+        }];
+        plan.not_seccomp = vec![Expected {
+            syscall_nr: 302,
+            syscall: "prlimit64".into(),
+            code: "allow".into(),
+            ..logged.clone()
+        }];
+        let mut refused = event(10, "mkdirat", 258, "errno", 0x5_001e);
+        refused.source = "syscall-exit".into();
+        refused.errno = Some(30);
+        refused.errno_name = Some("EROFS".into());
+        let all_denials = Context {
+            all_denials: true,
+            ..context()
+        };
+        let report = Report::new(&[&plan], &[], &[&refused], &all_denials);
+        assert!(report.is_ok(), "{report:?}");
+
+        let report = Report::new(&[&plan], &[], &[], &all_denials);
+        assert_eq!(
+            report.field_problems,
+            [
+                "pid 10 x86_64 mkdirat (refused without an audit record): reported 0 times, \
+              expected 1 (--all-denials on)"
+            ]
+        );
+        let kernel_failure = event(10, "prlimit64", 302, "errno", 0x5_0001);
+        let report = Report::new(
+            &[&plan],
+            &[],
+            &[&refused, &refused, &kernel_failure],
+            &context(),
+        );
+        let counts: Vec<_> = report
+            .field_problems
+            .iter()
+            .filter(|p| p.contains("reported"))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                "pid 10 x86_64 mkdirat (refused without an audit record): reported 2 times, \
+                 expected 0 (--all-denials off)",
+                "pid 10 x86_64 prlimit64 (failed by the kernel, not by seccomp): reported 1 \
+                 times, expected 0 (--all-denials off)",
             ]
         );
     }

@@ -140,6 +140,19 @@ fn assert_events_match_kernel(
     (started, ended): (DateTime<Utc>, DateTime<Utc>),
     notes: &str,
 ) {
+    assert_events_match(setup, runs, audit, events, (started, ended), false, notes);
+}
+
+/// [`assert_events_match_kernel`] for a tracer run with or without `--all-denials`.
+fn assert_events_match(
+    setup: &Setup,
+    runs: &[Run],
+    audit: &AuditLog,
+    events: &[TracerEvent],
+    (started, ended): (DateTime<Utc>, DateTime<Utc>),
+    all_denials: bool,
+    notes: &str,
+) {
     assert!(
         audit.unparsable.is_empty(),
         "the kernel wrote seccomp audit records this parser cannot read: {:?}",
@@ -159,7 +172,7 @@ fn assert_events_match_kernel(
         node: env::hostname(),
         started,
         ended,
-        all_denials: false,
+        all_denials,
     };
     let notes = format!(
         "workload pids: {}; kmsg records overwritten before they were read: {}\n{notes}",
@@ -524,5 +537,205 @@ fn timeout_ends_tracer_by_itself_with_its_summary() {
         &finished.events,
         (started, ended),
         &notes,
+    );
+}
+
+/// What every test of the details does: one tracer with `extra` arguments, the scenarios (those
+/// in `under_sh` as children of a shell), then every event of theirs held to the kernel's
+/// records and to what the workloads said they did. Returns the runs and tracer's events.
+fn details_match_the_truth(
+    setup: &Setup,
+    extra: &[&str],
+    direct: &[&[&str]],
+    under_sh: &[&[&str]],
+) -> (Vec<Run>, Vec<TracerEvent>) {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let all_denials = extra.contains(&"--all-denials");
+    let tracer = start_tracer(setup, extra);
+    let mut audit = AuditLog::from_now();
+
+    let started = Utc::now();
+    let mut runs = run_all(&setup.workload, direct);
+    for args in under_sh {
+        let run = setup.workload.run_as_child_of_sh(args);
+        run.assert_ended_as_planned();
+        runs.push(run);
+    }
+    let ended = Utc::now();
+
+    let (pids, audited) = pids_and_expected(&runs);
+    let unaudited: usize = runs
+        .iter()
+        .flat_map(|r| &r.plan.unaudited)
+        .map(|e| e.count as usize)
+        .sum();
+    let reported = audited + if all_denials { unaudited } else { 0 };
+    tracer.wait_for_events(EVENT_TIMEOUT, |events| {
+        of_pids(events, &pids).count() >= reported
+    });
+    audit.wait_for(EVENT_TIMEOUT, |records| {
+        records.iter().filter(|r| pids.contains(&r.pid)).count() >= audited
+    });
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    finished.assert_stdout_is_events();
+    let summary = finished.expect_summary();
+    let notes = format!(
+        "tracer summary: {summary:?}\nevents of the workloads:\n{}\ntracer stderr:\n{}",
+        of_pids(&finished.events, &pids)
+            .map(|e| format!("  {e:?}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        finished.stderr_text()
+    );
+    assert_events_match(
+        setup,
+        &runs,
+        &audit,
+        &finished.events,
+        (started, ended),
+        all_denials,
+        &notes,
+    );
+    let events = of_pids(&finished.events, &pids).cloned().collect();
+    (runs, events)
+}
+
+/// Four calls refused with four errnos (EACCES, EPERM, ENOSYS, EXDEV), audited through the
+/// filter's log flag: each event's `errno` and `errno_name` are what the caller got back,
+/// which the kernel's record (`code=0x50000`) does not say.
+#[test]
+fn errno_is_what_each_refused_caller_got() {
+    let setup = setup();
+    let (runs, events) = details_match_the_truth(&setup, &[], &[&["errnos"]], &[]);
+    let got: Vec<(String, Option<i32>)> = runs[0]
+        .returned
+        .iter()
+        .map(|r| (r.syscall.clone(), r.errno))
+        .collect();
+    let mut reported: Vec<(String, Option<i32>)> = events
+        .iter()
+        .map(|e| (e.syscall.clone(), e.errno))
+        .collect();
+    reported.sort();
+    let mut expected = got.clone();
+    expected.sort();
+    assert_eq!(
+        reported, expected,
+        "(call, errno) as tracer reported them, and as the workload got them"
+    );
+}
+
+/// A refused getpriority made with a sentinel in each of the six argument registers, by the
+/// `syscall` instruction and by i386's `int $0x80` (ebx, ecx, edx, esi, edi, ebp): `args` are
+/// those values exactly, including ones above 2^53 and 2^63, and `ip` is the address after
+/// the instruction, as the kernel's ip= says.
+#[test]
+fn args_are_the_registers_the_call_was_made_with() {
+    let setup = setup();
+    let (runs, events) = details_match_the_truth(&setup, &[], &[&["args"], &["args-i386"]], &[]);
+    for run in &runs {
+        let expected = &run.plan.expect[0];
+        let event = events
+            .iter()
+            .find(|e| e.pid == run.plan.pid)
+            .unwrap_or_else(|| panic!("no event of {}", run.plan.scenario));
+        assert_eq!(
+            event.args.as_deref(),
+            expected.details.args.as_ref().map(|a| &a[..]),
+            "args of {}",
+            run.plan.scenario
+        );
+        assert_eq!(
+            event.ip,
+            run.returned(expected).ip,
+            "ip of {}",
+            run.plan.scenario
+        );
+    }
+}
+
+/// Refused path calls: a short relative path from AT_FDCWD is reported exactly with dirfd
+/// -100, one over 300 bytes cut to its first 255 with `path_truncated`, an absolute path with
+/// a null dirfd, and a path relative to an open directory with that descriptor.
+#[test]
+fn paths_are_cut_at_255_bytes_and_carry_their_dirfd() {
+    let setup = setup();
+    let (runs, events) = details_match_the_truth(&setup, &[], &[&["long-path"]], &[]);
+    let long = events
+        .iter()
+        .find(|e| e.syscall == "openat")
+        .unwrap_or_else(|| panic!("no openat event of {:?}", runs[0].plan));
+    assert_eq!(
+        (long.path.as_ref().map(String::len), long.path_truncated),
+        (Some(255), Some(true)),
+        "the long path's length and truncation: {long:?}"
+    );
+}
+
+/// A process that seccomp kills (the whole process) on its first filtered call is gone when
+/// tracer reads its event: its `exe`, `cmdline` and `parent_comm` must have been taken while
+/// it ran, and its ns ids are those of the host's pid namespace.
+#[test]
+fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
+    let setup = setup();
+    let tag = format!("--tag=killed-at-once-{}", std::process::id());
+    let (runs, events) = details_match_the_truth(&setup, &[], &[], &[&["killed-at-once", &tag]]);
+    let run = &runs[0];
+    let event = events.first().expect("the kill was reported");
+    let exe = std::fs::canonicalize(&setup.workload.path).expect("the workload exists");
+    assert_eq!(event.exe.as_deref(), exe.to_str(), "exe of {event:?}");
+    assert_eq!(
+        event.cmdline,
+        Some(format!(
+            "{} killed-at-once {tag}",
+            setup.workload.path.display()
+        )),
+        "cmdline of {event:?}"
+    );
+    assert_eq!(event.parent_comm.as_deref(), Some("sh"), "{event:?}");
+    assert_eq!(event.ppid, run.parent, "the parent is the shell: {event:?}");
+}
+
+/// With `--all-denials`, a call refused with ERRNO by a filter without the log flag (which the
+/// kernel never audits) is reported once, from `syscall-exit`, with its errno; a call the
+/// kernel itself failed with EPERM is not reported; and calls the kernel did audit are
+/// reported once each, not once per way tracer saw them.
+#[test]
+fn all_denials_reports_unaudited_refusals_once_and_kernel_failures_never() {
+    let setup = setup();
+    let (runs, events) = details_match_the_truth(
+        &setup,
+        &["--all-denials"],
+        &[&["unaudited"], &["errnos"], &["long-path"]],
+        &[],
+    );
+    let unaudited = &runs[0];
+    let seen: Vec<_> = events
+        .iter()
+        .filter(|e| e.pid == unaudited.plan.pid)
+        .map(|e| {
+            (
+                e.syscall.as_str(),
+                e.source.as_str(),
+                e.code.as_str(),
+                e.code_raw & 0xffff_0000,
+                e.errno,
+                e.errno_name.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [(
+            "mkdirat",
+            "syscall-exit",
+            "errno",
+            0x0005_0000,
+            Some(libc::EROFS),
+            Some("EROFS")
+        )],
+        "the unaudited workload's events"
     );
 }

@@ -559,12 +559,13 @@ mod x86_64 {
                 [libc::PRIO_PROCESS as libc::c_long, 0, 0, 0],
             ),
         ];
-        let all = expect
+        // Every result is printed, also after one that went wrong.
+        let ok: Vec<bool> = expect
             .iter()
             .zip(results)
             .map(|(expected, result)| report(expected, result, None))
-            .fold(true, |all, ok| all && ok);
-        if all { 0 } else { 1 }
+            .collect();
+        if ok.iter().all(|ok| *ok) { 0 } else { 1 }
     }
 
     /// Sentinels for the six argument registers, each above 2^53 (where a JSON reader that
@@ -779,12 +780,13 @@ mod x86_64 {
                 ],
             ),
         ];
-        let all = expect
+        // Every result is printed, also after one that went wrong.
+        let ok: Vec<bool> = expect
             .iter()
             .zip(results)
             .map(|(expected, result)| report(expected, result, None))
-            .fold(true, |all, ok| all && ok);
-        if all { 0 } else { 1 }
+            .collect();
+        if ok.iter().all(|ok| *ok) { 0 } else { 1 }
     }
 
     /// What this process is, as it sees itself: the truth for `exe`, `cmdline`, `parent_comm`
