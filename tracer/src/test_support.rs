@@ -1,6 +1,6 @@
 //! Events for unit tests.
 
-use tracer_common::{RawSeccompEvent, source};
+use tracer_common::{HEADER_BYTES, RawSeccompEvent, source};
 
 use crate::events::{Decoder, Event, clock::WallClock};
 
@@ -36,4 +36,15 @@ pub fn sample_event() -> Event {
     )
     .decode(&sample_raw())
     .expect("a valid event")
+}
+
+/// A ring buffer record: `raw`'s bytes, then `strings` (the path, exe and argv its lengths
+/// announce, or anything else a test wants after the header).
+pub fn record_bytes(raw: &RawSeccompEvent, strings: &[u8]) -> Vec<u8> {
+    // SAFETY: RawSeccompEvent is plain integers without padding: all of its bytes are
+    // initialized.
+    let header = unsafe {
+        std::slice::from_raw_parts((raw as *const RawSeccompEvent).cast::<u8>(), HEADER_BYTES)
+    };
+    [header, strings].concat()
 }

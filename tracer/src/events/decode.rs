@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use tracer_common::{COMM_LEN, RawSeccompEvent, read_error, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, read_error, source};
 
 use super::{
     Arch, Event, SeccompAction, Source, SyscallName,
@@ -14,8 +14,21 @@ use crate::source::RawRecord;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("ring buffer record of {0} bytes, expected {expected}", expected = size_of::<RawSeccompEvent>())]
-    WrongSize(usize),
+    #[error(
+        "ring buffer record of {len} bytes, shorter than its {HEADER_BYTES}-byte header: tracer \
+         and the kernel programs that wrote it disagree on the layout"
+    )]
+    TooShort { len: usize },
+    #[error(
+        "ring buffer record of {len} bytes, whose header announces {path_len} bytes of path, \
+         {exe_len} of executable and {cmdline_len} of argv after its {HEADER_BYTES} bytes"
+    )]
+    StringsOverrun {
+        len: usize,
+        path_len: u16,
+        exe_len: u16,
+        cmdline_len: u16,
+    },
     #[error("unknown event source {0}")]
     UnknownSource(u32),
     #[error("unreadable seccomp audit record")]
@@ -29,6 +42,8 @@ impl TryFrom<u32> for Source {
         match raw {
             source::FENTRY => Ok(Source::Fentry),
             source::KPROBE => Ok(Source::Kprobe),
+            source::SYSCALL_EXIT => Ok(Source::SyscallExit),
+            source::TASK_EXIT => Ok(Source::TaskExit),
             other => Err(DecodeError::UnknownSource(other)),
         }
     }
@@ -59,18 +74,27 @@ impl Decoder {
         }
     }
 
-    /// Decodes one ring buffer record. Copies it first: ring buffer records are only 8-byte
-    /// aligned by convention, and a copy costs less than proving it.
+    /// Decodes one ring buffer record: the header, then the strings its lengths announce.
+    /// Copies the header first: ring buffer records are only 8-byte aligned by convention, and a
+    /// copy costs less than proving it. Bytes after the strings are ignored, so a program may
+    /// round its record's size up.
     pub fn decode_bytes(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
-        if bytes.len() != size_of::<RawSeccompEvent>() {
-            return Err(DecodeError::WrongSize(bytes.len()));
+        if bytes.len() < HEADER_BYTES {
+            return Err(DecodeError::TooShort { len: bytes.len() });
         }
-        // SAFETY: the length matches, and RawSeccompEvent is plain integers, valid for any bits.
+        // SAFETY: the header fits, and RawSeccompEvent is plain integers, valid for any bits.
         let raw = unsafe { bytes.as_ptr().cast::<RawSeccompEvent>().read_unaligned() };
-        self.decode(&raw)
+        check_strings_fit(&raw, bytes.len())?;
+        self.decode_with(&raw)
     }
 
+    /// Decodes a record that is its header alone: its lengths must announce no strings.
     pub fn decode(&self, raw: &RawSeccompEvent) -> Result<Event, DecodeError> {
+        check_strings_fit(raw, HEADER_BYTES)?;
+        self.decode_with(raw)
+    }
+
+    fn decode_with(&self, raw: &RawSeccompEvent) -> Result<Event, DecodeError> {
         let unread = |flag| raw.read_errors & flag != 0;
         let arch = if unread(read_error::ARCH) {
             Arch::Undetected
@@ -102,6 +126,22 @@ impl Decoder {
     }
 }
 
+fn check_strings_fit(raw: &RawSeccompEvent, len: usize) -> Result<(), DecodeError> {
+    let announced = HEADER_BYTES
+        + usize::from(raw.path_len)
+        + usize::from(raw.exe_len)
+        + usize::from(raw.cmdline_len);
+    if len < announced {
+        return Err(DecodeError::StringsOverrun {
+            len,
+            path_len: raw.path_len,
+            exe_len: raw.exe_len,
+            cmdline_len: raw.cmdline_len,
+        });
+    }
+    Ok(())
+}
+
 /// `comm` up to its NUL, in the [`visible`](super::text::visible) encoding: bytes that are not
 /// UTF-8 become `\xNN` and backslashes `\\`, so nothing is lost or invented.
 fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
@@ -113,7 +153,7 @@ fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
 mod tests {
     use super::*;
 
-    use crate::test_support::sample_raw as raw;
+    use crate::test_support::{record_bytes, sample_raw as raw};
 
     fn decoder() -> Decoder {
         Decoder::new("node-a".into(), WallClock::with_offset_ns(0))
@@ -164,7 +204,71 @@ mod tests {
         assert_eq!(decoder().decode(&bad), Err(DecodeError::UnknownSource(9)));
         assert_eq!(
             decoder().decode_bytes(&[0; 12]),
-            Err(DecodeError::WrongSize(12))
+            Err(DecodeError::TooShort { len: 12 })
+        );
+    }
+
+    #[test]
+    fn reads_the_sources_of_all_denials_and_of_exits() {
+        for (source, expected) in [
+            (source::SYSCALL_EXIT, Source::SyscallExit),
+            (source::TASK_EXIT, Source::TaskExit),
+        ] {
+            let mut raw = raw();
+            raw.source = source;
+            let event = decoder().decode_bytes(&record_bytes(&raw, &[])).unwrap();
+            assert_eq!(event.source, expected);
+        }
+    }
+
+    #[test]
+    fn refuses_a_record_whose_strings_overrun_it() {
+        let mut raw = raw();
+        (raw.path_len, raw.exe_len, raw.cmdline_len) = (4, 3, 2);
+        let fits = record_bytes(&raw, b"/tmpbinls");
+        assert!(decoder().decode_bytes(&fits).is_ok());
+        let short = &fits[..fits.len() - 1];
+        assert_eq!(
+            decoder().decode_bytes(short),
+            Err(DecodeError::StringsOverrun {
+                len: HEADER_BYTES + 8,
+                path_len: 4,
+                exe_len: 3,
+                cmdline_len: 2
+            })
+        );
+        // A header alone has no room for strings either.
+        assert!(matches!(
+            decoder().decode(&raw),
+            Err(DecodeError::StringsOverrun { .. })
+        ));
+        // The largest lengths must not wrap around the record's size.
+        (raw.path_len, raw.exe_len, raw.cmdline_len) = (u16::MAX, u16::MAX, u16::MAX);
+        assert!(
+            decoder()
+                .decode_bytes(&record_bytes(&raw, &[0; 64]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ignores_bytes_after_the_strings() {
+        let padded = record_bytes(&raw(), &[0xaa; 7]);
+        assert_eq!(
+            decoder().decode_bytes(&padded),
+            decoder().decode(&raw()),
+            "a program may round its record up"
+        );
+    }
+
+    #[test]
+    fn refuses_a_record_shorter_than_its_header() {
+        let bytes = record_bytes(&raw(), &[]);
+        assert_eq!(
+            decoder().decode_bytes(&bytes[..HEADER_BYTES - 1]),
+            Err(DecodeError::TooShort {
+                len: HEADER_BYTES - 1
+            })
         );
     }
 

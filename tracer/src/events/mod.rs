@@ -19,12 +19,17 @@ pub use decode::Decoder;
 
 /// Which event source reported an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     Fentry,
     Kprobe,
     /// The kernel's own audit record.
     Audit,
+    /// A call seccomp refused without auditing it, seen as the call returned (`--all-denials`).
+    SyscallExit,
+    /// The details of a task seccomp killed, read as it exited; they complete the audit
+    /// record's event of the kill.
+    TaskExit,
 }
 
 impl Source {
@@ -33,6 +38,8 @@ impl Source {
             Source::Fentry => "fentry",
             Source::Kprobe => "kprobe",
             Source::Audit => "audit",
+            Source::SyscallExit => "syscall-exit",
+            Source::TaskExit => "task-exit",
         }
     }
 }
