@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use tracer::events::{Arch, Decoder, SeccompAction, Source, clock::WallClock, text::visible};
-use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, read_error, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source};
 
 /// Where `source` is in the header: after two u64 and ten 32-bit fields.
 const SOURCE_AT: usize = 56;
@@ -125,6 +125,102 @@ fn raw_event() -> impl Strategy<Value = (Vec<u8>, RawSeccompEvent)> {
         )
 }
 
+/// What a kernel program reads beside the header's ids: the registers, the parent, and the
+/// strings, in the form it writes them.
+#[derive(Clone, Debug)]
+struct Details {
+    raw: RawSeccompEvent,
+    parent_name: Vec<u8>,
+    path: Vec<u8>,
+    /// The executable's directories from the root down, then its own name.
+    exe: Vec<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+}
+
+impl Details {
+    /// The strings after the header, as the program writes them: the exe from its own name
+    /// up, argv as `/proc/PID/cmdline` holds it.
+    fn strings(&self) -> Vec<u8> {
+        let mut strings = self.path.clone();
+        for name in self.exe.iter().rev() {
+            strings.extend_from_slice(name);
+            strings.push(0);
+        }
+        for arg in &self.argv {
+            strings.extend_from_slice(arg);
+            strings.push(0);
+        }
+        strings
+    }
+}
+
+/// Bytes of a name, a path or an argument: anything but NUL, which ends them.
+fn string_bytes(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(1u8..=255, len)
+}
+
+fn details() -> impl Strategy<Value = Details> {
+    let code = prop_oneof![
+        (0u32..=0xffff).prop_map(|errno| 0x0005_0000 | errno),
+        Just(0x7ffc_0000),
+        Just(0),
+        Just(0x8000_0000),
+        any::<u32>(),
+    ];
+    let ret = prop_oneof![-4200i64..=10, any::<i64>()];
+    let source = prop::sample::select(&KNOWN_SOURCES[..]);
+    let exe_name = string_bytes(1..12).prop_filter("a root's name", |name| name != b"/");
+    (
+        (any::<u16>(), code, ret, source, any::<i32>()),
+        (
+            prop::array::uniform6(any::<u64>()),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+        ),
+        comm(),
+        string_bytes(0..40),
+        prop::collection::vec(exe_name, 1..6),
+        prop::collection::vec(string_bytes(1..10), 0..5),
+    )
+        .prop_map(
+            |(
+                (details, code, ret, source, dirfd),
+                (args, ip, ns_pid, ns_ppid),
+                (parent_name, parent_comm),
+                path,
+                exe,
+                argv,
+            )| {
+                let mut details = Details {
+                    raw: RawSeccompEvent {
+                        code,
+                        source,
+                        parent_comm,
+                        args,
+                        ip,
+                        ret,
+                        ns_pid,
+                        ns_ppid,
+                        dirfd,
+                        details,
+                        ..Default::default()
+                    },
+                    parent_name,
+                    path,
+                    exe,
+                    argv,
+                };
+                let exe_len = details.exe.iter().map(|name| name.len() + 1).sum::<usize>();
+                let argv_len = details.argv.iter().map(|arg| arg.len() + 1).sum::<usize>();
+                details.raw.path_len = details.path.len() as u16;
+                details.raw.exe_len = exe_len as u16;
+                details.raw.cmdline_len = argv_len as u16;
+                details
+            },
+        )
+}
+
 fn decoder() -> Decoder {
     Decoder::new(
         "node-a".into(),
@@ -209,5 +305,52 @@ proptest! {
         prop_assert_eq!(event.timestamp, WallClock::with_offset_ns(1_700_000_000_000_000_000).to_wall(raw.boot_ns));
         prop_assert_eq!(&*event.node, "node-a");
         prop_assert!(event.container.is_none());
+    }
+
+    #[test]
+    fn the_details_read_back_as_the_program_wrote_them(details in details()) {
+        let raw = &details.raw;
+        let event = decoder()
+            .decode_bytes(&record_bytes(raw, &details.strings()))
+            .map_err(|e| TestCaseError::fail(format!("{details:?}: {e}")))?;
+        let has = |flag| raw.details & flag != 0;
+        let refused_with_errno = SeccompAction::from(raw.code) == SeccompAction::Errno
+            || raw.source == source::SYSCALL_EXIT;
+        let errno = (refused_with_errno && has(detail::RET) && (-4095..=0).contains(&raw.ret))
+            .then_some(-raw.ret as i32);
+        prop_assert_eq!(event.errno, errno);
+        // Every generic number has a name (41 and 58 are unused); numbers past them are the
+        // kernel's own (ERESTARTSYS) or none.
+        match errno {
+            None | Some(0) | Some(41) | Some(58) => prop_assert_eq!(event.errno_name, None),
+            Some(1..=133) => prop_assert!(event.errno_name.is_some_and(|name| name.starts_with('E'))),
+            Some(_) => {}
+        }
+        prop_assert_eq!(event.args, has(detail::ARGS).then_some(raw.args));
+        prop_assert_eq!(event.ip, has(detail::ARGS).then_some(raw.ip));
+        prop_assert_eq!(event.path, has(detail::PATH).then(|| visible(&details.path)));
+        prop_assert_eq!(
+            event.path_truncated,
+            has(detail::PATH).then_some(has(detail::PATH_TRUNCATED))
+        );
+        prop_assert_eq!(event.dirfd, has(detail::DIRFD).then_some(raw.dirfd));
+        let exe = [&b"..."[..], b""][usize::from(!has(detail::EXE_TRUNCATED))]
+            .iter()
+            .copied()
+            .chain(details.exe.iter().flat_map(|name| [&b"/"[..], name].concat()))
+            .collect::<Vec<u8>>();
+        prop_assert_eq!(event.exe, has(detail::EXE).then(|| visible(&exe)));
+        let cmdline = details.argv.join(&b' ');
+        prop_assert_eq!(event.cmdline, has(detail::CMDLINE).then(|| visible(&cmdline)));
+        prop_assert_eq!(
+            event.cmdline_truncated,
+            has(detail::CMDLINE).then_some(has(detail::CMDLINE_TRUNCATED))
+        );
+        prop_assert_eq!(
+            event.parent_comm,
+            has(detail::PARENT_COMM).then(|| visible(&details.parent_name))
+        );
+        prop_assert_eq!(event.ns_pid, has(detail::NS_PIDS).then_some(raw.ns_pid));
+        prop_assert_eq!(event.ns_ppid, has(detail::NS_PIDS).then_some(raw.ns_ppid));
     }
 }
