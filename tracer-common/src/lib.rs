@@ -146,6 +146,14 @@ pub mod detail {
     pub const CMDLINE_TRUNCATED: u16 = 1 << 10;
 }
 
+/// How many (arch, system call) pairs [`names::PATH_ARGS_MAP`] holds: every path-taking call of
+/// a native and a compat table, with room to spare.
+pub const PATH_ARGS_CAPACITY: u32 = 512;
+
+/// How many threads `--all-denials` keeps track of at once; beyond it, the least recently
+/// seen are forgotten (and only seen anew).
+pub const IN_SYSCALL_CAPACITY: u32 = 65536;
+
 /// Key of [`names::PATH_ARGS_MAP`]: a system call number in one `AUDIT_ARCH_*`.
 #[inline(always)]
 pub fn path_arg_key(arch: u32, syscall_nr: u32) -> u64 {
@@ -171,8 +179,36 @@ impl PathArg {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// Non-zero to read paths, exe and argv (the strings after the header).
-    pub strings: u32,
+    /// How much an event carries: one of the [`details_level`] constants.
+    pub details: u32,
+    /// Non-zero when the `--all-denials` programs run: the audit hooks then mark the calls they
+    /// report, so the exit program does not report them again.
+    pub all_denials: u32,
+}
+
+impl Settings {
+    /// Every detail, and no `--all-denials`.
+    pub const DEFAULT: Settings = Settings {
+        details: details_level::ALL,
+        all_denials: 0,
+    };
+}
+
+/// Values of [`Settings::details`].
+pub mod details_level {
+    /// The base fields only, as before details existed (the performance lab's baseline).
+    pub const NONE: u32 = 0;
+    /// Registers, ids and the parent's comm: reads of kernel memory only.
+    pub const REGISTERS: u32 = 1;
+    /// Also path, exe and argv, read from user memory and the dentry cache.
+    pub const ALL: u32 = 2;
+}
+
+/// `task_struct.seccomp.mode` values (include/linux/seccomp.h).
+pub mod seccomp_mode {
+    pub const FILTER: u32 = 2;
+    /// Set by seccomp just before it kills the task (Linux 5.17 and later).
+    pub const DEAD: u32 = 3;
 }
 
 /// What a process was when it exited, kept so events read after its death (the kernel's audit
@@ -237,6 +273,10 @@ pub struct KernelOffsets {
     /// `pt_regs` return value register (`ax`, `regs[0]`) and user instruction pointer.
     pub regs_ret: u32,
     pub regs_ip: u32,
+    /// `pt_regs` system call number (`orig_ax`, `syscallno`), and the struct's size; a size
+    /// of 0 means tracer does not know this architecture's registers.
+    pub regs_nr: u32,
+    pub regs_size: u32,
     /// `task_struct.comm`, `.group_leader`, `.thread_pid`, `.mm`
     pub task_comm: u32,
     pub task_group_leader: u32,
@@ -304,7 +344,7 @@ mod tests {
         assert_eq!(size_of::<RawSeccompEvent>(), 184);
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
         // u32 fields and nothing else: any padding would make the size larger.
-        assert_eq!(size_of::<KernelOffsets>(), 46 * size_of::<u32>());
+        assert_eq!(size_of::<KernelOffsets>(), 48 * size_of::<u32>());
         assert_eq!(size_of::<PathArg>(), 2);
         assert_eq!(align_of::<KernelOffsets>(), 4);
     }

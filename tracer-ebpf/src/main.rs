@@ -6,6 +6,8 @@
 #![no_std]
 #![no_main]
 
+mod denials;
+mod details;
 mod task;
 
 use aya_ebpf::{
@@ -18,9 +20,11 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, ProbeContext, RawTracePointContext},
 };
+use details::Scratch;
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
-    RawSeccompEvent, compat, read_error, source,
+    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_key,
+    read_error, source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -34,7 +38,7 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// Mount namespaces whose events userspace does not want (the host's without `--host`, other
 /// containers' with `-c`): dropped here, before they cost a ring buffer slot.
 #[map]
-static MNTNS_DROP: HashMap<u32, u8> = HashMap::with_max_entries(MNTNS_DROP_CAPACITY, 0);
+pub(crate) static MNTNS_DROP: HashMap<u32, u8> = HashMap::with_max_entries(MNTNS_DROP_CAPACITY, 0);
 
 /// Processes that exited recently, by process id: attached only where events come from the
 /// kernel's audit records, which may be read after the process is gone.
@@ -43,44 +47,24 @@ static EXITED: LruHashMap<u32, ExitedTask> = LruHashMap::with_max_entries(EXITED
 
 /// Filled in by userspace from the running kernel's BTF before load.
 #[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets {
-    task_real_parent: 0,
-    task_tgid: 0,
-    task_nsproxy: 0,
-    nsproxy_mnt_ns: 0,
-    mnt_ns_inum: 0,
-    compat_detection: compat::UNDETECTABLE,
-    task_compat_word: 0,
-    compat_bit: 0,
-    native_arch: 0,
-    compat_arch: 0,
-    regs_args: [0; 6],
-    regs_compat_args: [0; 6],
-    regs_ret: 0,
-    regs_ip: 0,
-    task_comm: 0,
-    task_group_leader: 0,
-    task_thread_pid: 0,
-    task_mm: 0,
-    task_seccomp_mode: 0,
-    task_ptrace: 0,
-    pid_level: 0,
-    pid_numbers: 0,
-    upid_size: 0,
-    upid_nr: 0,
-    mm_exe_file: 0,
-    mm_arg_start: 0,
-    mm_arg_end: 0,
-    file_f_path: 0,
-    path_mnt: 0,
-    path_dentry: 0,
-    dentry_d_parent: 0,
-    dentry_d_name: 0,
-    vfsmount_mnt_root: 0,
-    mount_mnt: 0,
-    mount_mnt_parent: 0,
-    mount_mnt_mountpoint: 0,
+// SAFETY: KernelOffsets is plain integers; all zeroes claim no architecture and no registers.
+pub(crate) static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
+
+/// Filled in by userspace before load.
+#[unsafe(no_mangle)]
+static SETTINGS: Settings = Settings {
+    details: details_level::ALL,
+    all_denials: 0,
 };
+
+/// Which argument of which call is a path; filled in by userspace before attaching.
+#[map]
+static PATH_ARGS: HashMap<u64, PathArg> = HashMap::with_max_entries(PATH_ARGS_CAPACITY, 0);
+
+/// Where an event is put together before it is copied out: too large for the stack, and only
+/// its used part goes to the ring buffer.
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 // `void audit_seccomp(unsigned long syscall, long signr, int code)`
 #[fentry(function = "audit_seccomp")]
@@ -108,12 +92,13 @@ pub fn seccomp_kprobe(ctx: ProbeContext) -> u32 {
 /// still be read here. A raw tracepoint needs neither tracefs nor BTF of the event.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn task_exit(_ctx: RawTracePointContext) -> i32 {
+    let task = task::Current::new();
+    denials::report_kill(&task);
     let pid_tgid = bpf_get_current_pid_tgid();
     // Only the whole process's end matters: its threads share its namespaces.
     if pid_tgid >> 32 != pid_tgid & 0xffff_ffff {
         return 0;
     }
-    let task = task::Current::new();
     let Some(mntns_id) = task.mnt_ns_inum(&OFFSETS) else {
         return 0;
     };
@@ -138,10 +123,30 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
     {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<RawSeccompEvent>(0) else {
+    if task::constant(&SETTINGS.all_denials) != 0 {
+        denials::mark_audited();
+    }
+    // x32 numbers carry bit 30 and still fit; every table's numbers are far below 2^32.
+    emit(&task, mntns, syscall as u32, code, signr as i32, source);
+}
+
+/// Puts an event together in the scratch room and copies what it uses to the ring buffer.
+#[inline(always)]
+pub(crate) fn emit(
+    task: &task::Current,
+    mntns: Option<u32>,
+    syscall_nr: u32,
+    code: u32,
+    signal: i32,
+    source: u32,
+) {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
         count_lost();
         return;
     };
+    // SAFETY: a per-CPU slot is only touched by programs on this CPU, and tracing programs do
+    // not nest on one CPU.
+    let scratch = unsafe { &mut *scratch };
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     let mut read_errors = 0;
@@ -163,27 +168,39 @@ fn record(syscall: u64, signr: i64, code: u32, source: u32) {
         read_errors |= read_error::COMM;
         [0; 16]
     });
-    entry.write(RawSeccompEvent {
-        // SAFETY: both helpers take no arguments and cannot fail.
-        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        pid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        ppid,
-        uid: uid_gid as u32,
-        gid: (uid_gid >> 32) as u32,
-        mntns_id,
-        // x32 numbers carry bit 30 and still fit; every table's numbers are far below 2^32.
-        syscall_nr: syscall as u32,
-        arch,
-        code,
-        signal: signr as i32,
-        source,
-        read_errors,
-        comm,
-        ..RawSeccompEvent::default()
-    });
-    entry.submit(wake_up(code));
+    let h = &mut scratch.header;
+    // SAFETY: both helpers take no arguments and cannot fail.
+    h.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
+    h.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    h.pid = (pid_tgid >> 32) as u32;
+    h.tid = pid_tgid as u32;
+    h.ppid = ppid;
+    h.uid = uid_gid as u32;
+    h.gid = (uid_gid >> 32) as u32;
+    h.mntns_id = mntns_id;
+    h.syscall_nr = syscall_nr;
+    h.arch = arch;
+    h.code = code;
+    h.signal = signal;
+    h.source = source;
+    h.read_errors = read_errors;
+    h.comm = comm;
+    // SAFETY: the value is plain data, copied out at once.
+    let path_arg = unsafe { PATH_ARGS.get(path_arg_key(arch, syscall_nr)) }.copied();
+    details::fill(
+        scratch,
+        task,
+        &OFFSETS,
+        task::constant(&SETTINGS.details),
+        path_arg,
+    );
+    let len = scratch.len();
+    // SAFETY: `len` bytes from the start of the scratch room: the header and the strings
+    // written after it, bounded by the room's size.
+    let used = unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), len) };
+    if EVENTS.output::<[u8]>(used, wake_up(code)).is_err() {
+        count_lost();
+    }
 }
 
 /// The action bits of a seccomp return value, and the action of a logged call.

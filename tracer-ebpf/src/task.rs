@@ -20,6 +20,62 @@ impl Current {
         Self { task }
     }
 
+    /// The task itself, for helpers that take one.
+    #[inline(always)]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.task
+    }
+
+    /// `current->seccomp.mode`
+    #[inline(always)]
+    pub fn seccomp_mode(&self, offsets: &KernelOffsets) -> Option<u32> {
+        read(self.task, constant(&offsets.task_seccomp_mode))
+    }
+
+    /// `current->ptrace`: non-zero while a debugger traces the task.
+    #[inline(always)]
+    pub fn ptrace(&self, offsets: &KernelOffsets) -> Option<u32> {
+        read(self.task, constant(&offsets.task_ptrace))
+    }
+
+    /// `current->real_parent->comm`
+    #[inline(always)]
+    pub fn parent_comm(&self, offsets: &KernelOffsets) -> Option<[u8; 16]> {
+        let parent: *const u8 = read(self.task, constant(&offsets.task_real_parent))?;
+        read(parent, constant(&offsets.task_comm))
+    }
+
+    /// `current->group_leader->thread_pid` and its `level`.
+    #[inline(always)]
+    pub fn leader_pid(&self, offsets: &KernelOffsets) -> Option<(*const u8, u32)> {
+        leader_pid_of(self.task, offsets)
+    }
+
+    /// As [`leader_pid`](Self::leader_pid), of the real parent.
+    #[inline(always)]
+    pub fn parent_leader_pid(&self, offsets: &KernelOffsets) -> Option<(*const u8, u32)> {
+        let parent: *const u8 = read(self.task, constant(&offsets.task_real_parent))?;
+        leader_pid_of(parent, offsets)
+    }
+
+    /// `current->mm->exe_file`
+    #[inline(always)]
+    pub fn exe_file(&self, offsets: &KernelOffsets) -> Option<*const u8> {
+        let mm: *const u8 = read(self.task, constant(&offsets.task_mm))?;
+        let file: *const u8 = read(mm, constant(&offsets.mm_exe_file))?;
+        (!file.is_null()).then_some(file)
+    }
+
+    /// `current->mm->arg_start` and `arg_end`: where argv lies in the caller's memory.
+    #[inline(always)]
+    pub fn arg_range(&self, offsets: &KernelOffsets) -> Option<(u64, u64)> {
+        let mm: *const u8 = read(self.task, constant(&offsets.task_mm))?;
+        Some((
+            read(mm, constant(&offsets.mm_arg_start))?,
+            read(mm, constant(&offsets.mm_arg_end))?,
+        ))
+    }
+
     /// `current->real_parent->tgid`
     #[inline(always)]
     pub fn parent_tgid(&self, offsets: &KernelOffsets) -> Option<u32> {
@@ -56,11 +112,19 @@ impl Current {
     }
 }
 
+#[inline(always)]
+fn leader_pid_of(task: *const u8, offsets: &KernelOffsets) -> Option<(*const u8, u32)> {
+    let leader: *const u8 = read(task, constant(&offsets.task_group_leader))?;
+    let pid: *const u8 = read(leader, constant(&offsets.task_thread_pid))?;
+    let level: u32 = read(pid, constant(&offsets.pid_level))?;
+    Some((pid, level))
+}
+
 /// A field of the offsets global, read where it lives: the verifier folds loads from a frozen
 /// read-only map into constants, and the compiler, which saw the zeroes the global was declared
 /// with, must not fold them first.
 #[inline(always)]
-fn constant(field: &u32) -> u32 {
+pub fn constant(field: &u32) -> u32 {
     // SAFETY: a reference to a field of a static is valid for reads.
     unsafe { core::ptr::read_volatile(field) }
 }

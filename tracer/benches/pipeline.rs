@@ -23,7 +23,7 @@ use tracer::{
     sink::{Sinks, stdout::Stdout},
     source::RawRecord,
 };
-use tracer_common::{COMM_LEN, RawSeccompEvent, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, source};
 
 const BATCH: usize = 1024;
 /// How many batches the sink may lag behind in `end_to_end`: far fewer than its queue holds.
@@ -32,7 +32,8 @@ const BATCHES_AHEAD: u64 = 16;
 const NAMESPACES: u32 = 7;
 const FIRST_NAMESPACE: u32 = 4_026_532_000;
 
-/// A mix like a busy node's: several commands, architectures, actions and unknown numbers.
+/// A mix like a busy node's: several commands, architectures, actions and unknown numbers; half
+/// the records carry every detail and the strings after the header, as refusals do.
 fn records() -> Vec<Vec<u8>> {
     let comms: [&[u8]; 4] = [b"unshare", b"mkdir", b"java", b"\x1b]2;evil"];
     let calls = [
@@ -48,6 +49,26 @@ fn records() -> Vec<Vec<u8>> {
             let name = comms[i % comms.len()];
             comm[..name.len()].copy_from_slice(name);
             let (arch, syscall_nr) = calls[i % calls.len()];
+            let (path, exe, cmdline): (&[u8], &[u8], &[u8]) = if i % 2 == 0 {
+                (b"", b"", b"")
+            } else {
+                (
+                    b"/var/lib/app/cache/0001",
+                    b"java\0bin\0jre\0openjdk\0jvm\0lib\0usr\0",
+                    b"java\0-Xmx2g\0-jar\0/srv/app.jar\0--port=8080\0",
+                )
+            };
+            let details = if i % 2 == 0 {
+                0
+            } else {
+                detail::ARGS
+                    | detail::RET
+                    | detail::NS_PIDS
+                    | detail::PARENT_COMM
+                    | detail::PATH
+                    | detail::EXE
+                    | detail::CMDLINE
+            };
             let raw = RawSeccompEvent {
                 boot_ns: 1_000_000 + i as u64,
                 cgroup_id: 4242,
@@ -64,16 +85,26 @@ fn records() -> Vec<Vec<u8>> {
                 source: source::FENTRY,
                 read_errors: 0,
                 comm,
+                parent_comm: comm,
+                args: [0xffff_ffff_ffff_ff9c, 0x7ffd_3a2b_1c40, 0o755, 0, 0, 0],
+                ip: 0x7f3c_8e1d_2a37,
+                ret: -1,
+                ns_pid: 7,
+                ns_ppid: 1,
+                path_len: path.len() as u16,
+                exe_len: exe.len() as u16,
+                cmdline_len: cmdline.len() as u16,
+                details,
                 ..Default::default()
             };
             // SAFETY: RawSeccompEvent is plain integers without padding.
-            let bytes = unsafe {
+            let header = unsafe {
                 std::slice::from_raw_parts(
                     (&raw as *const RawSeccompEvent).cast::<u8>(),
-                    size_of::<RawSeccompEvent>(),
+                    HEADER_BYTES,
                 )
             };
-            bytes.to_vec()
+            [header, path, exe, cmdline].concat()
         })
         .collect()
 }
@@ -90,7 +121,7 @@ fn copy(
     records: &[Vec<u8>],
 ) {
     c.bench_function("copy", |b| {
-        let mut out = Vec::with_capacity(BATCH * 128);
+        let mut out = Vec::with_capacity(BATCH * 320);
         b.iter(|| {
             out.clear();
             for record in records {
@@ -117,7 +148,7 @@ fn per_event(c: &mut Criterion) {
     for format in ["columns", "json"] {
         let mut formatter = format.parse::<OutputFormat>().unwrap().formatter();
         group.bench_function(format!("decode+{format}"), |b| {
-            let mut out = Vec::with_capacity(BATCH * 512);
+            let mut out = Vec::with_capacity(BATCH * 1024);
             b.iter(|| {
                 out.clear();
                 for record in &records {

@@ -87,6 +87,41 @@ pub struct SeccompArgs {
     // 8M lost up to half of a 100,000-call burst made in 0.3 s on a 2-core machine; 64M lost none.
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_byte_size)]
     pub audit_receive_buffer: usize,
+
+    /// Also report calls seccomp refused without auditing them (filters installed without
+    /// SECCOMP_FILTER_FLAG_LOG, such as Docker's default profile), with source syscall-exit.
+    /// Costs every system call of a task under a seccomp filter a little, so it is off by
+    /// default.
+    #[arg(long)]
+    pub all_denials: bool,
+
+    /// What the kernel programs read for each event: none (the base fields), registers
+    /// (adds errno, args, ip, ns ids, parent comm) or all (adds path, exe, cmdline).
+    #[arg(long, value_enum, default_value_t = KernelDetails::All, hide = true)]
+    pub kernel_details: KernelDetails,
+}
+
+/// Values of `--kernel-details`: how much each event costs the kernel program, for measuring it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelDetails {
+    None,
+    Registers,
+    All,
+}
+
+impl SeccompArgs {
+    /// The choices the kernel programs are loaded with.
+    pub fn kernel_settings(&self) -> tracer_common::Settings {
+        use tracer_common::details_level;
+        tracer_common::Settings {
+            details: match self.kernel_details {
+                KernelDetails::None => details_level::NONE,
+                KernelDetails::Registers => details_level::REGISTERS,
+                KernelDetails::All => details_level::ALL,
+            },
+            all_denials: u32::from(self.all_denials),
+        }
+    }
 }
 
 fn parse_container_name(text: &str) -> Result<String, String> {

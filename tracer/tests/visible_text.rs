@@ -12,7 +12,7 @@ use tracer::{
         escape::{Encoding, for_terminal},
     },
 };
-use tracer_common::{COMM_LEN, RawSeccompEvent, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, source};
 
 /// Reads the bytes back from their visible encoding; `None` for text the encoding never makes.
 fn from_visible(text: &str) -> Option<Vec<u8>> {
@@ -177,6 +177,41 @@ fn json_prints_the_visible_comm() {
     assert_eq!(value["container"]["name"], "\\xff");
 }
 
+/// A ring buffer record from the fentry program with a path, an executable of one component
+/// and argv, each carrying `bytes`, decoded and printed as JSON.
+fn json_of_strings(bytes: &[u8]) -> serde_json::Value {
+    let mut argv = bytes.to_vec();
+    argv.push(0);
+    let exe = argv.clone();
+    let raw = RawSeccompEvent {
+        source: source::FENTRY,
+        path_len: bytes.len() as u16,
+        exe_len: exe.len() as u16,
+        cmdline_len: argv.len() as u16,
+        details: detail::PATH | detail::EXE | detail::CMDLINE,
+        ..Default::default()
+    };
+    // SAFETY: RawSeccompEvent is plain integers without padding: all of its bytes are
+    // initialized.
+    let header = unsafe {
+        std::slice::from_raw_parts((&raw as *const RawSeccompEvent).cast::<u8>(), HEADER_BYTES)
+    };
+    let event = Decoder::new("node".into(), WallClock::with_offset_ns(0))
+        .decode_bytes(&[header, bytes, &exe, &argv].concat())
+        .expect("a record from the fentry program decodes");
+    let mut out = Vec::new();
+    Json::new(false).event(&event, &mut out);
+    serde_json::from_slice(&out).expect("JSON output parses")
+}
+
+#[test]
+fn json_prints_the_visible_path_exe_and_argv() {
+    let value = json_of_strings(b"\\xff\xff\x1b");
+    assert_eq!(value["path"], "\\\\xff\\xff\u{1b}");
+    assert_eq!(value["exe"], "/\\\\xff\\xff\u{1b}");
+    assert_eq!(value["cmdline"], "\\\\xff\\xff\u{1b}");
+}
+
 /// Bytes of names and paths: mostly text, with backslashes, controls, stray UTF-8 pieces and
 /// format characters mixed in more often than random bytes would give them.
 fn untrusted_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -223,5 +258,20 @@ proptest! {
             for_terminal(&text, Encoding::Plain),
             for_terminal(&encoded, Encoding::Visible)
         );
+    }
+
+    #[test]
+    fn a_path_exe_and_argv_read_back_from_json(bytes in untrusted_bytes()) {
+        // NUL ends a path and separates argv: the program never sends one inside.
+        let bytes: Vec<u8> = bytes.into_iter().filter(|&b| b != 0).collect();
+        let value = json_of_strings(&bytes);
+        prop_assert_eq!(from_visible(value["path"].as_str().unwrap()), Some(bytes.clone()));
+        prop_assert_eq!(from_visible(value["cmdline"].as_str().unwrap()), Some(bytes.clone()));
+        let exe = from_visible(value["exe"].as_str().unwrap()).unwrap();
+        if bytes.is_empty() || bytes == b"/" {
+            prop_assert_eq!(exe, b"/");
+        } else {
+            prop_assert_eq!(exe, [&b"/"[..], &bytes].concat());
+        }
     }
 }

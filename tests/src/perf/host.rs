@@ -11,6 +11,7 @@ use crate::{
     perf::{
         Measurement, Section,
         calls::online_cpus,
+        details,
         runs::{self, Lab},
         tracer_run::RunningTracer,
     },
@@ -32,6 +33,7 @@ pub fn run(lab: &Lab, with_docker: bool) -> io::Result<()> {
     runs::baseline(lab)?;
     runs::tracer_costs(lab, SOURCE, &mut |_| Ok(()))?;
     runs::auditd_costs(lab)?;
+    details::all_denials_cost(lab, SOURCE)?;
     for calls in BURSTS {
         let calls = lab.scale.of(calls);
         runs::tracer_burst(lab, SOURCE, calls)?;

@@ -8,6 +8,7 @@
 pub mod auditd;
 pub mod bpf_stats;
 pub mod calls;
+pub mod details;
 pub mod host;
 pub mod process;
 pub mod runs;

@@ -14,7 +14,7 @@ use nix::{
 use tracer_common::names;
 
 use crate::perf::{
-    Measurement, Section, bpf_stats,
+    Measurement, Section, bpf_stats, details,
     calls::{CallPath, online_cpus},
     runs::{self, Lab},
     tracer_run::RunningTracer,
@@ -48,6 +48,11 @@ pub fn run(lab: &Lab) -> io::Result<()> {
         runs::tracer_costs(lab, probe, &mut |_| hook_cost(lab, probe, baseline))
             .map_err(|error| context(error, &format!("tracer on {probe}")))?;
     }
+    for probe in PROBES {
+        details::hook_cost_by_details(lab, probe)
+            .map_err(|error| context(error, &format!("details on {probe}")))?;
+    }
+    details::all_denials_cost(lab, "fentry").map_err(|error| context(error, "--all-denials"))?;
     exit_cost(lab).map_err(|error| context(error, "the exit tracepoint"))?;
     runs::auditd_costs(lab).map_err(|error| context(error, "auditd"))?;
     for calls in BURSTS {

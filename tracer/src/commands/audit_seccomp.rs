@@ -31,7 +31,8 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     if args.probe != ProbeChoice::Audit {
         privileges::check()?;
     }
-    let mut programs = probe::load_programs(args.ring_buffer_size).map_err(Arc::new);
+    let mut programs =
+        probe::load_programs(args.ring_buffer_size, &args.kernel_settings()).map_err(Arc::new);
     match (&mut programs, args.probe) {
         (Ok(ebpf), _) => probe::kernel_log::forward(ebpf),
         (Err(error), ProbeChoice::Fentry | ProbeChoice::Kprobe) => {
@@ -65,6 +66,13 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    if args.all_denials {
+        let ebpf = programs.as_mut().map_err(|error| {
+            anyhow::Error::new(Arc::clone(error))
+                .context("--all-denials needs tracer's kernel programs")
+        })?;
+        probe::denials::attach(ebpf).context("attaching the --all-denials programs")?;
+    }
     opened.announce();
     let docker = args
         .runtimes

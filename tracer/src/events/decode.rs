@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use tracer_common::{COMM_LEN, RawSeccompEvent, read_error, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source};
 
 use super::{
     Arch, Event, SeccompAction, Source, SyscallName,
@@ -14,8 +14,21 @@ use crate::source::RawRecord;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("ring buffer record of {0} bytes, expected {expected}", expected = size_of::<RawSeccompEvent>())]
-    WrongSize(usize),
+    #[error(
+        "ring buffer record of {len} bytes, shorter than its {HEADER_BYTES}-byte header: tracer \
+         and the kernel programs that wrote it disagree on the layout"
+    )]
+    TooShort { len: usize },
+    #[error(
+        "ring buffer record of {len} bytes, whose header announces {path_len} bytes of path, \
+         {exe_len} of executable and {cmdline_len} of argv after its {HEADER_BYTES} bytes"
+    )]
+    StringsOverrun {
+        len: usize,
+        path_len: u16,
+        exe_len: u16,
+        cmdline_len: u16,
+    },
     #[error("unknown event source {0}")]
     UnknownSource(u32),
     #[error("unreadable seccomp audit record")]
@@ -29,6 +42,8 @@ impl TryFrom<u32> for Source {
         match raw {
             source::FENTRY => Ok(Source::Fentry),
             source::KPROBE => Ok(Source::Kprobe),
+            source::SYSCALL_EXIT => Ok(Source::SyscallExit),
+            source::TASK_EXIT => Ok(Source::TaskExit),
             other => Err(DecodeError::UnknownSource(other)),
         }
     }
@@ -59,19 +74,37 @@ impl Decoder {
         }
     }
 
-    /// Decodes one ring buffer record. Copies it first: ring buffer records are only 8-byte
-    /// aligned by convention, and a copy costs less than proving it.
+    /// Decodes one ring buffer record: the header, then the strings its lengths announce.
+    /// Copies the header first: ring buffer records are only 8-byte aligned by convention, and a
+    /// copy costs less than proving it. Bytes after the strings are ignored, so a program may
+    /// round its record's size up.
     pub fn decode_bytes(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
-        if bytes.len() != size_of::<RawSeccompEvent>() {
-            return Err(DecodeError::WrongSize(bytes.len()));
+        if bytes.len() < HEADER_BYTES {
+            return Err(DecodeError::TooShort { len: bytes.len() });
         }
-        // SAFETY: the length matches, and RawSeccompEvent is plain integers, valid for any bits.
+        // SAFETY: the header fits, and RawSeccompEvent is plain integers, valid for any bits.
         let raw = unsafe { bytes.as_ptr().cast::<RawSeccompEvent>().read_unaligned() };
-        self.decode(&raw)
+        let strings = Strings::split(&raw, &bytes[HEADER_BYTES..])
+            .ok_or_else(|| overrun(&raw, bytes.len()))?;
+        self.decode_with(&raw, strings)
     }
 
+    /// Decodes a record that is its header alone: its lengths must announce no strings.
     pub fn decode(&self, raw: &RawSeccompEvent) -> Result<Event, DecodeError> {
+        let strings = Strings::split(raw, &[]).ok_or_else(|| overrun(raw, HEADER_BYTES))?;
+        self.decode_with(raw, strings)
+    }
+
+    fn decode_with(
+        &self,
+        raw: &RawSeccompEvent,
+        strings: Strings<'_>,
+    ) -> Result<Event, DecodeError> {
         let unread = |flag| raw.read_errors & flag != 0;
+        let has = |flag| raw.details & flag != 0;
+        let source = Source::try_from(raw.source)?;
+        let code = SeccompAction::from(raw.code);
+        let errno = errno(raw, code, source);
         let arch = if unread(read_error::ARCH) {
             Arch::Undetected
         } else {
@@ -80,7 +113,7 @@ impl Decoder {
         Ok(Event {
             timestamp: self.clock.to_wall(raw.boot_ns),
             node: Arc::clone(&self.node),
-            source: Source::try_from(raw.source)?,
+            source,
             pid: raw.pid,
             tid: Some(raw.tid),
             ppid: (!unread(read_error::PPID)).then_some(raw.ppid),
@@ -92,14 +125,112 @@ impl Decoder {
             syscall_nr: raw.syscall_nr,
             arch,
             syscall: SyscallName::of(arch, raw.syscall_nr),
-            code: SeccompAction::from(raw.code),
+            code,
             code_raw: raw.code,
             signal: (raw.signal != 0).then_some(raw.signal),
+            errno,
+            errno_name: errno.and_then(super::errno::name),
+            args: has(detail::ARGS).then_some(raw.args),
+            ip: has(detail::ARGS).then_some(raw.ip),
+            path: has(detail::PATH).then(|| decode_path(strings.path)),
+            path_truncated: has(detail::PATH).then_some(has(detail::PATH_TRUNCATED)),
+            dirfd: has(detail::DIRFD).then_some(raw.dirfd),
+            exe: has(detail::EXE).then(|| decode_exe(strings.exe, has(detail::EXE_TRUNCATED))),
+            cmdline: has(detail::CMDLINE).then(|| decode_cmdline(strings.cmdline)),
+            cmdline_truncated: has(detail::CMDLINE).then_some(has(detail::CMDLINE_TRUNCATED)),
+            parent_comm: has(detail::PARENT_COMM).then(|| decode_comm(&raw.parent_comm)),
+            ns_pid: has(detail::NS_PIDS).then_some(raw.ns_pid),
+            ns_ppid: has(detail::NS_PIDS).then_some(raw.ns_ppid),
             container: None,
             k8s: None,
             on_host: false,
         })
     }
+}
+
+fn overrun(raw: &RawSeccompEvent, len: usize) -> DecodeError {
+    DecodeError::StringsOverrun {
+        len,
+        path_len: raw.path_len,
+        exe_len: raw.exe_len,
+        cmdline_len: raw.cmdline_len,
+    }
+}
+
+/// The strings after a record's header, as its lengths cut them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Strings<'a> {
+    path: &'a [u8],
+    exe: &'a [u8],
+    cmdline: &'a [u8],
+}
+
+impl<'a> Strings<'a> {
+    /// `None` when the lengths add up to more than `tail` holds.
+    fn split(raw: &RawSeccompEvent, tail: &'a [u8]) -> Option<Self> {
+        let (path, rest) = tail.split_at_checked(raw.path_len.into())?;
+        let (exe, rest) = rest.split_at_checked(raw.exe_len.into())?;
+        let (cmdline, _) = rest.split_at_checked(raw.cmdline_len.into())?;
+        Some(Self { path, exe, cmdline })
+    }
+}
+
+/// The errno a refused call returned: `-ret` once seccomp's ERRNO action set it, which is
+/// also what `--all-denials` sees (its records' code is ERRNO with the errno). Under any other
+/// action the register still holds what the entry code put there (-ENOSYS on x86_64, the
+/// first argument on arm64), which would read as an error the caller never got.
+fn errno(raw: &RawSeccompEvent, code: SeccompAction, source: Source) -> Option<i32> {
+    let refused_with_errno = code == SeccompAction::Errno || source == Source::SyscallExit;
+    // -4095..=0 is the kernel's range of error returns (MAX_ERRNO), and seccomp caps the
+    // action's data to it.
+    let returned_error = (-4095..=0).contains(&raw.ret);
+    (refused_with_errno && raw.details & detail::RET != 0 && returned_error)
+        .then(|| -(raw.ret as i32))
+}
+
+/// The path as the caller passed it. The program sends it without its NUL; a NUL inside
+/// could only come from a read past the string, and ends it.
+fn decode_path(path: &[u8]) -> String {
+    let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+    super::text::visible(&path[..len])
+}
+
+/// The executable's path from its components, which the program collects walking up from
+/// the file (`busybox\0bin\0` is `/bin/busybox`); `...` in place of the top it could not
+/// reach.
+fn decode_exe(components: &[u8], truncated: bool) -> String {
+    let mut path = Vec::with_capacity(components.len() + 4);
+    if truncated {
+        path.extend_from_slice(b"...");
+    }
+    // A root's own name is `/` (the file system's, or a mount's): it adds no component. No
+    // name is empty: an empty piece is what follows the last NUL.
+    let names = components
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty() && *name != b"/");
+    for name in names.rev() {
+        path.push(b'/');
+        path.extend_from_slice(name);
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    super::text::visible(&path)
+}
+
+/// argv as `/proc/PID/cmdline` holds it (each argument NUL-terminated), joined with spaces.
+/// The NULs at the end go: the last argument's, and those a process that rewrote its argv
+/// (setproctitle) left after it.
+fn decode_cmdline(argv: &[u8]) -> String {
+    let len = argv
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    let joined: Vec<u8> = argv[..len]
+        .iter()
+        .map(|&b| if b == 0 { b' ' } else { b })
+        .collect();
+    super::text::visible(&joined)
 }
 
 /// `comm` up to its NUL, in the [`visible`](super::text::visible) encoding: bytes that are not
@@ -113,7 +244,7 @@ fn decode_comm(comm: &[u8; COMM_LEN]) -> String {
 mod tests {
     use super::*;
 
-    use crate::test_support::sample_raw as raw;
+    use crate::test_support::{record_bytes, sample_denial, sample_raw as raw};
 
     fn decoder() -> Decoder {
         Decoder::new("node-a".into(), WallClock::with_offset_ns(0))
@@ -164,8 +295,190 @@ mod tests {
         assert_eq!(decoder().decode(&bad), Err(DecodeError::UnknownSource(9)));
         assert_eq!(
             decoder().decode_bytes(&[0; 12]),
-            Err(DecodeError::WrongSize(12))
+            Err(DecodeError::TooShort { len: 12 })
         );
+    }
+
+    #[test]
+    fn reads_the_sources_of_all_denials_and_of_exits() {
+        for (source, expected) in [
+            (source::SYSCALL_EXIT, Source::SyscallExit),
+            (source::TASK_EXIT, Source::TaskExit),
+        ] {
+            let mut raw = raw();
+            raw.source = source;
+            let event = decoder().decode_bytes(&record_bytes(&raw, &[])).unwrap();
+            assert_eq!(event.source, expected);
+        }
+    }
+
+    #[test]
+    fn refuses_a_record_whose_strings_overrun_it() {
+        let mut raw = raw();
+        (raw.path_len, raw.exe_len, raw.cmdline_len) = (4, 3, 2);
+        let fits = record_bytes(&raw, b"/tmpbinls");
+        assert!(decoder().decode_bytes(&fits).is_ok());
+        let short = &fits[..fits.len() - 1];
+        assert_eq!(
+            decoder().decode_bytes(short),
+            Err(DecodeError::StringsOverrun {
+                len: HEADER_BYTES + 8,
+                path_len: 4,
+                exe_len: 3,
+                cmdline_len: 2
+            })
+        );
+        // A header alone has no room for strings either.
+        assert!(matches!(
+            decoder().decode(&raw),
+            Err(DecodeError::StringsOverrun { .. })
+        ));
+        // The largest lengths must not wrap around the record's size.
+        (raw.path_len, raw.exe_len, raw.cmdline_len) = (u16::MAX, u16::MAX, u16::MAX);
+        assert!(
+            decoder()
+                .decode_bytes(&record_bytes(&raw, &[0; 64]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ignores_bytes_after_the_strings() {
+        let padded = record_bytes(&raw(), &[0xaa; 7]);
+        assert_eq!(
+            decoder().decode_bytes(&padded),
+            decoder().decode(&raw()),
+            "a program may round its record up"
+        );
+    }
+
+    #[test]
+    fn refuses_a_record_shorter_than_its_header() {
+        let bytes = record_bytes(&raw(), &[]);
+        assert_eq!(
+            decoder().decode_bytes(&bytes[..HEADER_BYTES - 1]),
+            Err(DecodeError::TooShort {
+                len: HEADER_BYTES - 1
+            })
+        );
+    }
+
+    #[test]
+    fn reads_every_detail_and_string() {
+        let (raw, strings) = sample_denial();
+        let event = decoder()
+            .decode_bytes(&record_bytes(&raw, &strings))
+            .unwrap();
+        assert_eq!((event.errno, event.errno_name), (Some(13), Some("EACCES")));
+        assert_eq!(event.args, Some(raw.args));
+        assert_eq!(event.ip, Some(0x7f3c_8e1d_2a37));
+        assert_eq!(event.path.as_deref(), Some("data"));
+        assert_eq!(event.path_truncated, Some(false));
+        assert_eq!(event.dirfd, Some(-100));
+        assert_eq!(event.exe.as_deref(), Some("/usr/bin/mkdir"));
+        assert_eq!(event.cmdline.as_deref(), Some("mkdir -p data"));
+        assert_eq!(event.cmdline_truncated, Some(false));
+        assert_eq!(event.parent_comm.as_deref(), Some("bash"));
+        assert_eq!((event.ns_pid, event.ns_ppid), (Some(42), Some(1)));
+    }
+
+    #[test]
+    fn a_record_without_details_has_none() {
+        let event = decoder().decode_bytes(&record_bytes(&raw(), &[])).unwrap();
+        assert_eq!((event.errno, event.errno_name), (None, None));
+        assert_eq!((event.args, event.ip, event.dirfd), (None, None, None));
+        assert_eq!((event.path, event.path_truncated), (None, None));
+        assert_eq!((event.exe, event.parent_comm), (None, None));
+        assert_eq!((event.cmdline, event.cmdline_truncated), (None, None));
+        assert_eq!((event.ns_pid, event.ns_ppid), (None, None));
+    }
+
+    #[test]
+    fn strings_without_their_flag_are_skipped_and_the_rest_read_in_place() {
+        let (mut raw, strings) = sample_denial();
+        raw.details &= !(detail::PATH | detail::CMDLINE);
+        let event = decoder()
+            .decode_bytes(&record_bytes(&raw, &strings))
+            .unwrap();
+        assert_eq!((event.path, event.path_truncated), (None, None));
+        assert_eq!((event.cmdline, event.cmdline_truncated), (None, None));
+        assert_eq!(event.exe.as_deref(), Some("/usr/bin/mkdir"));
+    }
+
+    #[test]
+    fn says_which_strings_were_cut_short() {
+        let (mut raw, strings) = sample_denial();
+        raw.details |= detail::PATH_TRUNCATED | detail::EXE_TRUNCATED | detail::CMDLINE_TRUNCATED;
+        let event = decoder()
+            .decode_bytes(&record_bytes(&raw, &strings))
+            .unwrap();
+        assert_eq!(event.path_truncated, Some(true));
+        assert_eq!(event.exe.as_deref(), Some(".../usr/bin/mkdir"));
+        assert_eq!(event.cmdline_truncated, Some(true));
+    }
+
+    #[test]
+    fn the_executable_reads_from_the_root_down() {
+        assert_eq!(decode_exe(b"busybox\0bin\0", false), "/bin/busybox");
+        assert_eq!(decode_exe(b"foo\0lib\0", true), ".../lib/foo");
+        assert_eq!(decode_exe(b"init\0", false), "/init");
+        // The program's last component cut short, and roots' own names.
+        assert_eq!(decode_exe(b"sh\0bin\0/\0usr", false), "/usr/bin/sh");
+        assert_eq!(decode_exe(b"", false), "/");
+        assert_eq!(decode_exe(b"a\\b\0\xff\0", false), "/\\xff/a\\\\b");
+    }
+
+    #[test]
+    fn argv_is_joined_with_spaces() {
+        assert_eq!(decode_cmdline(b"ls\0-l\0/tmp\0"), "ls -l /tmp");
+        assert_eq!(decode_cmdline(b"ls\0-l"), "ls -l", "cut short");
+        assert_eq!(decode_cmdline(b"nginx: worker\0\0\0\0"), "nginx: worker");
+        assert_eq!(decode_cmdline(b"sh\0\0x\0"), "sh  x", "an empty argument");
+        assert_eq!(decode_cmdline(b"\xff\\\0"), "\\xff\\\\");
+        assert_eq!(decode_cmdline(b""), "");
+    }
+
+    #[test]
+    fn a_path_ends_at_a_nul() {
+        assert_eq!(decode_path(b"/etc/passwd"), "/etc/passwd");
+        assert_eq!(decode_path(b"/etc\0junk"), "/etc");
+        assert_eq!(decode_path(b"\xfe\\"), "\\xfe\\\\");
+    }
+
+    #[test]
+    fn errno_only_for_calls_refused_with_one() {
+        let errno_of = |code: u32, source: u32, ret: i64, details: u16| {
+            let mut raw = raw();
+            (raw.code, raw.source, raw.ret, raw.details) = (code, source, ret, details);
+            let event = decoder().decode(&raw).unwrap();
+            (event.errno, event.errno_name)
+        };
+        let (errno, fentry, exit) = (0x0005_0001, source::FENTRY, source::SYSCALL_EXIT);
+        assert_eq!(
+            errno_of(errno, fentry, -1, detail::RET),
+            (Some(1), Some("EPERM"))
+        );
+        assert_eq!(
+            errno_of(errno, exit, -38, detail::RET),
+            (Some(38), Some("ENOSYS"))
+        );
+        assert_eq!(errno_of(errno, fentry, 0, detail::RET), (Some(0), None));
+        assert_eq!(
+            errno_of(errno, fentry, -4095, detail::RET),
+            (Some(4095), None)
+        );
+        // Not read, or not an error return.
+        assert_eq!(errno_of(errno, fentry, -1, 0), (None, None));
+        assert_eq!(errno_of(errno, fentry, -4096, detail::RET), (None, None));
+        assert_eq!(errno_of(errno, fentry, 3, detail::RET), (None, None));
+        // Other actions leave the caller's registers as they were.
+        for code in [0x7ffc_0000, 0, 0x8000_0000, 0x0003_0000, 0x7ff0_0001] {
+            assert_eq!(
+                errno_of(code, fentry, -1, detail::RET),
+                (None, None),
+                "{code:#x}"
+            );
+        }
     }
 
     #[test]

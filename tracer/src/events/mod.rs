@@ -5,6 +5,7 @@ pub mod arch;
 pub mod audit_record;
 pub mod clock;
 pub mod decode;
+pub mod errno;
 pub mod json;
 pub mod text;
 
@@ -19,12 +20,17 @@ pub use decode::Decoder;
 
 /// Which event source reported an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     Fentry,
     Kprobe,
     /// The kernel's own audit record.
     Audit,
+    /// A call seccomp refused without auditing it, seen as the call returned (`--all-denials`).
+    SyscallExit,
+    /// The details of a task seccomp killed, read as it exited; they complete the audit
+    /// record's event of the kill.
+    TaskExit,
 }
 
 impl Source {
@@ -33,6 +39,8 @@ impl Source {
             Source::Fentry => "fentry",
             Source::Kprobe => "kprobe",
             Source::Audit => "audit",
+            Source::SyscallExit => "syscall-exit",
+            Source::TaskExit => "task-exit",
         }
     }
 }
@@ -71,6 +79,37 @@ pub struct Event {
     /// Signal number the action delivers, `None` for none; its name in the JSON.
     #[serde(serialize_with = "json::signal_name")]
     pub signal: Option<i32>,
+    /// What the call returned to its caller, for calls seccomp refused with ERRNO when the
+    /// return value was read; `None` otherwise (the kernel audits an ERRNO action without its
+    /// data).
+    pub errno: Option<i32>,
+    /// `errno`'s name in Linux's generic table (`EPERM`); `None` for 0 and numbers it lacks.
+    pub errno_name: Option<&'static str>,
+    /// The call's six argument registers as the caller set them: numbers, or addresses in the
+    /// caller's memory.
+    pub args: Option<[u64; 6]>,
+    /// Where in the caller the call was made (its user instruction pointer).
+    pub ip: Option<u64>,
+    /// The path argument of a call that takes one, in the [`text::visible`] encoding, as the
+    /// caller passed it (relative paths stay relative).
+    pub path: Option<String>,
+    /// Whether `path` was cut short; `Some` whenever `path` is.
+    pub path_truncated: Option<bool>,
+    /// The directory descriptor a relative `path` of an `*at` call is resolved from.
+    pub dirfd: Option<i32>,
+    /// The caller's executable, in the [`text::visible`] encoding; `...` stands for the
+    /// directories the kernel program could not follow up to the root.
+    pub exe: Option<String>,
+    /// The caller's argv joined with spaces, in the [`text::visible`] encoding.
+    pub cmdline: Option<String>,
+    /// Whether `cmdline` was cut short; `Some` whenever `cmdline` is.
+    pub cmdline_truncated: Option<bool>,
+    /// The parent's name, as `comm`.
+    pub parent_comm: Option<String>,
+    /// The process's and its parent's ids in the caller's own pid namespace (what a container
+    /// sees); `ns_ppid` is 0 where the parent lies outside that namespace.
+    pub ns_pid: Option<u32>,
+    pub ns_ppid: Option<u32>,
     /// The container the caller runs in, once enrichment has named it; set it with
     /// [`Event::set_container`], which keeps `k8s` in step.
     pub container: Option<Arc<Container>>,
@@ -154,6 +193,34 @@ impl Event {
         self.container = container;
     }
 
+    /// Takes the details of a call that `from`, another event of the same call, has: what a
+    /// kernel program read beside what the kernel's audit record says. A detail `from` lacks
+    /// keeps this event's value (the record's `ip` stays when the registers were unreadable),
+    /// and `exe` is taken only where this event has none: the record's is the full path, the
+    /// program's may be cut short.
+    pub fn adopt_details(&mut self, from: &Event) {
+        fn take<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
+            if from.is_some() {
+                into.clone_from(from);
+            }
+        }
+        take(&mut self.errno, &from.errno);
+        take(&mut self.errno_name, &from.errno_name);
+        take(&mut self.args, &from.args);
+        take(&mut self.ip, &from.ip);
+        take(&mut self.path, &from.path);
+        take(&mut self.path_truncated, &from.path_truncated);
+        take(&mut self.dirfd, &from.dirfd);
+        if self.exe.is_none() {
+            self.exe.clone_from(&from.exe);
+        }
+        take(&mut self.cmdline, &from.cmdline);
+        take(&mut self.cmdline_truncated, &from.cmdline_truncated);
+        take(&mut self.parent_comm, &from.parent_comm);
+        take(&mut self.ns_pid, &from.ns_pid);
+        take(&mut self.ns_ppid, &from.ns_ppid);
+    }
+
     /// An event with every field present, the container's and pod's included: the fields
     /// `-o columns=` offers are read from it.
     pub fn example() -> Self {
@@ -180,6 +247,19 @@ impl Event {
             code: SeccompAction::KillThread,
             code_raw: 0,
             signal: Some(31),
+            errno: Some(1),
+            errno_name: Some("EPERM"),
+            args: Some([0; 6]),
+            ip: Some(0),
+            path: Some("/".into()),
+            path_truncated: Some(false),
+            dirfd: Some(-100),
+            exe: Some("/bin/sh".into()),
+            cmdline: Some("sh".into()),
+            cmdline_truncated: Some(false),
+            parent_comm: Some("init".into()),
+            ns_pid: Some(1),
+            ns_ppid: Some(0),
             container: None,
             k8s: None,
             on_host: false,
@@ -195,5 +275,58 @@ impl Event {
                 .collect(),
         })));
         event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{sample_denial_event, sample_event};
+
+    /// The kernel's audit record of a call: its exe and ip, none of the other details.
+    fn audited() -> Event {
+        let mut event = sample_event();
+        event.source = Source::Audit;
+        event.exe = Some("/usr/local/bin/mkdir".into());
+        event.ip = Some(0x1234);
+        event
+    }
+
+    #[test]
+    fn adopts_the_details_a_kernel_program_read() {
+        let details = sample_denial_event();
+        let mut event = audited();
+        event.adopt_details(&details);
+        assert_eq!((event.errno, event.errno_name), (Some(13), Some("EACCES")));
+        assert_eq!((event.args, event.ip), (details.args, details.ip));
+        assert_eq!(event.path.as_deref(), Some("data"));
+        assert_eq!(
+            (event.path_truncated, event.dirfd),
+            (Some(false), Some(-100))
+        );
+        assert_eq!(event.cmdline.as_deref(), Some("mkdir -p data"));
+        assert_eq!(event.cmdline_truncated, Some(false));
+        assert_eq!(event.parent_comm.as_deref(), Some("bash"));
+        assert_eq!((event.ns_pid, event.ns_ppid), (Some(42), Some(1)));
+        // The record's full path stays; what identifies the event is its own.
+        assert_eq!(event.exe.as_deref(), Some("/usr/local/bin/mkdir"));
+        assert_eq!(
+            (event.source, event.comm.as_str(), event.syscall_nr),
+            (Source::Audit, "unshare", 272)
+        );
+    }
+
+    #[test]
+    fn keeps_what_the_program_could_not_read() {
+        let mut event = audited();
+        event.adopt_details(&sample_event());
+        assert_eq!(event, audited());
+        let mut event = sample_event();
+        event.adopt_details(&sample_denial_event());
+        assert_eq!(
+            event.exe.as_deref(),
+            Some("/usr/bin/mkdir"),
+            "no exe of its own"
+        );
     }
 }

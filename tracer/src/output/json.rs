@@ -91,6 +91,47 @@ impl Json {
                 }
             },
         }
+        out.extend_from_slice(b",\"errno\":");
+        optional_signed(out, event.errno);
+        out.extend_from_slice(b",\"errno_name\":");
+        match event.errno_name {
+            Some(name) => string(out, name),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"args\":");
+        match &event.args {
+            Some(args) => {
+                out.push(b'[');
+                for (index, &arg) in args.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    number(out, arg);
+                }
+                out.push(b']');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"ip\":");
+        optional(out, event.ip);
+        out.extend_from_slice(b",\"path\":");
+        optional_string(out, event.path.as_deref());
+        out.extend_from_slice(b",\"path_truncated\":");
+        optional_bool(out, event.path_truncated);
+        out.extend_from_slice(b",\"dirfd\":");
+        optional_signed(out, event.dirfd);
+        out.extend_from_slice(b",\"exe\":");
+        optional_string(out, event.exe.as_deref());
+        out.extend_from_slice(b",\"cmdline\":");
+        optional_string(out, event.cmdline.as_deref());
+        out.extend_from_slice(b",\"cmdline_truncated\":");
+        optional_bool(out, event.cmdline_truncated);
+        out.extend_from_slice(b",\"parent_comm\":");
+        optional_string(out, event.parent_comm.as_deref());
+        out.extend_from_slice(b",\"ns_pid\":");
+        optional(out, event.ns_pid.map(u64::from));
+        out.extend_from_slice(b",\"ns_ppid\":");
+        optional(out, event.ns_ppid.map(u64::from));
         out.extend_from_slice(b",\"container\":");
         match &event.container {
             Some(container) => out.extend_from_slice(self.container(container)),
@@ -186,10 +227,40 @@ fn optional(out: &mut Vec<u8>, value: Option<u64>) {
     }
 }
 
+fn optional_signed(out: &mut Vec<u8>, value: Option<i32>) {
+    match value {
+        Some(value) => {
+            if value < 0 {
+                out.push(b'-');
+            }
+            number(out, value.unsigned_abs().into());
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn optional_bool(out: &mut Vec<u8>, value: Option<bool>) {
+    out.extend_from_slice(match value {
+        Some(true) => b"true",
+        Some(false) => b"false",
+        None => b"null",
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{events::Container, test_support::sample_event};
+    use crate::{
+        events::Container,
+        test_support::{sample_denial_event, sample_event},
+    };
 
     fn render(event: &Event) -> serde_json::Value {
         let mut out = Vec::new();
@@ -214,7 +285,31 @@ mod tests {
                 r#""pid":485855,"tid":485856,"ppid":1,"uid":1000,"gid":100,"comm":"unshare","#,
                 r#""mntns_id":4026531841,"cgroup_id":77,"syscall":"unshare","syscall_nr":272,"#,
                 r#""arch":"x86_64","code":"kill_thread","code_raw":0,"signal":"SIGSYS","#,
+                r#""errno":null,"errno_name":null,"args":null,"ip":null,"path":null,"#,
+                r#""path_truncated":null,"dirfd":null,"exe":null,"cmdline":null,"#,
+                r#""cmdline_truncated":null,"parent_comm":null,"ns_pid":null,"ns_ppid":null,"#,
                 r#""container":null,"k8s":null}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn follows_the_documented_contract_with_every_detail() {
+        let mut out = Vec::new();
+        Json::new(false).event(&sample_denial_event(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"timestamp":"2023-11-14T22:13:20.000000005Z","node":"node-a","source":"fentry","#,
+                r#""pid":485855,"tid":485856,"ppid":1,"uid":1000,"gid":100,"comm":"mkdir","#,
+                r#""mntns_id":4026531841,"cgroup_id":77,"syscall":"mkdirat","syscall_nr":258,"#,
+                r#""arch":"x86_64","code":"errno","code_raw":327693,"signal":null,"#,
+                r#""errno":13,"errno_name":"EACCES","#,
+                r#""args":[18446744073709551516,140725579357248,493,0,0,0],"ip":139898059041335,"#,
+                r#""path":"data","path_truncated":false,"dirfd":-100,"exe":"/usr/bin/mkdir","#,
+                r#""cmdline":"mkdir -p data","cmdline_truncated":false,"parent_comm":"bash","#,
+                r#""ns_pid":42,"ns_ppid":1,"container":null,"k8s":null}"#,
                 "\n"
             )
         );
@@ -285,7 +380,29 @@ mod tests {
 
     /// Events unlike each other in every field whose form varies.
     fn varied_events() -> Vec<Event> {
-        let mut events = vec![sample_event(), Event::example()];
+        let mut events = vec![sample_event(), Event::example(), sample_denial_event()];
+        let mut details = sample_denial_event();
+        details.source = crate::events::Source::SyscallExit;
+        details.args = Some([u64::MAX, 1 << 53, (1 << 53) + 1, 0, 1, i64::MAX as u64]);
+        details.ip = Some(u64::MAX);
+        details.errno = Some(0);
+        details.errno_name = None;
+        details.dirfd = Some(i32::MIN);
+        details.path = Some("a\"b\\c\u{1b}[2J\n\t\u{7f} é 名前 \u{202e}\\xff".into());
+        details.path_truncated = Some(true);
+        details.exe = Some(".../\u{0}\"".into());
+        details.cmdline = Some(String::new());
+        details.cmdline_truncated = Some(true);
+        details.parent_comm = Some("\\\u{8}".into());
+        details.ns_pid = Some(u32::MAX);
+        details.ns_ppid = Some(0);
+        events.push(details.clone());
+        details.source = crate::events::Source::TaskExit;
+        details.errno = Some(-5);
+        details.dirfd = Some(i32::MAX);
+        details.path_truncated = None;
+        details.cmdline = None;
+        events.push(details);
         let mut odd = sample_event();
         odd.comm = "a\"b\\c\u{1b}[2J\n\t\u{7f} é 名前 \u{202e}".into();
         odd.node = "node \"quoted\"".into();
@@ -338,6 +455,11 @@ mod tests {
             ids: (u64, u32, u32, u32, u32, u32),
             call: (u32, u32, u32, i32),
             read_errors in 0u32..16,
+            registers: ([u64; 6], u64, i64, i32),
+            details: u16,
+            source in 1u32..=4,
+            parent_comm: [u8; 16],
+            strings: (Vec<u8>, Vec<u8>, Vec<u8>),
         ) {
             let (boot_ns, pid, tid, ppid, uid, gid) = ids;
             let (mntns_id, syscall_nr, arch, code) = (call.0, call.1, call.2, call.3 as u32);
@@ -355,16 +477,31 @@ mod tests {
                 arch: [arch, 0xc000_003e, 0x4000_0003][arch as usize % 3],
                 code,
                 signal,
-                source: tracer_common::source::KPROBE,
+                source,
                 read_errors,
                 comm,
+                parent_comm,
+                args: registers.0,
+                ip: registers.1,
+                // A small return value in most cases, where errno lies.
+                ret: if registers.2 % 2 == 0 { registers.2 % 5000 } else { registers.2 },
+                ns_pid: ppid ^ 0xff,
+                ns_ppid: ppid,
+                dirfd: registers.3,
+                path_len: strings.0.len() as u16,
+                exe_len: strings.1.len() as u16,
+                cmdline_len: strings.2.len() as u16,
+                details,
                 ..Default::default()
             };
             let event = crate::events::Decoder::new(
                 "node".into(),
                 crate::events::clock::WallClock::with_offset_ns(1_700_000_000_000_000_000),
             )
-            .decode(&raw)
+            .decode_bytes(&crate::test_support::record_bytes(
+                &raw,
+                &[strings.0, strings.1, strings.2].concat(),
+            ))
             .unwrap();
             let mut out = Vec::new();
             Json::new(false).event(&event, &mut out);

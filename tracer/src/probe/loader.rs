@@ -9,10 +9,10 @@ use std::io;
 
 use aya::{
     BtfError, Ebpf, EbpfError, EbpfLoader,
-    maps::{MapError, MapType},
+    maps::{HashMap, MapError, MapType},
 };
 use thiserror::Error;
-use tracer_common::{KernelOffsets, names};
+use tracer_common::{KernelOffsets, PathArg, Settings, names};
 
 /// The kernel programs, built by build.rs for the BPF target.
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -61,13 +61,39 @@ pub enum LoadError {
     Other(#[source] EbpfError),
 }
 
-pub fn load(offsets: &KernelOffsets, ring_buffer_bytes: u32) -> Result<Ebpf, LoadError> {
+pub fn load(
+    offsets: &KernelOffsets,
+    ring_buffer_bytes: u32,
+    settings: &Settings,
+) -> Result<Ebpf, LoadError> {
     raise_memlock_limit();
-    EbpfLoader::new()
+    let mut ebpf = EbpfLoader::new()
         .override_global(names::OFFSETS_GLOBAL, offsets, true)
+        .override_global(names::SETTINGS_GLOBAL, settings, true)
         .map_max_entries(names::EVENTS_MAP, ring_buffer_bytes)
         .load(PROGRAMS)
-        .map_err(|error| explain(error, ring_buffer_bytes, KernelFeatures::probe()))
+        .map_err(|error| explain(error, ring_buffer_bytes, KernelFeatures::probe()))?;
+    fill_path_args(&mut ebpf)?;
+    Ok(ebpf)
+}
+
+/// Tells the programs which argument of which call is a path.
+fn fill_path_args(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    let map_error = |source| LoadError::Map {
+        map: names::PATH_ARGS_MAP.into(),
+        source,
+    };
+    let mut map: HashMap<_, u64, PathArg> = ebpf
+        .map_mut(names::PATH_ARGS_MAP)
+        .ok_or_else(|| map_error(MapError::InvalidName {
+            name: names::PATH_ARGS_MAP.into(),
+        }))?
+        .try_into()
+        .map_err(map_error)?;
+    for (key, value) in super::path_args::entries() {
+        map.insert(key, value, 0).map_err(map_error)?;
+    }
+    Ok(())
 }
 
 /// Kernel features an error is explained with, probed only once a load has failed.
@@ -171,7 +197,7 @@ mod tests {
     #[test]
     #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
     fn loads_on_the_running_kernel() {
-        if let Err(error) = load(&offsets(), 4096) {
+        if let Err(error) = load(&offsets(), 4096, &Settings::DEFAULT) {
             panic!("loading the kernel programs: {}", Chain(&error));
         }
     }
@@ -191,7 +217,7 @@ mod tests {
             ] {
                 caps::drop(None, CapSet::Effective, cap).expect("dropping a capability");
             }
-            load(&offsets, 4096).err()
+            load(&offsets, 4096, &Settings::DEFAULT).err()
         })
         .join()
         .expect("the loading thread");
@@ -214,7 +240,7 @@ mod tests {
     fn a_refused_ring_buffer_size_is_not_taken_for_a_missing_ring_buffer() {
         // aya rounds sizes up to a power of two, but leaves 0, which the kernel answers with
         // EINVAL, as kernels without ring buffers do.
-        let error = load(&offsets(), 0).err();
+        let error = load(&offsets(), 0, &Settings::DEFAULT).err();
         match error {
             Some(LoadError::Map { ref map, .. }) if map == names::EVENTS_MAP => {}
             other => panic!("expected the EVENTS map to be refused, got {other:?}"),

@@ -9,7 +9,9 @@ pub mod hooks;
 pub mod kernel_log;
 pub mod loader;
 pub mod offsets;
+pub mod path_args;
 pub mod privileges;
+pub mod denials;
 
 use aya::Ebpf;
 use thiserror::Error;
@@ -50,8 +52,11 @@ pub enum ProgramsError {
 }
 
 /// Loads the kernel programs with this kernel's structure offsets; nothing is attached yet.
-pub fn load_programs(ring_buffer_bytes: u32) -> Result<Ebpf, ProgramsError> {
+pub fn load_programs(
+    ring_buffer_bytes: u32,
+    settings: &tracer_common::Settings,
+) -> Result<Ebpf, ProgramsError> {
     let offsets = offsets::from_running_kernel()?;
     tracing::debug!(?offsets, "kernel structure offsets");
-    Ok(loader::load(&offsets, ring_buffer_bytes)?)
+    Ok(loader::load(&offsets, ring_buffer_bytes, settings)?)
 }

@@ -60,6 +60,14 @@ pub enum Reads {
     PointerTo(&'static str),
     /// An integer of `bytes` bytes, with the signedness the kernel declares it with.
     Int { bytes: usize, signed: bool },
+    /// An array of integers of `bytes` bytes each, read element by element.
+    IntArray { bytes: usize, signed: bool },
+    /// A struct `.0` embedded in the parent, whose own fields are read at offsets within it.
+    Embedded(&'static str),
+    /// An array of struct `.0`, indexed with that struct's size.
+    ArrayOf(&'static str),
+    /// A pointer to bytes (`char *`), read as a NUL-terminated string.
+    PointerToBytes,
 }
 
 impl fmt::Display for Reads {
@@ -67,6 +75,12 @@ impl fmt::Display for Reads {
         match *self {
             Reads::PointerTo(name) => write!(f, "a pointer to struct {name}"),
             Reads::Int { bytes, signed } => f.write_str(&int_description(bytes, signed)),
+            Reads::IntArray { bytes, signed } => {
+                write!(f, "an array of {}", int_description(bytes, signed))
+            }
+            Reads::Embedded(name) => write!(f, "struct {name}"),
+            Reads::ArrayOf(name) => write!(f, "an array of struct {name}"),
+            Reads::PointerToBytes => f.write_str("a pointer to bytes"),
         }
     }
 }
@@ -133,6 +147,114 @@ const MNT_NS_INUM: Field = Field {
     },
 };
 
+const fn pointer(parent: &'static str, path: &'static [&'static str], to: &'static str) -> Field {
+    Field {
+        parent,
+        path,
+        reads: Reads::PointerTo(to),
+    }
+}
+
+const fn int(parent: &'static str, path: &'static [&'static str], bytes: usize, signed: bool) -> Field {
+    Field {
+        parent,
+        path,
+        reads: Reads::Int { bytes, signed },
+    }
+}
+
+// What the details of an event are read through: the caller's comm, ids and executable.
+const TASK_COMM: Field = Field {
+    parent: "task_struct",
+    path: &["comm"],
+    reads: Reads::IntArray {
+        bytes: 1,
+        signed: true,
+    },
+};
+const TASK_GROUP_LEADER: Field = pointer("task_struct", &["group_leader"], "task_struct");
+const TASK_THREAD_PID: Field = pointer("task_struct", &["thread_pid"], "pid");
+const TASK_MM: Field = pointer("task_struct", &["mm"], "mm_struct");
+const TASK_SECCOMP_MODE: Field = int("task_struct", &["seccomp", "mode"], 4, true);
+const TASK_PTRACE: Field = int("task_struct", &["ptrace"], 4, false);
+const PID_LEVEL: Field = int("pid", &["level"], 4, false);
+const PID_NUMBERS: Field = Field {
+    parent: "pid",
+    path: &["numbers"],
+    reads: Reads::ArrayOf("upid"),
+};
+const UPID_NR: Field = int("upid", &["nr"], 4, true);
+const MM_EXE_FILE: Field = pointer("mm_struct", &["exe_file"], "file");
+const MM_ARG_START: Field = int("mm_struct", &["arg_start"], 8, false);
+const MM_ARG_END: Field = int("mm_struct", &["arg_end"], 8, false);
+const FILE_F_PATH: Field = Field {
+    parent: "file",
+    path: &["f_path"],
+    reads: Reads::Embedded("path"),
+};
+const PATH_MNT: Field = pointer("path", &["mnt"], "vfsmount");
+const PATH_DENTRY: Field = pointer("path", &["dentry"], "dentry");
+const DENTRY_D_PARENT: Field = pointer("dentry", &["d_parent"], "dentry");
+const DENTRY_D_NAME: Field = Field {
+    parent: "dentry",
+    path: &["d_name", "name"],
+    reads: Reads::PointerToBytes,
+};
+const VFSMOUNT_MNT_ROOT: Field = pointer("vfsmount", &["mnt_root"], "dentry");
+const MOUNT_MNT: Field = Field {
+    parent: "mount",
+    path: &["mnt"],
+    reads: Reads::Embedded("vfsmount"),
+};
+const MOUNT_MNT_PARENT: Field = pointer("mount", &["mnt_parent"], "mount");
+const MOUNT_MNT_MOUNTPOINT: Field = pointer("mount", &["mnt_mountpoint"], "dentry");
+
+/// A register in `struct pt_regs`: a named member, or an element of a member array.
+#[derive(Clone, Copy, Debug)]
+pub struct Reg {
+    path: &'static [&'static str],
+    /// Element of an array member (arm64's `regs[31]`); `None` for a plain member.
+    index: Option<u32>,
+    /// How the member is declared. The programs read 8 bytes at each register and keep the low
+    /// 32 bits of the system call number, which is all arm64's `s32 syscallno` holds.
+    reads: Reads,
+}
+
+const WORD: Reads = Reads::Int {
+    bytes: 8,
+    signed: false,
+};
+
+const fn reg(name: &'static [&'static str]) -> Reg {
+    Reg {
+        path: name,
+        index: None,
+        reads: WORD,
+    }
+}
+
+const fn reg_at(array: &'static [&'static str], index: u32) -> Reg {
+    Reg {
+        path: array,
+        index: Some(index),
+        reads: Reads::IntArray {
+            bytes: 8,
+            signed: false,
+        },
+    }
+}
+
+/// Where an architecture's kernel keeps a system call's registers in `struct pt_regs`
+/// (its `syscall_get_arguments()` and `syscall_get_return_value()`).
+#[derive(Clone, Copy, Debug)]
+pub struct Regs {
+    pub args: [Reg; 6],
+    pub compat_args: [Reg; 6],
+    pub ret: Reg,
+    pub ip: Reg,
+    pub nr: Reg,
+}
+
 /// `AUDIT_ARCH_*` values (include/uapi/linux/audit.h).
 mod audit_arch {
     pub const X86_64: u32 = 0xc000_003e;
@@ -150,6 +272,8 @@ pub struct ArchSpec {
     pub name: &'static str,
     pub native_arch: u32,
     pub compat: Compat,
+    /// `None` where tracer does not know the registers: events then carry no args or errno.
+    pub regs: Option<Regs>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -205,6 +329,29 @@ pub const ARCHES: &[ArchSpec] = &[
             bit: 1,
             arch: audit_arch::I386,
         },
+        // arch/x86/include/asm/syscall.h: compat calls pass their arguments in the 32-bit
+        // registers' order, which the kernel saves in the same `pt_regs`.
+        regs: Some(Regs {
+            args: [
+                reg(&["di"]),
+                reg(&["si"]),
+                reg(&["dx"]),
+                reg(&["r10"]),
+                reg(&["r8"]),
+                reg(&["r9"]),
+            ],
+            compat_args: [
+                reg(&["bx"]),
+                reg(&["cx"]),
+                reg(&["dx"]),
+                reg(&["si"]),
+                reg(&["di"]),
+                reg(&["bp"]),
+            ],
+            ret: reg(&["ax"]),
+            ip: reg(&["ip"]),
+            nr: reg(&["orig_ax"]),
+        }),
     },
     // `TIF_32BIT` (22) in `thread_info.flags`, set for the life of an arm32 process; arm64's
     // `is_compat_task()` tests it (arch/arm64/include/asm/thread_info.h: 22 in every release
@@ -219,19 +366,46 @@ pub const ARCHES: &[ArchSpec] = &[
             bit: 22,
             arch: audit_arch::ARM,
         },
+        // arch/arm64/include/asm/syscall.h: the return value overwrites x0, so the first
+        // argument comes from `orig_x0`; arm32 tasks use r0–r5, the same slots.
+        regs: Some(Regs {
+            args: ARM64_ARGS,
+            compat_args: ARM64_ARGS,
+            ret: reg_at(&["regs"], 0),
+            ip: reg(&["pc"]),
+            nr: Reg {
+                path: &["syscallno"],
+                index: None,
+                reads: Reads::Int {
+                    bytes: 4,
+                    signed: true,
+                },
+            },
+        }),
     },
     // 64-bit LoongArch kernels run no 32-bit user code.
     ArchSpec {
         name: "loongarch64",
         native_arch: audit_arch::LOONGARCH64,
         compat: Compat::None,
+        regs: None,
     },
+];
+
+const ARM64_ARGS: [Reg; 6] = [
+    reg(&["orig_x0"]),
+    reg_at(&["regs"], 1),
+    reg_at(&["regs"], 2),
+    reg_at(&["regs"], 3),
+    reg_at(&["regs"], 4),
+    reg_at(&["regs"], 5),
 ];
 
 const UNLISTED_ARCH: ArchSpec = ArchSpec {
     name: "unlisted",
     native_arch: 0,
     compat: Compat::Undetectable,
+    regs: None,
 };
 
 /// The row for the architecture tracer was built for (and so runs on).
@@ -319,8 +493,52 @@ pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsErro
         compat_bit,
         native_arch: arch.native_arch,
         compat_arch,
-        ..KernelOffsets::default()
+        ..details_offsets(&layout, arch.regs.as_ref())?
     })
+}
+
+/// Offsets of what an event's details are read through. A kernel whose layout tracer cannot
+/// read refuses the whole programs, as for the base fields: a detail read at a wrong offset
+/// would be garbage presented as fact.
+fn details_offsets(layout: &Layout, regs: Option<&Regs>) -> Result<KernelOffsets, OffsetsError> {
+    let mut offsets = KernelOffsets {
+        task_comm: layout.offset(&TASK_COMM)?,
+        task_group_leader: layout.offset(&TASK_GROUP_LEADER)?,
+        task_thread_pid: layout.offset(&TASK_THREAD_PID)?,
+        task_mm: layout.offset(&TASK_MM)?,
+        task_seccomp_mode: layout.offset(&TASK_SECCOMP_MODE)?,
+        task_ptrace: layout.offset(&TASK_PTRACE)?,
+        pid_level: layout.offset(&PID_LEVEL)?,
+        pid_numbers: layout.offset(&PID_NUMBERS)?,
+        upid_size: layout.struct_size("upid")?,
+        upid_nr: layout.offset(&UPID_NR)?,
+        mm_exe_file: layout.offset(&MM_EXE_FILE)?,
+        mm_arg_start: layout.offset(&MM_ARG_START)?,
+        mm_arg_end: layout.offset(&MM_ARG_END)?,
+        file_f_path: layout.offset(&FILE_F_PATH)?,
+        path_mnt: layout.offset(&PATH_MNT)?,
+        path_dentry: layout.offset(&PATH_DENTRY)?,
+        dentry_d_parent: layout.offset(&DENTRY_D_PARENT)?,
+        dentry_d_name: layout.offset(&DENTRY_D_NAME)?,
+        vfsmount_mnt_root: layout.offset(&VFSMOUNT_MNT_ROOT)?,
+        mount_mnt: layout.offset(&MOUNT_MNT)?,
+        mount_mnt_parent: layout.offset(&MOUNT_MNT_PARENT)?,
+        mount_mnt_mountpoint: layout.offset(&MOUNT_MNT_MOUNTPOINT)?,
+        ..KernelOffsets::default()
+    };
+    if let Some(regs) = regs {
+        for (slot, reg) in offsets.regs_args.iter_mut().zip(&regs.args) {
+            *slot = layout.register(reg)?;
+        }
+        for (slot, reg) in offsets.regs_compat_args.iter_mut().zip(&regs.compat_args) {
+            *slot = layout.register(reg)?;
+        }
+        offsets.regs_ret = layout.register(&regs.ret)?;
+        offsets.regs_ip = layout.register(&regs.ip)?;
+        offsets.regs_nr = layout.register(&regs.nr)?;
+        offsets.regs_size = layout.struct_size("pt_regs")?;
+    }
+    Ok(offsets)
 }
 
 /// A struct member as BTF describes it.
@@ -357,6 +575,22 @@ impl<'a> Layout<'a> {
             });
         }
         Ok(member.bit_offset / 8)
+    }
+
+    /// Size in bytes of struct `name`.
+    fn struct_size(&self, name: &str) -> Result<u32, OffsetsError> {
+        Ok(self.named_struct(name)?.size() as u32)
+    }
+
+    /// Byte offset of a register in `struct pt_regs`.
+    fn register(&self, reg: &Reg) -> Result<u32, OffsetsError> {
+        const WORD_BYTES: u32 = 8;
+        let field = Field {
+            parent: "pt_regs",
+            path: reg.path,
+            reads: reg.reads,
+        };
+        Ok(self.offset(&field)? + reg.index.unwrap_or(0) * WORD_BYTES)
     }
 
     /// `path` (a chain of nested member names) inside struct `root`. Members of anonymous
@@ -404,9 +638,36 @@ impl<'a> Layout<'a> {
             (Type::Int(int), Reads::Int { bytes, signed }) => {
                 int.size() == bytes && int.is_signed() == signed
             }
+            (Type::Struct(s), Reads::Embedded(name)) => {
+                self.btf.resolve_name(s).ok().as_deref() == Some(name)
+            }
+            (Type::Array(array), Reads::IntArray { bytes, signed }) => {
+                match self.element(array) {
+                    // `char` is signed or not as the kernel's compiler chose: for bytes copied
+                    // as they are, either will do.
+                    Some(Type::Int(int)) if bytes == 1 => int.size() == 1,
+                    Some(Type::Int(int)) => int.size() == bytes && int.is_signed() == signed,
+                    _ => false,
+                }
+            }
+            (Type::Array(array), Reads::ArrayOf(name)) => match self.element(array) {
+                Some(Type::Struct(s)) => self.btf.resolve_name(&s).ok().as_deref() == Some(name),
+                _ => false,
+            },
+            (Type::Ptr(_), Reads::PointerToBytes) => matches!(
+                ty.as_btf_type()
+                    .and_then(|t| self.btf.resolve_chained_type(t).ok())
+                    .map(|t| self.strip(t)),
+                Some(Type::Int(int)) if int.size() == 1
+            ),
             _ => false,
         };
         (!matches).then(|| self.describe(&ty))
+    }
+
+    /// The type of an array's elements, through typedefs and qualifiers.
+    fn element(&self, array: &btf_rs::Array) -> Option<Type> {
+        Some(self.strip(self.btf.resolve_chained_type(array).ok()?))
     }
 
     /// The name of the struct a pointer points to, through qualifiers and `__rcu` type tags.

@@ -54,6 +54,15 @@ pub static GOALS: &[Goal] = &[
         unit: "µs",
     },
     Goal {
+        what: "an event's details ≤ 2× the hook's cost without them (same boot)",
+        applies: Applies::Vm,
+        sources: EBPF,
+        metric: "seccomp hook program with details ÷ without",
+        bound: Bound::AtMost(2.0),
+        convert: same,
+        unit: "×",
+    },
+    Goal {
         what: "LOG call with tracer ≤ 1.10× without (VM, consumer on another vCPU)",
         applies: Applies::Vm,
         sources: EBPF,

@@ -1,0 +1,117 @@
+//! `--all-denials`: calls seccomp refused without auditing them.
+//!
+//! Where seccomp refuses a call, the kernel's `syscall_trace_enter` returns before
+//! `trace_sys_enter`, but `raw_syscalls:sys_exit` still fires on the way out. So a thread that
+//! leaves a call it was never seen entering had that call skipped. Only tasks under a seccomp
+//! filter pay for the bookkeeping; ptrace (which can skip calls too) and syscall user dispatch
+//! (which skips the exit tracepoint as well) are told apart.
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::{map, raw_tracepoint},
+    maps::LruHashMap,
+    programs::RawTracePointContext,
+};
+use tracer_common::{IN_SYSCALL_CAPACITY, seccomp_mode, source};
+
+use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
+
+/// Where each thread of a filtered task stands. LRU, so threads that are gone make room on
+/// their own; a thread forgotten this way is only seen anew, never reported wrongly.
+#[map]
+static IN_SYSCALL: LruHashMap<u32, u8> = LruHashMap::with_max_entries(IN_SYSCALL_CAPACITY, 0);
+
+/// Inside a call that went past seccomp.
+const ENTERED: u8 = 1;
+/// Between calls.
+const RETURNED: u8 = 2;
+/// Inside a call the audit hook reported: its refusal is not reported again.
+const AUDITED: u8 = 3;
+
+/// `SECCOMP_RET_ERRNO`: the action an unaudited skip with an error return stands for.
+const RET_ERRNO: u32 = 0x0005_0000;
+/// Largest errno a system call returns (`MAX_ERRNO`).
+const MAX_ERRNO: i64 = 4095;
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn denials_enter(_ctx: RawTracePointContext) -> i32 {
+    let task = Current::new();
+    if task.seccomp_mode(&OFFSETS) != Some(seccomp_mode::FILTER) {
+        return 0;
+    }
+    set_state(bpf_get_current_pid_tgid() as u32, ENTERED);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn denials_exit(ctx: RawTracePointContext) -> i32 {
+    let task = Current::new();
+    if task.seccomp_mode(&OFFSETS) != Some(seccomp_mode::FILTER) {
+        return 0;
+    }
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: the value is a plain integer, copied out at once.
+    let before = unsafe { IN_SYSCALL.get(tid) }.copied();
+    set_state(tid, RETURNED);
+    // Entered past seccomp, already reported, or the first exit seen of this thread (a call
+    // that began before tracer attached, or a new thread's return from fork).
+    if before != Some(RETURNED) {
+        return 0;
+    }
+    // `sys_exit(struct pt_regs *regs, long ret)`
+    let ret: i64 = ctx.arg(1);
+    if !(-MAX_ERRNO..0).contains(&ret) || task.ptrace(&OFFSETS) != Some(0) {
+        return 0;
+    }
+    let Some(nr) = details::syscall_nr(&task, &OFFSETS) else {
+        return 0;
+    };
+    let mntns = task.mnt_ns_inum(&OFFSETS);
+    // SAFETY: the value is a plain integer, copied out at once.
+    if let Some(ns) = mntns
+        && unsafe { MNTNS_DROP.get(ns) }.is_some()
+    {
+        return 0;
+    }
+    let errno = (-ret) as u32;
+    emit(&task, mntns, nr, RET_ERRNO | errno, 0, source::SYSCALL_EXIT);
+    0
+}
+
+/// Called by the audit hooks: the call in progress is reported, its exit must not be.
+#[inline(always)]
+pub fn mark_audited() {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if let Some(state) = IN_SYSCALL.get_ptr_mut(tid) {
+        // SAFETY: the entry belongs to this thread, which is running this program.
+        unsafe { *state = AUDITED };
+    }
+}
+
+#[inline(always)]
+fn set_state(tid: u32, state: u8) {
+    match IN_SYSCALL.get_ptr_mut(tid) {
+        // SAFETY: as in `mark_audited`: only this thread writes its entry.
+        Some(slot) => unsafe { *slot = state },
+        None => {
+            let _ = IN_SYSCALL.insert(tid, state, 0);
+        }
+    }
+}
+
+/// The details of a thread seccomp killed, as it exits: the audit source's record of the kill
+/// has no arguments, and the process is gone by the time userspace reads it. Seccomp marks
+/// the task dead before killing it (Linux 5.17 and later).
+#[inline(always)]
+pub fn report_kill(task: &Current) {
+    if task.seccomp_mode(&OFFSETS) != Some(seccomp_mode::DEAD) {
+        return;
+    }
+    let Some(nr) = details::syscall_nr(task, &OFFSETS) else {
+        return;
+    };
+    /// SIGSYS
+    const SIGSYS: i32 = 31;
+    // The action (kill thread or process) is the audit record's to say.
+    emit(task, task.mnt_ns_inum(&OFFSETS), nr, 0, SIGSYS, source::TASK_EXIT);
+}

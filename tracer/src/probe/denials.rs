@@ -1,0 +1,44 @@
+//! `--all-denials`: the `raw_syscalls` tracepoint programs that see calls seccomp refused
+//! without auditing them. They attach on every kernel tracer supports, this one included.
+
+use aya::{
+    Ebpf,
+    programs::{ProgramError, RawTracePoint},
+};
+use thiserror::Error;
+use tracer_common::names;
+
+#[derive(Debug, Error)]
+pub enum DenialsError {
+    #[error("the kernel programs have no {0} program")]
+    Missing(&'static str),
+    #[error("loading or attaching the {tracepoint} raw tracepoint program")]
+    Program {
+        tracepoint: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+}
+
+/// Attaches the exit program first: a call that starts between the two attaches is seen
+/// entering, and at worst its exit is taken for the thread's first, never for a refusal.
+pub fn attach(ebpf: &mut Ebpf) -> Result<(), DenialsError> {
+    attach_one(ebpf, names::DENIALS_EXIT_PROGRAM, "sys_exit")?;
+    attach_one(ebpf, names::DENIALS_ENTER_PROGRAM, "sys_enter")
+}
+
+fn attach_one(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    tracepoint: &'static str,
+) -> Result<(), DenialsError> {
+    let error = |source| DenialsError::Program { tracepoint, source };
+    let found: &mut RawTracePoint = ebpf
+        .program_mut(program)
+        .ok_or(DenialsError::Missing(program))?
+        .try_into()
+        .map_err(error)?;
+    found.load().map_err(error)?;
+    found.attach(tracepoint).map_err(error)?;
+    Ok(())
+}
