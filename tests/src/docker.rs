@@ -185,6 +185,15 @@ impl Dockerd {
         );
     }
 
+    /// Writes Docker's own default seccomp profile, which refuses what it does not allow with
+    /// EPERM and asks the kernel to audit nothing.
+    pub fn default_profile(&self) -> PathBuf {
+        let path = self.root.join("moby-default.json");
+        fs::write(&path, include_str!("../testdata/moby-default.json"))
+            .expect("writing the profile");
+        path
+    }
+
     /// Writes a seccomp profile that logs mkdir and kills unshare, as in the seed scenario.
     pub fn seed_profile(&self) -> PathBuf {
         let path = self.root.join("profile.json");

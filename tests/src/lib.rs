@@ -6,6 +6,7 @@
 //! and comparing what tracer saw with the oracle ([`oracle`]).
 
 pub mod cgroup;
+pub mod container_details;
 pub mod containers;
 pub mod ctr;
 pub mod docker;

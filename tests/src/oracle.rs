@@ -217,9 +217,14 @@ impl Report {
             })
             .or(not_audited);
         let has_details = context.has_details(event);
+        let source = if not_audited.is_some() {
+            "syscall-exit"
+        } else {
+            &context.source
+        };
         if let Some(planned) = planned {
             // The audit source cannot tell the thread: its events have no tid.
-            let tid = (context.source != "audit").then_some(planned.tid);
+            let tid = (source != "audit").then_some(planned.tid);
             check("tid", format!("{tid:?}"), format!("{:?}", event.tid));
             check("syscall", planned.syscall.clone(), event.syscall.clone());
             check("code", planned.code.clone(), event.code.clone());
@@ -299,11 +304,6 @@ impl Report {
         }
         let code_name = action_name(event.code_raw).map_or_else(|| "?".into(), str::to_owned);
         check("code (from code_raw)", code_name, event.code.clone());
-        let source = if not_audited.is_some() {
-            "syscall-exit"
-        } else {
-            &context.source
-        };
         check("source", source.to_owned(), event.source.clone());
         check("comm", context.comm.clone(), event.comm.clone());
         // A workload started through a shell says who its parent is.

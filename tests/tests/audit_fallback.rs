@@ -11,12 +11,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::Utc;
 use tracer_integration_tests::{
     containers::Scenarios,
     env,
     kmsg::{AuditLog, UnlimitedPrintk},
+    oracle::{Context, Report},
+    plan::Plan,
     tracer::{RunningCount, Tracer, TracerEvent},
-    workload::Workload,
+    workload::{Run, Workload},
 };
 
 const HOW_TO_RUN: &str = "run these tests as root with `cargo xtask test`, which builds tracer \
@@ -302,4 +305,213 @@ fn keeps_going_while_dockerd_is_down_and_names_again_when_it_is_back() {
 #[test]
 fn names_containers_once_dockerd_starts_after_tracer() {
     containers(|s| s.names_containers_once_dockerd_starts_after_tracer());
+}
+
+/// One audit-source tracer with `extra` arguments over the scenarios (those in `under_sh` as
+/// children of a shell); every event of theirs is held to the kernel's record of the same call
+/// and to what the workloads say they did. Returns the runs and tracer's events of them.
+fn details_match_the_truth(
+    extra: &[&str],
+    direct: &[&[&str]],
+    under_sh: &[&[&str]],
+) -> (Vec<Run>, Vec<TracerEvent>) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _every_record = UnlimitedPrintk::new();
+    let workload = workload();
+    let all_denials = extra.contains(&"--all-denials");
+    let mut args = vec![
+        "-o",
+        "json",
+        "--host",
+        "-r",
+        "docker",
+        "--docker-socket",
+        "/nonexistent",
+    ];
+    args.extend_from_slice(extra);
+    let tracer = start(&args);
+    let mut audit = AuditLog::from_now();
+
+    let started = Utc::now();
+    let mut runs: Vec<Run> = direct
+        .iter()
+        .map(|args| {
+            let run = workload.run(args);
+            run.assert_ended_as_planned();
+            run
+        })
+        .collect();
+    for args in under_sh {
+        let run = workload.run_as_child_of_sh(args);
+        run.assert_ended_as_planned();
+        runs.push(run);
+    }
+    let ended = Utc::now();
+
+    let pids: Vec<u32> = runs.iter().map(|r| r.plan.pid).collect();
+    let audited: usize = runs.iter().map(|r| r.plan.expected_events() as usize).sum();
+    let unaudited: usize = runs
+        .iter()
+        .flat_map(|r| &r.plan.unaudited)
+        .map(|e| e.count as usize)
+        .sum();
+    let reported = audited + if all_denials { unaudited } else { 0 };
+    tracer.wait_for_events(EVENT_TIMEOUT, |events| {
+        events.iter().filter(|e| pids.contains(&e.pid)).count() >= reported
+    });
+    audit.wait_for(EVENT_TIMEOUT, |records| {
+        records.iter().filter(|r| pids.contains(&r.pid)).count() >= audited
+    });
+    // Events merged from the kernel programs may come a little after the record: give a
+    // second event of the same call, which would be a fault, the time to show.
+    std::thread::sleep(Duration::from_millis(500));
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    finished.assert_stdout_is_events();
+
+    assert!(
+        audit.unparsable.is_empty(),
+        "the kernel wrote seccomp audit records this parser cannot read: {:?}",
+        audit.unparsable
+    );
+    let truths: Vec<Plan> = runs.iter().map(Run::plan_with_truth).collect();
+    let plans: Vec<&Plan> = truths.iter().collect();
+    let kernel: Vec<_> = audit.of_pids(&pids).collect();
+    let seen: Vec<&TracerEvent> = finished
+        .events
+        .iter()
+        .filter(|e| pids.contains(&e.pid))
+        .collect();
+    let context = Context {
+        source: "audit".into(),
+        comm: workload.comm(),
+        ppid: std::process::id(),
+        mntns_id: env::mount_namespace(),
+        node: env::hostname(),
+        started,
+        ended,
+        all_denials,
+    };
+    let notes = format!(
+        "workload pids: {}\nevents of the workloads:\n{}\ntracer stderr:\n{}",
+        runs.iter()
+            .map(|r| format!("{}={}", r.plan.scenario, r.plan.pid))
+            .collect::<Vec<_>>()
+            .join(" "),
+        seen.iter()
+            .map(|e| format!("  {e:?}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        finished.stderr_text()
+    );
+    Report::new(&plans, &kernel, &seen, &context).assert_ok(&notes);
+    (runs, seen.into_iter().cloned().collect())
+}
+
+/// Without `--all-denials` the audit source knows of a refusal only what the kernel's record
+/// says: exe and ip, the same as the record's, and null errno, args and path (the record has
+/// `code=0x50000` whatever the errno). A kill brings the details of the killed process from
+/// the exit tracepoint: its exe, argv, parent and ns ids. An unaudited refusal and a call the
+/// kernel failed by itself are not reported.
+#[test]
+fn audit_source_has_the_records_exe_and_ip_and_a_killed_processs_details() {
+    let tag = format!("--tag=audit-source-{}", std::process::id());
+    let (runs, events) = details_match_the_truth(
+        &[],
+        &[&["errnos"], &["long-path"], &["args"], &["unaudited"]],
+        &[&["killed-at-once", &tag]],
+    );
+    let killed = runs.last().expect("the killed-at-once run");
+    let event = events
+        .iter()
+        .find(|e| e.pid == killed.plan.pid)
+        .expect("the kill was reported");
+    let exe = std::fs::canonicalize(&workload().path).expect("the workload exists");
+    assert_eq!(event.exe.as_deref(), exe.to_str(), "{event:?}");
+    assert_eq!(
+        event.cmdline,
+        Some(format!(
+            "{} killed-at-once {tag}",
+            workload().path.display()
+        )),
+        "{event:?}"
+    );
+    assert_eq!(event.parent_comm.as_deref(), Some("sh"), "{event:?}");
+    assert_eq!(
+        event.ppid, killed.parent,
+        "the parent is the shell: {event:?}"
+    );
+    let refusals = events.iter().filter(|e| e.code == "errno").count();
+    assert_eq!(
+        refusals, 9,
+        "four errnos, four path calls and one args call are refused and audited: {events:#?}"
+    );
+}
+
+/// With `--all-denials` the audit source merges what its tracepoints saw into the records of
+/// refusals: each audited call is reported once, with the errno the caller got, the argument
+/// registers (x86-64 and i386) and the path cut at 255 bytes with its dirfd; the unaudited
+/// refusal comes from syscall-exit with its errno; the kernel's own EPERM is not reported.
+#[test]
+fn audit_source_with_all_denials_has_every_refusals_details_once() {
+    let (runs, events) = details_match_the_truth(
+        &["--all-denials"],
+        &[
+            &["errnos"],
+            &["args"],
+            &["args-i386"],
+            &["long-path"],
+            &["unaudited"],
+        ],
+        &[],
+    );
+    let of = |scenario: &str| {
+        let pid = runs
+            .iter()
+            .find(|r| r.plan.scenario == scenario)
+            .map(|r| r.plan.pid)
+            .expect("the scenario ran");
+        events.iter().filter(move |e| e.pid == pid)
+    };
+    let errnos: Vec<_> = of("errnos")
+        .map(|e| (e.syscall.as_str(), e.errno, e.errno_name.as_deref()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        errnos,
+        [
+            ("getpgid", Some(libc::EPERM), Some("EPERM")),
+            ("getpriority", Some(libc::EXDEV), Some("EXDEV")),
+            ("mkdir", Some(libc::EACCES), Some("EACCES")),
+            ("unshare", Some(libc::ENOSYS), Some("ENOSYS")),
+        ],
+        "errnos of the audited refusals"
+    );
+    let unaudited: Vec<_> = of("unaudited")
+        .map(|e| (e.syscall.as_str(), e.source.as_str(), e.errno))
+        .collect();
+    assert_eq!(
+        unaudited,
+        [("mkdirat", "syscall-exit", Some(libc::EROFS))],
+        "the unaudited workload's events"
+    );
+    let long = of("long-path")
+        .find(|e| e.syscall == "openat")
+        .expect("the long path's call was reported");
+    assert_eq!(
+        (long.path.as_ref().map(String::len), long.path_truncated),
+        (Some(255), Some(true)),
+        "{long:?}"
+    );
+}
+
+#[test]
+fn numbers_pids_as_the_container_sees_them() {
+    containers(|s| s.numbers_pids_as_the_container_sees_them());
+}
+
+#[test]
+fn all_denials_reports_what_dockers_default_profile_refuses() {
+    containers(|s| s.all_denials_reports_what_dockers_default_profile_refuses());
 }

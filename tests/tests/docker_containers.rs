@@ -54,3 +54,13 @@ fn shows_every_wanted_kill_when_an_unwanted_containers_namespace_is_reused() {
 fn shows_a_host_process_in_its_own_mount_namespace_only_with_host() {
     containers(|s| s.shows_a_host_process_in_its_own_mount_namespace_only_with_host());
 }
+
+#[test]
+fn numbers_pids_as_the_container_sees_them() {
+    containers(|s| s.numbers_pids_as_the_container_sees_them());
+}
+
+#[test]
+fn all_denials_reports_what_dockers_default_profile_refuses() {
+    containers(|s| s.all_denials_reports_what_dockers_default_profile_refuses());
+}
