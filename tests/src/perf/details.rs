@@ -6,8 +6,7 @@ use std::io;
 use tracer_common::names;
 
 use crate::perf::{
-    Measurement, Section, bpf_stats, calls::CallPath, median, runs::Lab,
-    tracer_run::RunningTracer,
+    Measurement, Section, bpf_stats, calls::CallPath, median, runs::Lab, tracer_run::RunningTracer,
 };
 
 /// Calls timed while the BPF statistics count, and their rounds.

@@ -14,8 +14,9 @@ use nix::{
 use tracer_common::names;
 
 use crate::perf::{
-    Measurement, Section, bpf_stats, details,
+    Measurement, Section, bpf_stats,
     calls::{CallPath, online_cpus},
+    details,
     runs::{self, Lab},
     tracer_run::RunningTracer,
 };
