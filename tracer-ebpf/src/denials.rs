@@ -113,5 +113,12 @@ pub fn report_kill(task: &Current) {
     /// SIGSYS
     const SIGSYS: i32 = 31;
     // The action (kill thread or process) is the audit record's to say.
-    emit(task, task.mnt_ns_inum(&OFFSETS), nr, 0, SIGSYS, source::TASK_EXIT);
+    emit(
+        task,
+        task.mnt_ns_inum(&OFFSETS),
+        nr,
+        0,
+        SIGSYS,
+        source::TASK_EXIT,
+    );
 }

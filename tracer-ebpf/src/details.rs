@@ -8,8 +8,8 @@
 //! loads do not allow.
 
 use aya_ebpf::helpers::generated::{
-    bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-    bpf_probe_read_user_str, bpf_task_pt_regs,
+    bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+    bpf_task_pt_regs,
 };
 use tracer_common::{
     CMDLINE_MAX_BYTES, EXE_MAX_BYTES, EXE_MAX_COMPONENTS, KernelOffsets, PATH_MAX_BYTES, PathArg,
@@ -86,7 +86,12 @@ pub fn fill(
 /// Copies the task's saved user registers and picks the call's arguments, return value and ip
 /// from them; `false` where they could not be read.
 #[inline(always)]
-fn read_registers(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets, compat: bool) -> bool {
+fn read_registers(
+    scratch: &mut Scratch,
+    task: &Current,
+    offsets: &KernelOffsets,
+    compat: bool,
+) -> bool {
     let size = constant(&offsets.regs_size) as usize;
     if size == 0 || size > REGS_ROOM {
         return false;
@@ -206,7 +211,9 @@ fn read_exe(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
     let mut complete = false;
     for _ in 0..EXE_MAX_COMPONENTS {
         let Some(root) = (unsafe {
-            kernel::<*const u8>(vfsmount.wrapping_add(constant(&offsets.vfsmount_mnt_root) as usize))
+            kernel::<*const u8>(
+                vfsmount.wrapping_add(constant(&offsets.vfsmount_mnt_root) as usize),
+            )
         }) else {
             break;
         };
@@ -215,7 +222,9 @@ fn read_exe(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
             // of the namespace (its own parent).
             let mount = vfsmount.wrapping_sub(constant(&offsets.mount_mnt) as usize);
             let Some(parent) = (unsafe {
-                kernel::<*const u8>(mount.wrapping_add(constant(&offsets.mount_mnt_parent) as usize))
+                kernel::<*const u8>(
+                    mount.wrapping_add(constant(&offsets.mount_mnt_parent) as usize),
+                )
             }) else {
                 break;
             };
@@ -249,16 +258,22 @@ fn read_exe(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
         }) else {
             break;
         };
-        let room = EXE_MAX_BYTES - (used & (EXE_MAX_BYTES - 1));
+        // What is left of the section, which is at most EXE_MAX_BYTES - 1 long so that its
+        // length fits the mask.
+        let room = (EXE_MAX_BYTES - 1).saturating_sub(used) & (EXE_MAX_BYTES - 1);
+        if room == 0 {
+            break;
+        }
         let at = (start + used) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
         // SAFETY: at most `room` bytes at `at`, both masked to stay in the tail.
         let n = unsafe {
             bpf_probe_read_kernel_str(
                 scratch.tail.as_mut_ptr().add(at).cast(),
-                (room & (EXE_MAX_BYTES - 1)) as u32,
+                room as u32,
                 name.cast(),
             )
         };
+        // A name that filled the room may have been cut: the path is then incomplete.
         if n <= 0 || n as usize >= room {
             break;
         }

@@ -23,8 +23,7 @@ use aya_ebpf::{
 use details::Scratch;
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
-    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_key,
-    read_error, source,
+    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_key, read_error, source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -197,7 +196,8 @@ pub(crate) fn emit(
     let len = scratch.len();
     // SAFETY: `len` bytes from the start of the scratch room: the header and the strings
     // written after it, bounded by the room's size.
-    let used = unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), len) };
+    let used =
+        unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), len) };
     if EVENTS.output::<[u8]>(used, wake_up(code)).is_err() {
         count_lost();
     }

@@ -19,7 +19,7 @@ use tracer::{
     events::{Container, Decoder, clock::WallClock},
     filter::Filter,
     output::OutputFormat,
-    pipeline::Pipeline,
+    pipeline::{Pipeline, correlate::Correlator},
     sink::{Sinks, stdout::Stdout},
     source::RawRecord,
 };
@@ -189,7 +189,13 @@ fn end_to_end(c: &mut Criterion) {
         let sinks = Sinks::start(vec![Box::new(Stdout::to_file(formatter, null))])
             .expect("starting the sink");
         let enricher = Enricher::new(index(), Whereabouts::new(None), None, None);
-        let mut pipeline = Pipeline::new(decoder(), enricher, Filter::new(true, vec![]), sinks);
+        let mut pipeline = Pipeline::new(
+            decoder(),
+            Correlator::new(false, false),
+            enricher,
+            Filter::new(true, vec![]),
+            sinks,
+        );
         group.bench_function(format!("ring_buffer+{format}"), |b| {
             b.iter_custom(|batches| {
                 let start = Instant::now();

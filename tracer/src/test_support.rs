@@ -60,7 +60,8 @@ pub fn sample_denial() -> (RawSeccompEvent, Vec<u8>) {
     parent_comm[..4].copy_from_slice(b"bash");
     let raw = RawSeccompEvent {
         syscall_nr: 258,
-        code: 0x0005_000d,
+        // audit_seccomp is handed the action without its data: the errno is in `ret`.
+        code: 0x0005_0000,
         signal: 0,
         comm,
         parent_comm,

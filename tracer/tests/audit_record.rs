@@ -259,4 +259,18 @@ proptest! {
         let exe = fields.get("exe").and_then(Value::untrusted_bytes);
         prop_assert_eq!(exe.as_deref(), printed.exe.as_deref());
     }
+
+    #[test]
+    fn a_printed_record_makes_an_event_with_its_exe_and_ip(printed in printed()) {
+        let text = printed.text();
+        let record = SeccompRecord::parse(&text)
+            .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+        let event = record.into_event(&"node".into());
+        prop_assert_eq!(event.exe, printed.exe.as_deref().map(visible), "{}", text);
+        prop_assert_eq!(event.ip, Some(printed.ip));
+        // The record has no arguments, path or argv: those are the kernel programs' to add.
+        prop_assert_eq!(event.args, None);
+        prop_assert_eq!(event.path, None);
+        prop_assert_eq!(event.cmdline, None);
+    }
 }

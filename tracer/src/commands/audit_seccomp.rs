@@ -19,6 +19,7 @@ use crate::{
     },
     pipeline::{
         Pipeline, Summary,
+        correlate::Correlator,
         run::{self, Stop, StopSignals},
     },
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
@@ -88,6 +89,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .context("starting the stdout writer")?;
     let mut pipeline = Pipeline::new(
         Decoder::new(node, WallClock::now()),
+        Correlator::new(opened.hook == Hook::Audit, args.all_denials),
         Enricher::new(index, Whereabouts::new(exits), docker.clone(), host_mntns),
         filter,
         sinks,

@@ -203,7 +203,8 @@ impl SeccompRecord {
     }
 
     /// The event this record reports. What the record lacks (the parent, the namespace, the
-    /// cgroup) is left for enrichment to find.
+    /// cgroup) is left for enrichment to find; the call's arguments, path and argv for the
+    /// kernel programs' details of the same call, where they run.
     pub fn into_event(self, node: &Arc<str>) -> Event {
         let arch = Arch::from_audit(self.arch, self.syscall);
         Event {
@@ -228,11 +229,11 @@ impl SeccompRecord {
             errno: None,
             errno_name: None,
             args: None,
-            ip: None,
+            ip: self.ip,
             path: None,
             path_truncated: None,
             dirfd: None,
-            exe: None,
+            exe: self.exe,
             cmdline: None,
             cmdline_truncated: None,
             parent_comm: None,
@@ -486,6 +487,26 @@ mod tests {
             }
         );
         assert_eq!(record.timestamp().timestamp_millis(), 1_795_477_998_219);
+    }
+
+    #[test]
+    fn the_event_has_the_records_exe_and_ip() {
+        let event = record(MKDIR).into_event(&"node".into());
+        assert_eq!(event.exe.as_deref(), Some("/bin/busybox"));
+        assert_eq!(event.ip, Some(0x47b567));
+        // A kill from a program whose path has a space, which the kernel hex-encodes.
+        let text = "audit(1795478112.906:512): auid=1000 uid=1000 gid=1000 ses=3 pid=31337 \
+            comm=\"my-prog\" exe=2F746D702F6D792070726F67 sig=31 arch=c000003e syscall=272 \
+            compat=0 ip=0x7f9a4c2e1b5d code=0x80000000";
+        let event = record(text).into_event(&"node".into());
+        assert_eq!(event.exe.as_deref(), Some("/tmp/my prog"));
+        assert_eq!(event.ip, Some(0x7f9a_4c2e_1b5d));
+        // What only a kernel program reads stays unknown.
+        assert_eq!((event.args, event.errno, event.path), (None, None, None));
+        assert_eq!(
+            (event.cmdline, event.parent_comm, event.ns_pid),
+            (None, None, None)
+        );
     }
 
     #[test]

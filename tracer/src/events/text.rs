@@ -1,5 +1,5 @@
-//! Bytes a traced process chose (its comm, later its executable's path) turned into text that
-//! says exactly which bytes they were.
+//! Bytes a traced process chose (its comm, the paths it passes, its executable's path, its argv)
+//! turned into text that says exactly which bytes they were.
 //!
 //! The kernel holds these as bytes, not UTF-8, and the process picks them freely: it can name
 //! itself `\xff` (four characters) or give itself the single byte 0xff. The [`visible`] encoding

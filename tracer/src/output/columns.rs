@@ -124,6 +124,57 @@ mod tests {
     }
 
     #[test]
+    fn escapes_hostile_paths_executables_and_argv() {
+        let mut event = crate::test_support::sample_denial_event();
+        let hostile = crate::events::text::visible(b"\x1b]2;pwned\x07\xff\\\xe2\x80\xae");
+        event.path = Some(hostile.clone());
+        event.exe = Some(format!("/tmp/{hostile}"));
+        event.cmdline = Some(format!("sh -c {hostile}\n"));
+        event.parent_comm = Some(hostile);
+        let names = ["path", "exe", "cmdline", "parent_comm"];
+        let text = render(&names.map(field), &event);
+        assert!(
+            !text.lines().nth(1).unwrap().chars().any(char::is_control),
+            "{text:?}"
+        );
+        let row: Vec<_> = text.lines().nth(1).unwrap().split_whitespace().collect();
+        let shown = "\\x1b]2;pwned\\x07\\xff\\\\\\u{202e}";
+        assert_eq!(
+            row,
+            [
+                shown,
+                &format!("/tmp/{shown}"),
+                "sh",
+                "-c",
+                &format!("{shown}\\x0a"),
+                shown
+            ]
+        );
+    }
+
+    #[test]
+    fn shows_the_registers_as_the_json_has_them() {
+        let event = crate::test_support::sample_denial_event();
+        let text = render(
+            &[field("errno_name"), field("args"), field("dirfd")],
+            &event,
+        );
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "EACCES",
+                "18446744073709551516,140725579357248,493,0,0,0",
+                "-100"
+            ]
+        );
+        for word in ["ARGS", "DIRFD"] {
+            let column = lines[0].find(word).unwrap();
+            assert_ne!(&lines[1][column..column + 1], " ", "{word}:\n{text}");
+        }
+    }
+
+    #[test]
     fn escapes_backslashes_of_names_but_not_the_escapes_of_comm() {
         let mut event = sample_event();
         // A comm of the byte 0xff and a backslash, decoded, and a container named like it.

@@ -1,4 +1,4 @@
-//! Makes untrusted text (comm, container names, labels) safe to print on a terminal.
+//! Makes untrusted text (comm, paths, argv, container names, labels) safe to print on a terminal.
 //!
 //! A process chooses its own name: without escaping, `prctl(PR_SET_NAME, "\x1b]2;...")` could
 //! rewrite the operator's terminal title, move the cursor or hide lines, and a right-to-left

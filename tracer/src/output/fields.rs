@@ -1,6 +1,7 @@
 //! The fields `-o columns=...` offers: every field of the JSON output, by its dotted name
 //! (`container.name`), read from the event's own serialization, so a field added to the event
-//! is a column too without a change here.
+//! is a column too without a change here. A column shows what the JSON has: numbers in
+//! decimal, an array (`args`) as its elements separated by commas.
 
 use std::{borrow::Cow, sync::OnceLock};
 
@@ -42,6 +43,15 @@ const WIDTHS: &[(&str, usize)] = &[
     ("code", 12),
     ("code_raw", 10),
     ("signal", 7),
+    ("errno", 5),
+    ("errno_name", 7),
+    ("ip", 15),
+    ("path", 20),
+    ("dirfd", 5),
+    ("exe", 20),
+    ("parent_comm", 15),
+    ("ns_pid", 7),
+    ("ns_ppid", 7),
     ("runtime.containername", 22),
     ("container.name", 22),
     ("container.id", 12),
@@ -78,8 +88,8 @@ pub fn default_columns() -> Vec<Field> {
         .collect()
 }
 
-/// The names of every value of an event's JSON that is not an object or an array (labels are
-/// free-form, so they are not offered one by one), and the aliases.
+/// The names of every value of an event's JSON that is not an object (labels are free-form, so
+/// they are not offered one by one), and the aliases.
 fn known() -> &'static [String] {
     static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
     KNOWN.get_or_init(|| {
@@ -104,7 +114,6 @@ fn leaves(value: &Value, prefix: &str, names: &mut Vec<String>) {
         match value {
             Value::Object(_) if key == "labels" => {}
             Value::Object(_) => leaves(value, &name, names),
-            Value::Array(_) => {}
             _ => names.push(name),
         }
     }
@@ -185,6 +194,8 @@ impl Field {
                     Cow::Borrowed(inner)
                 }
             }
+            // The numbers of `args`, without the brackets: one word in a column.
+            Some(text) if text.starts_with('[') => Cow::Borrowed(&text[1..text.len() - 1]),
             // Numbers and booleans, as the JSON writes them.
             Some(text) => Cow::Borrowed(text),
         }
@@ -317,7 +328,10 @@ mod tests {
         container.name = "\\x1b\u{0}\"".into();
         container.labels.insert("a\"}b".into(), "{[\n".into());
         event.set_container(Some(std::sync::Arc::new(container)));
-        for event in [event, crate::test_support::sample_event()] {
+        let mut details = crate::test_support::sample_denial_event();
+        details.path = Some("a\"b\\c\u{1b}]2;x\u{7}".into());
+        details.args = Some([u64::MAX, 0, 1, 1 << 53, 2, 3]);
+        for event in [event, crate::test_support::sample_event(), details] {
             let json = serde_json::to_string(&event).unwrap();
             let document = serde_json::to_value(&event).unwrap();
             for name in known() {
@@ -326,6 +340,11 @@ mod tests {
                 let expected = match document.pointer(&pointer) {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(text)) => text.clone(),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
                     Some(other) => other.to_string(),
                 };
                 assert_eq!(field.value(&json), expected, "{name} in {json}");
@@ -353,6 +372,19 @@ mod tests {
             "code",
             "code_raw",
             "signal",
+            "errno",
+            "errno_name",
+            "args",
+            "ip",
+            "path",
+            "path_truncated",
+            "dirfd",
+            "exe",
+            "cmdline",
+            "cmdline_truncated",
+            "parent_comm",
+            "ns_pid",
+            "ns_ppid",
             "runtime.containername",
             "container.runtime",
             "container.id",
@@ -387,6 +419,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_details_of_a_refusal() {
+        let event = crate::test_support::sample_denial_event();
+        assert_eq!(value("errno", &event), "13");
+        assert_eq!(value("errno_name", &event), "EACCES");
+        assert_eq!(
+            value("args", &event),
+            "18446744073709551516,140725579357248,493,0,0,0"
+        );
+        assert_eq!(value("ip", &event), "139898059041335");
+        assert_eq!(value("dirfd", &event), "-100");
+        assert_eq!(value("path_truncated", &event), "false");
+        assert_eq!(value("cmdline", &event), "mkdir -p data");
+        assert_eq!(value("args", &sample_event()), "", "null");
+    }
+
+    #[test]
     fn an_undetected_arch_is_an_empty_column() {
         let mut event = sample_event();
         assert_eq!(value("arch", &event), "x86_64");
@@ -398,6 +446,9 @@ mod tests {
     fn text_from_runtimes_is_plain_and_the_kernels_visible() {
         let encoding = |name| Field::from_name(name).unwrap().encoding();
         assert_eq!(encoding("comm"), Encoding::Visible);
+        for name in ["path", "exe", "cmdline", "parent_comm"] {
+            assert_eq!(encoding(name), Encoding::Visible, "{name}");
+        }
         assert_eq!(encoding("runtime.containername"), Encoding::Plain);
         assert_eq!(encoding("k8s.pod"), Encoding::Plain);
         assert_eq!(encoding("node"), Encoding::Plain);

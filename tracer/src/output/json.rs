@@ -304,7 +304,7 @@ mod tests {
                 r#"{"timestamp":"2023-11-14T22:13:20.000000005Z","node":"node-a","source":"fentry","#,
                 r#""pid":485855,"tid":485856,"ppid":1,"uid":1000,"gid":100,"comm":"mkdir","#,
                 r#""mntns_id":4026531841,"cgroup_id":77,"syscall":"mkdirat","syscall_nr":258,"#,
-                r#""arch":"x86_64","code":"errno","code_raw":327693,"signal":null,"#,
+                r#""arch":"x86_64","code":"errno","code_raw":327680,"signal":null,"#,
                 r#""errno":13,"errno_name":"EACCES","#,
                 r#""args":[18446744073709551516,140725579357248,493,0,0,0],"ip":139898059041335,"#,
                 r#""path":"data","path_truncated":false,"dirfd":-100,"exe":"/usr/bin/mkdir","#,

@@ -2,6 +2,7 @@
 //! runtime's answer) → filter → sinks, counted once, here. [`run`] drives it from a source until
 //! the run stops, then drains the source to the end.
 
+pub mod correlate;
 pub mod pending;
 pub mod run;
 pub mod summary;
@@ -17,6 +18,7 @@ use crate::{
     sink::Sinks,
     source::RawRecord,
 };
+use correlate::Correlator;
 use pending::Pending;
 pub use summary::Summary;
 
@@ -25,6 +27,7 @@ const UNDECODABLE_WARNINGS: u64 = 10;
 
 pub struct Pipeline {
     decoder: Decoder,
+    correlator: Correlator,
     enricher: Enricher,
     pending: Pending,
     filter: Filter,
@@ -33,9 +36,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(decoder: Decoder, enricher: Enricher, filter: Filter, sinks: Sinks) -> Self {
+    pub fn new(
+        decoder: Decoder,
+        correlator: Correlator,
+        enricher: Enricher,
+        filter: Filter,
+        sinks: Sinks,
+    ) -> Self {
         Self {
             decoder,
+            correlator,
             enricher,
             pending: Pending::default(),
             filter,
@@ -48,10 +58,9 @@ impl Pipeline {
     pub fn accept(&mut self, record: RawRecord<'_>) {
         self.summary.delivered += 1;
         match self.decoder.decode_record(record) {
-            Ok(mut event) => {
-                let enriched = self.enricher.enrich(&mut event);
-                if let Some(event) = self.pending.push(event, enriched) {
-                    self.emit(event);
+            Ok(event) => {
+                if let Some(event) = self.correlator.push(event, Instant::now()) {
+                    self.enrich(event);
                 }
             }
             Err(error) => {
@@ -63,6 +72,25 @@ impl Pipeline {
                     );
                 }
             }
+        }
+    }
+
+    /// Names the event's container, or queues it until its runtime answers.
+    fn enrich(&mut self, mut event: Event) {
+        let enriched = self.enricher.enrich(&mut event);
+        if let Some(event) = self.pending.push(event, enriched) {
+            self.emit(event);
+        }
+    }
+
+    /// When the next waiting event's wait ends, for a name or for its other report.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (
+            self.pending.next_deadline(),
+            self.correlator.next_deadline(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -86,6 +114,9 @@ impl Pipeline {
     /// Sends on every event whose wait is over.
     pub fn release_ready(&mut self) {
         let now = Instant::now();
+        while let Some(event) = self.correlator.pop_expired(now) {
+            self.enrich(event);
+        }
         while let Some(event) = self.pending.pop_ready(now, &mut self.enricher) {
             self.emit(event);
         }
@@ -93,6 +124,9 @@ impl Pipeline {
 
     /// Sends on every waiting event with what is known now: the run is ending.
     fn release_all(&mut self) {
+        while let Some(event) = self.correlator.pop_any() {
+            self.enrich(event);
+        }
         while let Some(event) = self.pending.pop_front(&mut self.enricher) {
             self.emit(event);
         }

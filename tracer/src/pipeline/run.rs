@@ -56,7 +56,7 @@ pub async fn stream(
     loss_report.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut reported = Losses::default();
     loop {
-        let name_deadline = pipeline.pending.next_deadline();
+        let wait_deadline = pipeline.next_deadline();
         tokio::select! {
             // Signals first: a flood of records must not delay a stop.
             biased;
@@ -70,7 +70,7 @@ pub async fn stream(
                 reported = losses;
             }
             id = pipeline.enricher.lookup_done() => pipeline.lookup_done(&id),
-            () = sleep_until(name_deadline) => pipeline.release_ready(),
+            () = sleep_until(wait_deadline) => pipeline.release_ready(),
             ready = source.ready() => {
                 ready?;
                 source.read_ready(&mut |record| pipeline.accept(record)).await?;

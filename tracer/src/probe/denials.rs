@@ -42,3 +42,25 @@ fn attach_one(
     found.attach(tracepoint).map_err(error)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{loader, offsets};
+
+    /// The verifier sees the whole event path here (details included): the exit program
+    /// builds events like the audit hooks do, and it loads on every kernel, this one included.
+    #[test]
+    #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
+    fn the_kernel_accepts_and_attaches_both_programs() {
+        let offsets = offsets::from_running_kernel().expect("kernel offsets");
+        let settings = tracer_common::Settings {
+            all_denials: 1,
+            ..tracer_common::Settings::DEFAULT
+        };
+        let mut ebpf = loader::load(&offsets, 4096, &settings).expect("loading (needs root)");
+        if let Err(error) = attach(&mut ebpf) {
+            panic!("{}", crate::error_chain::Chain(&error));
+        }
+    }
+}

@@ -57,7 +57,8 @@ mod tests {
     #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
     fn remembers_the_namespace_of_an_exited_child() {
         let offsets = offsets::from_running_kernel().expect("kernel offsets");
-        let mut ebpf = loader::load(&offsets, 4096, &tracer_common::Settings::DEFAULT).expect("loading the object (needs root)");
+        let mut ebpf = loader::load(&offsets, 4096, &tracer_common::Settings::DEFAULT)
+            .expect("loading the object (needs root)");
         let exits = ExitedTasks::attach(&mut ebpf).expect("attaching the exit tracepoint");
         let child = std::process::Command::new("true")
             .spawn()

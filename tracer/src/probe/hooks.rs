@@ -192,7 +192,8 @@ mod verifier_tests {
     #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
     fn the_kernel_verifier_accepts_the_kprobe_program() {
         let offsets = offsets::from_running_kernel().expect("kernel offsets");
-        let mut ebpf = loader::load(&offsets, 4096, &tracer_common::Settings::DEFAULT).expect("loading the object (needs root)");
+        let mut ebpf = loader::load(&offsets, 4096, &tracer_common::Settings::DEFAULT)
+            .expect("loading the object (needs root)");
         let program: &mut KProbe = ebpf
             .program_mut(names::KPROBE_PROGRAM)
             .expect("kprobe program")

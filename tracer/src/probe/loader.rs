@@ -85,9 +85,11 @@ fn fill_path_args(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     };
     let mut map: HashMap<_, u64, PathArg> = ebpf
         .map_mut(names::PATH_ARGS_MAP)
-        .ok_or_else(|| map_error(MapError::InvalidName {
-            name: names::PATH_ARGS_MAP.into(),
-        }))?
+        .ok_or_else(|| {
+            map_error(MapError::InvalidName {
+                name: names::PATH_ARGS_MAP.into(),
+            })
+        })?
         .try_into()
         .map_err(map_error)?;
     for (key, value) in super::path_args::entries() {

@@ -4,6 +4,7 @@
 //! records); every skipped hook is reported with the reason, so an operator knows what the
 //! kernel lacks.
 
+pub mod denials;
 pub mod exits;
 pub mod hooks;
 pub mod kernel_log;
@@ -11,7 +12,6 @@ pub mod loader;
 pub mod offsets;
 pub mod path_args;
 pub mod privileges;
-pub mod denials;
 
 use aya::Ebpf;
 use thiserror::Error;

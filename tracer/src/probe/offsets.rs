@@ -155,7 +155,12 @@ const fn pointer(parent: &'static str, path: &'static [&'static str], to: &'stat
     }
 }
 
-const fn int(parent: &'static str, path: &'static [&'static str], bytes: usize, signed: bool) -> Field {
+const fn int(
+    parent: &'static str,
+    path: &'static [&'static str],
+    bytes: usize,
+    signed: bool,
+) -> Field {
     Field {
         parent,
         path,
@@ -462,6 +467,12 @@ fn copy_to_memory(path: &Path) -> io::Result<fs::File> {
 
 pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
     let layout = Layout::new(btf);
+    let base = base_offsets(&layout, arch)?;
+    details_offsets(&layout, arch.regs.as_ref(), base)
+}
+
+/// Offsets of the fields every event has: ids, namespace, arch.
+fn base_offsets(layout: &Layout, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
     let (compat_detection, task_compat_word, compat_bit, compat_arch) = match arch.compat {
         Compat::None => (compat::NONE, 0, 0, 0),
         Compat::Undetectable => (compat::UNDETECTABLE, 0, 0, 0),
@@ -493,14 +504,18 @@ pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsErro
         compat_bit,
         native_arch: arch.native_arch,
         compat_arch,
-        ..details_offsets(&layout, arch.regs.as_ref())?
+        ..KernelOffsets::default()
     })
 }
 
 /// Offsets of what an event's details are read through. A kernel whose layout tracer cannot
 /// read refuses the whole programs, as for the base fields: a detail read at a wrong offset
 /// would be garbage presented as fact.
-fn details_offsets(layout: &Layout, regs: Option<&Regs>) -> Result<KernelOffsets, OffsetsError> {
+fn details_offsets(
+    layout: &Layout,
+    regs: Option<&Regs>,
+    base: KernelOffsets,
+) -> Result<KernelOffsets, OffsetsError> {
     let mut offsets = KernelOffsets {
         task_comm: layout.offset(&TASK_COMM)?,
         task_group_leader: layout.offset(&TASK_GROUP_LEADER)?,
@@ -524,7 +539,7 @@ fn details_offsets(layout: &Layout, regs: Option<&Regs>) -> Result<KernelOffsets
         mount_mnt: layout.offset(&MOUNT_MNT)?,
         mount_mnt_parent: layout.offset(&MOUNT_MNT_PARENT)?,
         mount_mnt_mountpoint: layout.offset(&MOUNT_MNT_MOUNTPOINT)?,
-        ..KernelOffsets::default()
+        ..base
     };
     if let Some(regs) = regs {
         for (slot, reg) in offsets.regs_args.iter_mut().zip(&regs.args) {
@@ -857,6 +872,20 @@ mod tests {
             // thread_info is task_struct's first member on x86 (THREAD_INFO_IN_TASK), so
             // its status word lies within its first few words.
             assert!(offsets.task_compat_word < 64, "{offsets:?}");
+            // struct pt_regs is the same 21 words on every x86-64 kernel since 2.6, the
+            // arguments in the order of the system call ABI (arch/x86/include/asm/ptrace.h).
+            assert_eq!(offsets.regs_size, 21 * 8);
+            assert_eq!(offsets.regs_args, [14, 13, 12, 7, 9, 8].map(|w| w * 8));
+            assert_eq!(
+                offsets.regs_compat_args,
+                [5, 11, 12, 13, 14, 4].map(|w| w * 8)
+            );
+            assert_eq!(
+                (offsets.regs_ret, offsets.regs_nr, offsets.regs_ip),
+                (10 * 8, 15 * 8, 16 * 8)
+            );
+            // struct upid { int nr; struct pid_namespace *ns; }
+            assert_eq!((offsets.upid_size, offsets.upid_nr), (16, 0));
         }
     }
 
@@ -1175,13 +1204,18 @@ mod tests {
             }
         }
 
+        /// The synthetic kernels describe only the structures of the base fields.
+        fn base_of(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
+            base_offsets(&Layout::new(btf), arch)
+        }
+
         fn arch(name: &str) -> &'static ArchSpec {
             ARCHES.iter().find(|a| a.name == name).expect("a table row")
         }
 
         #[test]
         fn reads_a_whole_layout_through_anonymous_members_and_type_tags() {
-            let offsets = from_btf(&Kernel::TODAY.btf(), arch("x86_64")).expect("offsets");
+            let offsets = base_of(&Kernel::TODAY.btf(), arch("x86_64")).expect("offsets");
             assert_eq!(
                 offsets,
                 KernelOffsets {
@@ -1203,7 +1237,7 @@ mod tests {
         #[test]
         fn each_architecture_gets_its_own_compat_detection() {
             let btf = Kernel::TODAY.btf();
-            let arm64 = from_btf(&btf, arch("aarch64")).expect("arm64 offsets");
+            let arm64 = base_of(&btf, arch("aarch64")).expect("arm64 offsets");
             assert_eq!(
                 (
                     arm64.compat_detection,
@@ -1220,10 +1254,10 @@ mod tests {
                     audit_arch::ARM
                 )
             );
-            let loongarch = from_btf(&btf, arch("loongarch64")).expect("loongarch offsets");
+            let loongarch = base_of(&btf, arch("loongarch64")).expect("loongarch offsets");
             assert_eq!(loongarch.compat_detection, compat::NONE);
             assert_eq!(loongarch.native_arch, audit_arch::LOONGARCH64);
-            let other = from_btf(&btf, &UNLISTED_ARCH).expect("offsets");
+            let other = base_of(&btf, &UNLISTED_ARCH).expect("offsets");
             assert_eq!(other.compat_detection, compat::UNDETECTABLE);
             assert_eq!(other.native_arch, 0);
         }
@@ -1234,7 +1268,7 @@ mod tests {
                 tgid_bytes: 8,
                 ..Kernel::TODAY
             };
-            let err = from_btf(&wider_tgid.btf(), arch("x86_64")).unwrap_err();
+            let err = base_of(&wider_tgid.btf(), arch("x86_64")).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 advice(
@@ -1247,7 +1281,7 @@ mod tests {
                 status_bytes: 8,
                 ..Kernel::TODAY
             };
-            let err = from_btf(&wider_status.btf(), arch("x86_64")).unwrap_err();
+            let err = base_of(&wider_status.btf(), arch("x86_64")).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 advice(
@@ -1257,13 +1291,13 @@ mod tests {
                 )
             );
             // The same kernel is fine where the flag word is not read.
-            from_btf(&wider_status.btf(), arch("loongarch64")).expect("offsets");
+            base_of(&wider_status.btf(), arch("loongarch64")).expect("offsets");
 
             let untyped_parent = Kernel {
                 parent_points_to_task: false,
                 ..Kernel::TODAY
             };
-            let err = from_btf(&untyped_parent.btf(), arch("x86_64")).unwrap_err();
+            let err = base_of(&untyped_parent.btf(), arch("x86_64")).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 advice(

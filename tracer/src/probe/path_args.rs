@@ -135,18 +135,42 @@ mod tests {
 
     fn lookup(arch: u32, nr: u32) -> Option<PathArg> {
         let key = path_arg_key(arch, nr);
-        entries().into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        entries()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     #[test]
     fn each_table_has_its_own_numbers() {
         // mkdir is 83 on x86-64 and 39 on i386, where 83 is symlink.
-        assert_eq!(lookup(X86_64, 83), Some(PathArg { path: 0, dirfd: PathArg::NO_DIRFD }));
-        assert_eq!(lookup(I386, 39), Some(PathArg { path: 0, dirfd: PathArg::NO_DIRFD }));
-        assert_eq!(lookup(I386, 83), Some(PathArg { path: 1, dirfd: PathArg::NO_DIRFD }));
+        assert_eq!(
+            lookup(X86_64, 83),
+            Some(PathArg {
+                path: 0,
+                dirfd: PathArg::NO_DIRFD
+            })
+        );
+        assert_eq!(
+            lookup(I386, 39),
+            Some(PathArg {
+                path: 0,
+                dirfd: PathArg::NO_DIRFD
+            })
+        );
+        assert_eq!(
+            lookup(I386, 83),
+            Some(PathArg {
+                path: 1,
+                dirfd: PathArg::NO_DIRFD
+            })
+        );
         // openat: path in the second argument, relative to the first.
         assert_eq!(lookup(X86_64, 257), Some(PathArg { path: 1, dirfd: 0 }));
-        assert_eq!(lookup(X86_64, 257 | X32_SYSCALL_BIT), Some(PathArg { path: 1, dirfd: 0 }));
+        assert_eq!(
+            lookup(X86_64, 257 | X32_SYSCALL_BIT),
+            Some(PathArg { path: 1, dirfd: 0 })
+        );
         // getppid takes no path.
         assert_eq!(lookup(X86_64, 110), None);
     }

@@ -9,6 +9,7 @@ pub mod ringbuf;
 use std::io;
 
 use aya::maps::MapError;
+use futures_util::FutureExt as _;
 use thiserror::Error;
 
 pub use open::{HookFailure, NoUsableHook, Opened, open};
@@ -45,7 +46,10 @@ pub enum SourceError {
 /// The source a run reads from.
 pub enum Source {
     RingBuffer(Box<ringbuf::RingBufferSource>),
-    Audit(audit::AuditSource),
+    /// The kernel's audit records and, where tracer's kernel programs run, their ring buffer:
+    /// the details of killed tasks and the `--all-denials` refusals, which the pipeline matches
+    /// with the records of the same calls.
+    Audit(audit::AuditSource, Option<Box<ringbuf::RingBufferSource>>),
 }
 
 impl Source {
@@ -53,7 +57,11 @@ impl Source {
     pub async fn ready(&mut self) -> Result<(), SourceError> {
         match self {
             Source::RingBuffer(ring) => ring.ready().await,
-            Source::Audit(audit) => audit.ready().await,
+            Source::Audit(audit, None) => audit.ready().await,
+            Source::Audit(audit, Some(details)) => tokio::select! {
+                ready = audit.ready() => ready,
+                ready = details.ready() => ready,
+            },
         }
     }
 
@@ -65,7 +73,13 @@ impl Source {
     ) -> Result<(), SourceError> {
         match self {
             Source::RingBuffer(ring) => ring.read_ready(each).await,
-            Source::Audit(audit) => audit.read_ready(each).await,
+            Source::Audit(audit, None) => audit.read_ready(each).await,
+            Source::Audit(audit, Some(details)) => {
+                details.read_ready(each).await?;
+                // The ring buffer may be what woke the source: the records are read only if
+                // some are queued, never waited for here, where no signal is listened to.
+                audit.read_ready(each).now_or_never().unwrap_or(Ok(()))
+            }
         }
     }
 
@@ -76,7 +90,12 @@ impl Source {
                 ring.drain(each);
                 Ok(())
             }
-            Source::Audit(audit) => audit.drain(each).await,
+            Source::Audit(audit, details) => {
+                if let Some(details) = details {
+                    details.drain(each);
+                }
+                audit.drain(each).await
+            }
         }
     }
 
@@ -84,7 +103,7 @@ impl Source {
     pub fn losses(&mut self) -> Result<Losses, SourceError> {
         match self {
             Source::RingBuffer(ring) => ring.losses(),
-            Source::Audit(audit) => Ok(audit.losses()),
+            Source::Audit(audit, details) => with_details_lost(audit.losses(), details),
         }
     }
 
@@ -92,7 +111,10 @@ impl Source {
     pub async fn final_losses(&mut self) -> Result<Losses, SourceError> {
         match self {
             Source::RingBuffer(ring) => ring.losses(),
-            Source::Audit(audit) => Ok(audit.final_losses().await),
+            Source::Audit(audit, details) => {
+                let records = audit.final_losses().await;
+                with_details_lost(records, details)
+            }
         }
     }
 
@@ -100,10 +122,26 @@ impl Source {
     pub fn loss_advice(&self) -> &'static str {
         match self {
             Source::RingBuffer(_) => "the ring buffer was full (raise --ring-buffer-size)",
-            Source::Audit(_) => {
+            Source::Audit(..) => {
                 "the kernel's audit backlog or rate limit was exceeded, or tracer's socket buffer \
                  overflowed (see auditctl -s; raise --audit-receive-buffer)"
             }
         }
     }
+}
+
+/// The audit source's losses, with the kernel programs' records that found their ring buffer
+/// full: a lost refusal of `--all-denials` is a lost event too.
+fn with_details_lost(
+    records: Losses,
+    details: &Option<Box<ringbuf::RingBufferSource>>,
+) -> Result<Losses, SourceError> {
+    let lost = match details {
+        Some(details) => details.losses()?.lost,
+        None => 0,
+    };
+    Ok(Losses {
+        lost: records.lost + lost,
+        ..records
+    })
 }

@@ -80,11 +80,11 @@ impl Opened {
                 }
                 tracing::info!("attached {} on {}", self.hook, ring.function());
             }
-            Source::Audit(_) if skipped.is_empty() => tracing::info!(
+            Source::Audit(..) if skipped.is_empty() => tracing::info!(
                 "attached audit on kernel-audit-records: reading the kernel's own seccomp audit \
                  records"
             ),
-            Source::Audit(_) => tracing::warn!(
+            Source::Audit(..) => tracing::warn!(
                 "attached audit on kernel-audit-records: falling back to the kernel's own seccomp \
                  audit records, because no eBPF hook works here ({})",
                 skipped.join("; ")
@@ -105,8 +105,11 @@ pub fn open(
     let mut failures: Vec<(Hook, HookFailure)> = Vec::new();
     for &hook in choice.candidates() {
         let opened = match (hook, &mut programs) {
-            (Hook::Audit, _) => AuditSource::subscribe(audit_receive_buffer)
-                .map(Source::Audit)
+            (Hook::Audit, programs) => AuditSource::subscribe(audit_receive_buffer)
+                .map(|records| {
+                    let details = programs.as_mut().ok().and_then(|ebpf| open_details(ebpf));
+                    Source::Audit(records, details)
+                })
                 .map_err(HookFailure::Audit),
             (_, Err(why)) => Err(HookFailure::ProgramsUnavailable(Arc::clone(why))),
             (_, Ok(ebpf)) => open_ring_buffer(ebpf, hook),
@@ -131,6 +134,26 @@ pub fn open(
 
 fn open_ring_buffer(ebpf: &mut Ebpf, hook: Hook) -> Result<Source, HookFailure> {
     let function = probe::hooks::attach(ebpf, hook)?;
+    Ok(Source::RingBuffer(ring_buffer(ebpf, function)?))
+}
+
+/// The kernel programs' ring buffer beside the audit records: without it, kills lack their
+/// details and `--all-denials` sees nothing, which is said once.
+fn open_details(ebpf: &mut Ebpf) -> Option<Box<RingBufferSource>> {
+    match ring_buffer(ebpf, "sched_process_exit".into()) {
+        Ok(ring) => Some(ring),
+        Err(error) => {
+            tracing::warn!(
+                "events will lack the arguments of killed processes, and --all-denials will \
+                 see nothing: {}",
+                Chain(&error)
+            );
+            None
+        }
+    }
+}
+
+fn ring_buffer(ebpf: &mut Ebpf, function: String) -> Result<Box<RingBufferSource>, HookFailure> {
     let mut map = |name| ebpf.take_map(name).ok_or(HookFailure::MissingMap(name));
     let reader = EventReader::new(
         map(names::EVENTS_MAP)?
@@ -140,9 +163,7 @@ fn open_ring_buffer(ebpf: &mut Ebpf, hook: Hook) -> Result<Source, HookFailure> 
     .map_err(HookFailure::Watch)?;
     let lost =
         LostCounter::new(PerCpuArray::try_from(map(names::LOST_MAP)?).map_err(HookFailure::Map)?);
-    Ok(Source::RingBuffer(Box::new(RingBufferSource::new(
-        reader, lost, function,
-    ))))
+    Ok(Box::new(RingBufferSource::new(reader, lost, function)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,241 @@
+//! On the audit source, two reports of one call come by two roads: the kernel's audit record
+//! (netlink, through kauditd) and the kernel programs' record (the ring buffer) of a killed
+//! task's details or of a refusal `--all-denials` saw. They are matched here by process,
+//! system call and arch, so each call goes out once, with the record's action and the
+//! program's details.
+//!
+//! Either may come first, so each waits a short while for the other. What finds no match goes
+//! out on its own when its wait is over: a kill the kernel did not audit is still a kill.
+
+use std::collections::VecDeque;
+
+use tokio::time::{Duration, Instant};
+
+use crate::events::{Event, SeccompAction, Source};
+
+/// How long a report waits for its other half. kauditd hands records over within
+/// milliseconds; refusals and kills wake the ring buffer's reader at once.
+pub const MATCH_WAIT: Duration = Duration::from_millis(300);
+/// Reports held at most: past it the oldest goes out unmatched, so a flood cannot grow memory
+/// without bound.
+const MAX_HELD: usize = 16384;
+
+struct Held {
+    event: Event,
+    deadline: Instant,
+}
+
+/// Which road a report came by, and so which it waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Road {
+    /// An audit record that a kernel program's details may complete.
+    Record,
+    /// A kernel program's report that an audit record may name.
+    Program,
+}
+
+#[derive(Default)]
+pub struct Correlator {
+    held: VecDeque<(Road, Held)>,
+    /// Whether events come from the kernel's audit records: only then does a call have two
+    /// reports (the eBPF hooks report each call once, in the caller).
+    audit_records: bool,
+    /// Whether `--all-denials` programs run: only then do refusals have a second report.
+    all_denials: bool,
+}
+
+impl Correlator {
+    pub fn new(audit_records: bool, all_denials: bool) -> Self {
+        Self {
+            held: VecDeque::new(),
+            audit_records,
+            all_denials,
+        }
+    }
+
+    /// Takes a decoded event; gives back what may go out now (the event itself, or it merged
+    /// with the report it completes).
+    pub fn push(&mut self, event: Event, now: Instant) -> Option<Event> {
+        let Some(road) = self.road(&event) else {
+            return Some(event);
+        };
+        let other = match road {
+            Road::Record => Road::Program,
+            Road::Program => Road::Record,
+        };
+        if let Some(at) = self
+            .held
+            .iter()
+            .position(|(held_road, held)| *held_road == other && same_call(&held.event, &event))
+        {
+            let (_, held) = self.held.remove(at).expect("the position was just found");
+            return Some(merge(held.event, event));
+        }
+        if self.held.len() >= MAX_HELD {
+            // Room for the new one: the oldest goes out as it is.
+            let out = self.held.pop_front().map(|(_, held)| held.event);
+            self.hold(road, event, now);
+            return out;
+        }
+        self.hold(road, event, now);
+        None
+    }
+
+    fn hold(&mut self, road: Road, event: Event, now: Instant) {
+        self.held.push_back((
+            road,
+            Held {
+                event,
+                deadline: now + MATCH_WAIT,
+            },
+        ));
+    }
+
+    /// Which road an event came by, or `None` for an event that has no second report.
+    fn road(&self, event: &Event) -> Option<Road> {
+        if !self.audit_records {
+            return None;
+        }
+        match event.source {
+            Source::TaskExit => Some(Road::Program),
+            Source::SyscallExit if self.all_denials => Some(Road::Program),
+            Source::Audit => match event.code {
+                SeccompAction::KillProcess | SeccompAction::KillThread => Some(Road::Record),
+                // A refusal the kernel audited (the filter asked for it) is seen by
+                // --all-denials too.
+                SeccompAction::Errno if self.all_denials => Some(Road::Record),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The next event whose wait is over, in arrival order.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<Event> {
+        let (_, front) = self.held.front()?;
+        if front.deadline > now {
+            return None;
+        }
+        self.held.pop_front().map(|(_, held)| held.event)
+    }
+
+    /// Everything still held: the run is ending.
+    pub fn pop_any(&mut self) -> Option<Event> {
+        self.held.pop_front().map(|(_, held)| held.event)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.held.front().map(|(_, held)| held.deadline)
+    }
+}
+
+/// Whether two reports are of the same call: the audit record names the process (not the
+/// thread), the call and its arch.
+fn same_call(a: &Event, b: &Event) -> bool {
+    a.pid == b.pid && a.syscall_nr == b.syscall_nr && a.arch == b.arch
+}
+
+/// One event of the two: the audit record's, with the kernel program's details and thread.
+fn merge(a: Event, b: Event) -> Event {
+    let (mut record, program) = if a.source == Source::Audit {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    record.adopt_details(&program);
+    record.tid = record.tid.or(program.tid);
+    record.ppid = record.ppid.or(program.ppid);
+    record.mntns_id = record.mntns_id.or(program.mntns_id);
+    record.cgroup_id = record.cgroup_id.or(program.cgroup_id);
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(source: Source, code: SeccompAction) -> Event {
+        let mut event = Event::example();
+        event.source = source;
+        event.code = code;
+        event.args = None;
+        event
+    }
+
+    fn program(source: Source) -> Event {
+        let mut event = event(source, SeccompAction::Errno);
+        event.args = Some([1, 2, 3, 4, 5, 6]);
+        event
+    }
+
+    #[test]
+    fn a_kill_gets_the_details_whichever_comes_first() {
+        let now = Instant::now();
+        for record_first in [true, false] {
+            let mut correlator = Correlator::new(true, false);
+            let record = event(Source::Audit, SeccompAction::KillProcess);
+            let details = program(Source::TaskExit);
+            let (first, second) = if record_first {
+                (record, details)
+            } else {
+                (details, record)
+            };
+            assert!(correlator.push(first, now).is_none());
+            let merged = correlator.push(second, now).expect("the pair is complete");
+            assert_eq!(merged.source, Source::Audit);
+            assert_eq!(merged.code, SeccompAction::KillProcess);
+            assert_eq!(merged.args, Some([1, 2, 3, 4, 5, 6]));
+            assert!(correlator.pop_any().is_none(), "nothing is left over");
+        }
+    }
+
+    #[test]
+    fn an_audited_refusal_seen_twice_goes_out_once() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(true, true);
+        assert!(correlator.push(program(Source::SyscallExit), now).is_none());
+        let merged = correlator
+            .push(event(Source::Audit, SeccompAction::Errno), now)
+            .expect("merged");
+        assert_eq!(merged.source, Source::Audit);
+        assert!(merged.args.is_some());
+        assert!(correlator.pop_any().is_none());
+    }
+
+    #[test]
+    fn what_finds_no_match_goes_out_after_the_wait() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(true, true);
+        assert!(correlator.push(program(Source::SyscallExit), now).is_none());
+        let mut other = event(Source::Audit, SeccompAction::KillThread);
+        other.pid += 1;
+        assert!(correlator.push(other, now).is_none());
+        assert!(correlator.pop_expired(now).is_none(), "still waiting");
+        let later = now + MATCH_WAIT;
+        assert_eq!(
+            correlator.pop_expired(later).map(|e| e.source),
+            Some(Source::SyscallExit)
+        );
+        assert_eq!(
+            correlator.pop_expired(later).map(|e| e.source),
+            Some(Source::Audit)
+        );
+    }
+
+    #[test]
+    fn without_all_denials_refusals_pass_at_once() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(true, false);
+        let record = event(Source::Audit, SeccompAction::Errno);
+        assert!(correlator.push(record, now).is_some());
+        let logged = event(Source::Audit, SeccompAction::Log);
+        assert!(Correlator::new(true, true).push(logged, now).is_some());
+    }
+
+    #[test]
+    fn the_ebpf_hooks_report_each_call_once_already() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(false, true);
+        assert!(correlator.push(program(Source::SyscallExit), now).is_some());
+    }
+}
