@@ -222,8 +222,10 @@ impl Scenarios<'_> {
         let finished = tracer.stop();
         finished.assert_stopped_cleanly();
         let events = container_events(&finished.events, "default_profile");
+        // Every event, so one that went out without the container's name shows.
         let context = format!(
-            "container output: {run:?}\nevents: {events:#?}\nstderr:\n{}",
+            "container output: {run:?}\nall events: {:#?}\nstderr:\n{}",
+            finished.events,
             finished.stderr_text()
         );
         let seen: Vec<_> = events
