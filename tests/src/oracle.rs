@@ -223,8 +223,9 @@ impl Report {
             &context.source
         };
         if let Some(planned) = planned {
-            // The audit source cannot tell the thread: its events have no tid.
-            let tid = (source != "audit").then_some(planned.tid);
+            // The audit record names only the process: an audit event knows its thread from
+            // the kernel programs' details of the same call, where it has them.
+            let tid = (source != "audit" || has_details).then_some(planned.tid);
             check("tid", format!("{tid:?}"), format!("{:?}", event.tid));
             check("syscall", planned.syscall.clone(), event.syscall.clone());
             check("code", planned.code.clone(), event.code.clone());
@@ -377,7 +378,6 @@ impl Report {
                 event.timestamp
             ));
         }
-        // The audit source cannot tell the thread: its events have no tid.
         let tid = event
             .tid
             .map_or_else(|| "-".to_owned(), |tid| tid.to_string());

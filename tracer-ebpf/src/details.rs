@@ -345,11 +345,11 @@ fn ns_pids(task: &Current, offsets: &KernelOffsets) -> Option<(u32, u32)> {
 /// `pid->numbers[level].nr`
 #[inline(always)]
 fn pid_nr_at(pid: *const u8, level: u32, offsets: &KernelOffsets) -> Option<u32> {
-    // Pid namespaces nest at most 32 deep (MAX_PID_NS_LEVEL).
+    // Pid namespaces nest at most 32 deep (MAX_PID_NS_LEVEL). The mask bounds the product for
+    // verifiers (Linux 6.1's) that lose the bounds of a multiplication.
     let level = (level & 31) as usize;
-    let at = constant(&offsets.pid_numbers) as usize
-        + level * constant(&offsets.upid_size) as usize
-        + constant(&offsets.upid_nr) as usize;
+    let entry = (level * constant(&offsets.upid_size) as usize) & 0xfff;
+    let at = constant(&offsets.pid_numbers) as usize + entry + constant(&offsets.upid_nr) as usize;
     // SAFETY: one kernel word, checked by the helper.
     unsafe { kernel::<u32>(pid.wrapping_add(at)) }
 }

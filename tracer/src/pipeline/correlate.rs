@@ -11,7 +11,10 @@ use std::collections::VecDeque;
 
 use tokio::time::{Duration, Instant};
 
-use crate::events::{Event, SeccompAction, Source};
+use crate::{
+    enrich::Enriched,
+    events::{Event, SeccompAction, Source},
+};
 
 /// How long a report waits for its other half. kauditd hands records over within
 /// milliseconds; refusals and kills wake the ring buffer's reader at once.
@@ -22,8 +25,13 @@ const MAX_HELD: usize = 16384;
 
 struct Held {
     event: Event,
+    /// Enrichment ran before the wait, while the caller (and its container) may still exist.
+    enriched: Enriched,
     deadline: Instant,
 }
+
+/// An event with where enrichment left it.
+pub type EnrichedEvent = (Event, Enriched);
 
 /// Which road a report came by, and so which it waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,11 +61,16 @@ impl Correlator {
         }
     }
 
-    /// Takes a decoded event; gives back what may go out now (the event itself, or it merged
+    /// Takes an enriched event; gives back what may go out now (the event itself, or it merged
     /// with the report it completes).
-    pub fn push(&mut self, event: Event, now: Instant) -> Option<Event> {
+    pub fn push(
+        &mut self,
+        event: Event,
+        enriched: Enriched,
+        now: Instant,
+    ) -> Option<EnrichedEvent> {
         let Some(road) = self.road(&event) else {
-            return Some(event);
+            return Some((event, enriched));
         };
         let other = match road {
             Road::Record => Road::Program,
@@ -69,23 +82,27 @@ impl Correlator {
             .position(|(held_road, held)| *held_road == other && same_call(&held.event, &event))
         {
             let (_, held) = self.held.remove(at).expect("the position was just found");
-            return Some(merge(held.event, event));
+            return Some(merge((held.event, held.enriched), (event, enriched)));
         }
         if self.held.len() >= MAX_HELD {
             // Room for the new one: the oldest goes out as it is.
-            let out = self.held.pop_front().map(|(_, held)| held.event);
-            self.hold(road, event, now);
+            let out = self
+                .held
+                .pop_front()
+                .map(|(_, held)| (held.event, held.enriched));
+            self.hold(road, event, enriched, now);
             return out;
         }
-        self.hold(road, event, now);
+        self.hold(road, event, enriched, now);
         None
     }
 
-    fn hold(&mut self, road: Road, event: Event, now: Instant) {
+    fn hold(&mut self, road: Road, event: Event, enriched: Enriched, now: Instant) {
         self.held.push_back((
             road,
             Held {
                 event,
+                enriched,
                 deadline: now + MATCH_WAIT,
             },
         ));
@@ -111,17 +128,19 @@ impl Correlator {
     }
 
     /// The next event whose wait is over, in arrival order.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<Event> {
+    pub fn pop_expired(&mut self, now: Instant) -> Option<EnrichedEvent> {
         let (_, front) = self.held.front()?;
         if front.deadline > now {
             return None;
         }
-        self.held.pop_front().map(|(_, held)| held.event)
+        self.pop_any()
     }
 
     /// Everything still held: the run is ending.
-    pub fn pop_any(&mut self) -> Option<Event> {
-        self.held.pop_front().map(|(_, held)| held.event)
+    pub fn pop_any(&mut self) -> Option<EnrichedEvent> {
+        self.held
+            .pop_front()
+            .map(|(_, held)| (held.event, held.enriched))
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -135,19 +154,30 @@ fn same_call(a: &Event, b: &Event) -> bool {
     a.pid == b.pid && a.syscall_nr == b.syscall_nr && a.arch == b.arch
 }
 
-/// One event of the two: the audit record's, with the kernel program's details and thread.
-fn merge(a: Event, b: Event) -> Event {
-    let (mut record, program) = if a.source == Source::Audit {
-        (a, b)
-    } else {
-        (b, a)
-    };
+/// One event of the two: the audit record's, with the kernel program's details and thread, and
+/// the container whichever of them was placed in.
+fn merge(a: EnrichedEvent, b: EnrichedEvent) -> EnrichedEvent {
+    let ((mut record, record_enriched), (program, program_enriched)) =
+        if a.0.source == Source::Audit {
+            (a, b)
+        } else {
+            (b, a)
+        };
     record.adopt_details(&program);
     record.tid = record.tid.or(program.tid);
     record.ppid = record.ppid.or(program.ppid);
     record.mntns_id = record.mntns_id.or(program.mntns_id);
     record.cgroup_id = record.cgroup_id.or(program.cgroup_id);
-    record
+    if record.container.is_none() && program.container.is_some() {
+        record.set_container(program.container.clone());
+    }
+    record.on_host |= program.on_host && record.container.is_none();
+    let enriched = match (record_enriched, program_enriched) {
+        _ if record.container.is_some() || record.on_host => Enriched::Ready,
+        (Enriched::Waiting(id), _) | (_, Enriched::Waiting(id)) => Enriched::Waiting(id),
+        _ => Enriched::Ready,
+    };
+    (record, enriched)
 }
 
 #[cfg(test)]
@@ -180,8 +210,11 @@ mod tests {
             } else {
                 (details, record)
             };
-            assert!(correlator.push(first, now).is_none());
-            let merged = correlator.push(second, now).expect("the pair is complete");
+            assert!(correlator.push(first, Enriched::Ready, now).is_none());
+            let merged = correlator
+                .push(second, Enriched::Ready, now)
+                .expect("the pair is complete")
+                .0;
             assert_eq!(merged.source, Source::Audit);
             assert_eq!(merged.code, SeccompAction::KillProcess);
             assert_eq!(merged.args, Some([1, 2, 3, 4, 5, 6]));
@@ -193,10 +226,19 @@ mod tests {
     fn an_audited_refusal_seen_twice_goes_out_once() {
         let now = Instant::now();
         let mut correlator = Correlator::new(true, true);
-        assert!(correlator.push(program(Source::SyscallExit), now).is_none());
+        assert!(
+            correlator
+                .push(program(Source::SyscallExit), Enriched::Ready, now)
+                .is_none()
+        );
         let merged = correlator
-            .push(event(Source::Audit, SeccompAction::Errno), now)
-            .expect("merged");
+            .push(
+                event(Source::Audit, SeccompAction::Errno),
+                Enriched::Ready,
+                now,
+            )
+            .expect("merged")
+            .0;
         assert_eq!(merged.source, Source::Audit);
         assert!(merged.args.is_some());
         assert!(correlator.pop_any().is_none());
@@ -206,18 +248,22 @@ mod tests {
     fn what_finds_no_match_goes_out_after_the_wait() {
         let now = Instant::now();
         let mut correlator = Correlator::new(true, true);
-        assert!(correlator.push(program(Source::SyscallExit), now).is_none());
+        assert!(
+            correlator
+                .push(program(Source::SyscallExit), Enriched::Ready, now)
+                .is_none()
+        );
         let mut other = event(Source::Audit, SeccompAction::KillThread);
         other.pid += 1;
-        assert!(correlator.push(other, now).is_none());
+        assert!(correlator.push(other, Enriched::Ready, now).is_none());
         assert!(correlator.pop_expired(now).is_none(), "still waiting");
         let later = now + MATCH_WAIT;
         assert_eq!(
-            correlator.pop_expired(later).map(|e| e.source),
+            correlator.pop_expired(later).map(|(e, _)| e.source),
             Some(Source::SyscallExit)
         );
         assert_eq!(
-            correlator.pop_expired(later).map(|e| e.source),
+            correlator.pop_expired(later).map(|(e, _)| e.source),
             Some(Source::Audit)
         );
     }
@@ -227,15 +273,42 @@ mod tests {
         let now = Instant::now();
         let mut correlator = Correlator::new(true, false);
         let record = event(Source::Audit, SeccompAction::Errno);
-        assert!(correlator.push(record, now).is_some());
+        assert!(correlator.push(record, Enriched::Ready, now).is_some());
         let logged = event(Source::Audit, SeccompAction::Log);
-        assert!(Correlator::new(true, true).push(logged, now).is_some());
+        assert!(
+            Correlator::new(true, true)
+                .push(logged, Enriched::Ready, now)
+                .is_some()
+        );
     }
 
     #[test]
     fn the_ebpf_hooks_report_each_call_once_already() {
         let now = Instant::now();
         let mut correlator = Correlator::new(false, true);
-        assert!(correlator.push(program(Source::SyscallExit), now).is_some());
+        assert!(
+            correlator
+                .push(program(Source::SyscallExit), Enriched::Ready, now)
+                .is_some()
+        );
+    }
+
+    /// The container is named while the caller still runs, before the wait: a container
+    /// whose only process was refused and exited is gone by the time the wait is over.
+    #[test]
+    fn the_merged_event_keeps_the_container_either_report_found() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(true, true);
+        let mut record = event(Source::Audit, SeccompAction::Errno);
+        record.set_container(None);
+        let details = program(Source::SyscallExit);
+        let named = details.container.clone();
+        assert!(named.is_some());
+        assert!(correlator.push(details, Enriched::Ready, now).is_none());
+        let (merged, enriched) = correlator
+            .push(record, Enriched::Waiting("id".into()), now)
+            .expect("merged");
+        assert_eq!(merged.container, named);
+        assert_eq!(enriched, Enriched::Ready);
     }
 }

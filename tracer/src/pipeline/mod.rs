@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::{
-    enrich::Enricher,
+    enrich::{Enriched, Enricher},
     events::{Decoder, Event},
     filter::Filter,
     sink::Sinks,
@@ -58,9 +58,14 @@ impl Pipeline {
     pub fn accept(&mut self, record: RawRecord<'_>) {
         self.summary.delivered += 1;
         match self.decoder.decode_record(record) {
-            Ok(event) => {
-                if let Some(event) = self.correlator.push(event, Instant::now()) {
-                    self.enrich(event);
+            Ok(mut event) => {
+                // Named before any wait for the call's other report: the caller and its
+                // container may be gone once it is over.
+                let enriched = self.enricher.enrich(&mut event);
+                if let Some((event, enriched)) =
+                    self.correlator.push(event, enriched, Instant::now())
+                {
+                    self.queue(event, enriched);
                 }
             }
             Err(error) => {
@@ -75,9 +80,8 @@ impl Pipeline {
         }
     }
 
-    /// Names the event's container, or queues it until its runtime answers.
-    fn enrich(&mut self, mut event: Event) {
-        let enriched = self.enricher.enrich(&mut event);
+    /// Sends an enriched event on, or queues it until its runtime answers.
+    fn queue(&mut self, event: Event, enriched: Enriched) {
         if let Some(event) = self.pending.push(event, enriched) {
             self.emit(event);
         }
@@ -114,8 +118,8 @@ impl Pipeline {
     /// Sends on every event whose wait is over.
     pub fn release_ready(&mut self) {
         let now = Instant::now();
-        while let Some(event) = self.correlator.pop_expired(now) {
-            self.enrich(event);
+        while let Some((event, enriched)) = self.correlator.pop_expired(now) {
+            self.queue(event, enriched);
         }
         while let Some(event) = self.pending.pop_ready(now, &mut self.enricher) {
             self.emit(event);
@@ -124,8 +128,8 @@ impl Pipeline {
 
     /// Sends on every waiting event with what is known now: the run is ending.
     fn release_all(&mut self) {
-        while let Some(event) = self.correlator.pop_any() {
-            self.enrich(event);
+        while let Some((event, enriched)) = self.correlator.pop_any() {
+            self.queue(event, enriched);
         }
         while let Some(event) = self.pending.pop_front(&mut self.enricher) {
             self.emit(event);
