@@ -38,7 +38,7 @@ impl Scratch {
     pub fn len(&self) -> usize {
         let h = &self.header;
         let strings = h.path_len as usize + h.exe_len as usize + h.cmdline_len as usize;
-        size_of::<RawSeccompEvent>() + (strings & (TAIL_ROOM - 1))
+        size_of::<RawSeccompEvent>() + (opaque(strings) & (TAIL_ROOM - 1))
     }
 }
 
@@ -260,11 +260,11 @@ fn read_exe(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
         };
         // What is left of the section, which is at most EXE_MAX_BYTES - 1 long so that its
         // length fits the mask.
-        let room = (EXE_MAX_BYTES - 1).saturating_sub(used) & (EXE_MAX_BYTES - 1);
+        let room = opaque((EXE_MAX_BYTES - 1).saturating_sub(used)) & (EXE_MAX_BYTES - 1);
         if room == 0 {
             break;
         }
-        let at = (start + used) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
+        let at = opaque(start + used) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
         // SAFETY: at most `room` bytes at `at`, both masked to stay in the tail.
         let n = unsafe {
             bpf_probe_read_kernel_str(
@@ -307,19 +307,21 @@ fn read_cmdline(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) 
         total as usize
     };
     let h = &mut scratch.header;
-    let at = (h.path_len as usize + h.exe_len as usize) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
+    let at =
+        opaque(h.path_len as usize + h.exe_len as usize) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
+    let len = opaque(len) & (2 * CMDLINE_MAX_BYTES - 1);
     // SAFETY: at most CMDLINE_MAX_BYTES at an offset masked to stay in the tail.
     let read = unsafe {
         bpf_probe_read_user(
             scratch.tail.as_mut_ptr().add(at).cast(),
-            (len & (2 * CMDLINE_MAX_BYTES - 1)) as u32,
+            len as u32,
             start as *const _,
         )
     };
     if read != 0 {
         return;
     }
-    h.cmdline_len = (len & (2 * CMDLINE_MAX_BYTES - 1)) as u16;
+    h.cmdline_len = len as u16;
     h.details |= detail::CMDLINE;
     if total > CMDLINE_MAX_BYTES as u64 {
         h.details |= detail::CMDLINE_TRUNCATED;
@@ -352,6 +354,15 @@ fn pid_nr_at(pid: *const u8, level: u32, offsets: &KernelOffsets) -> Option<u32>
     let at = constant(&offsets.pid_numbers) as usize + entry + constant(&offsets.upid_nr) as usize;
     // SAFETY: one kernel word, checked by the helper.
     unsafe { kernel::<u32>(pid.wrapping_add(at)) }
+}
+
+/// `value`, hidden from the compiler: a mask applied to it stays in the program even where the
+/// compiler can prove it changes nothing, because older verifiers (Linux 6.1's) cannot, and
+/// refuse a helper's size or offset whose bounds they lost.
+#[inline(always)]
+fn opaque(value: usize) -> usize {
+    // SAFETY: a read of a local.
+    unsafe { core::ptr::read_volatile(&value) }
 }
 
 /// A `T` at `at` in kernel memory, `None` when the read faults.
