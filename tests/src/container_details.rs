@@ -43,11 +43,7 @@ fn printed_numbers(output: &Output) -> Vec<u32> {
 
 impl Scenarios<'_> {
     fn tracer_for_details(&self, args: &[&str]) -> Tracer {
-        let mut all = vec!["audit", "seccomp", "--probe", self.probe];
-        all.extend_from_slice(args);
-        let tracer = Tracer::start(self.tracer, &all);
-        assert_eq!(tracer.wait_attached(), self.probe);
-        tracer
+        Tracer::start_attached(self.tracer, self.probe, args)
     }
 
     /// A container's shell prints its own pid (and its parent's), then execs a call its

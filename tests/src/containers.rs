@@ -22,11 +22,7 @@ pub struct Scenarios<'a> {
 
 impl Scenarios<'_> {
     fn start(&self, args: &[&str]) -> Tracer {
-        let mut all = vec!["audit", "seccomp", "--probe", self.probe];
-        all.extend_from_slice(args);
-        let tracer = Tracer::start(self.tracer, &all);
-        assert_eq!(tracer.wait_attached(), self.probe);
-        tracer
+        Tracer::start_attached(self.tracer, self.probe, args)
     }
 
     /// The seed scenario, a container killed at once, two of the same image, a rename, pod labels

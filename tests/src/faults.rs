@@ -38,11 +38,7 @@ const MKDIRAT: u64 = 258;
 
 impl Scenarios<'_> {
     fn tracer(&self, args: &[&str]) -> Tracer {
-        let mut all = vec!["audit", "seccomp", "--probe", self.probe];
-        all.extend_from_slice(args);
-        let tracer = Tracer::start(self.tracer, &all);
-        assert_eq!(tracer.wait_attached(), self.probe);
-        tracer
+        Tracer::start_attached(self.tracer, self.probe, args)
     }
 
     /// dockerd frozen (SIGSTOP) while a container it does not know makes 100 audited calls:

@@ -344,6 +344,15 @@ impl Tracer {
         Self::spawn(Self::command(bin, args))
     }
 
+    /// `tracer audit seccomp --probe PROBE ARGS...`, once it says it attached on that probe.
+    pub fn start_attached(bin: &Path, probe: &str, args: &[&str]) -> Self {
+        let mut all = vec!["audit", "seccomp", "--probe", probe];
+        all.extend_from_slice(args);
+        let tracer = Self::start(bin, &all);
+        assert_eq!(tracer.wait_attached(), probe);
+        tracer
+    }
+
     pub fn spawn(command: Command) -> Self {
         Self::spawn_gated(command, false)
     }
