@@ -125,8 +125,9 @@ pub const HEADER_BYTES: usize = core::mem::size_of::<RawSeccompEvent>();
 pub const PATH_MAX_BYTES: usize = 256;
 pub const EXE_MAX_BYTES: usize = 256;
 pub const CMDLINE_MAX_BYTES: usize = 256;
-/// Directories the executable's path is followed up through, mount points included.
-pub const EXE_MAX_COMPONENTS: usize = 24;
+/// Components of the executable's path that are followed up (a power of two: the program masks
+/// indexes with it).
+pub const EXE_MAX_COMPONENTS: usize = 32;
 
 /// Flags in [`RawSeccompEvent::details`]: which details an event carries.
 pub mod detail {

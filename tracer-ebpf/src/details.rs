@@ -30,7 +30,16 @@ pub struct Scratch {
     pub header: RawSeccompEvent,
     pub tail: [u8; TAIL_ROOM],
     regs: [u8; REGS_ROOM],
+    /// What each step of the walk up from the executable found, file first.
+    names: [u64; EXE_WALK_STEPS + 1],
 }
+
+/// Steps of the walk up from the executable: a directory or a mount point each.
+const EXE_WALK_STEPS: usize = EXE_MAX_COMPONENTS + 8;
+/// Slots of `names` that hold no name: the walk ended, or crossed a mount point. Kernel
+/// addresses are never this small.
+const END: u64 = 0;
+const MOUNT_STEP: u64 = 1;
 
 impl Scratch {
     /// Bytes of header and strings, the part that goes to userspace.
@@ -38,7 +47,7 @@ impl Scratch {
     pub fn len(&self) -> usize {
         let h = &self.header;
         let strings = h.path_len as usize + h.exe_len as usize + h.cmdline_len as usize;
-        size_of::<RawSeccompEvent>() + (opaque(strings) & (TAIL_ROOM - 1))
+        size_of::<RawSeccompEvent>() + masked::<{ TAIL_ROOM - 1 }>(strings)
     }
 }
 
@@ -191,104 +200,147 @@ fn read_path(scratch: &mut Scratch, arg: PathArg) {
 
 /// The executable's path, as `d_path` would give it from the task's root: its components from
 /// the file up, crossing mount points, each NUL-terminated.
+///
+/// In two passes, so that the verifier's work grows with the depth, not exponentially: the walk
+/// up, whose branches (a directory or a mount point) differ only in kernel pointers, then the
+/// copies of the names, which are straight-line.
 #[inline(always)]
 fn read_exe(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
     let Some(file) = task.exe_file(offsets) else {
         return;
     };
     let f_path = file.wrapping_add(constant(&offsets.file_f_path) as usize);
-    // SAFETY (this block): each read is of one kernel word, checked by the helper.
+    // SAFETY (this function): each read is of one kernel word, checked by the helper.
     let (Some(mut vfsmount), Some(mut dentry)) = (unsafe {
         (
-            kernel::<*const u8>(f_path.wrapping_add(constant(&offsets.path_mnt) as usize)),
-            kernel::<*const u8>(f_path.wrapping_add(constant(&offsets.path_dentry) as usize)),
+            kernel::<u64>(f_path.wrapping_add(constant(&offsets.path_mnt) as usize)),
+            kernel::<u64>(f_path.wrapping_add(constant(&offsets.path_dentry) as usize)),
         )
     }) else {
         return;
     };
-    let start = scratch.header.path_len as usize;
-    let mut used: usize = 0;
+    // Each step writes its slot: a name, MOUNT_STEP for a mount point crossed, END once the
+    // walk is over. The loop always runs every step, and leaves by one way only: the states
+    // of a walk that ended early are then one state for the verifier after it, instead of
+    // one per step and reason it could have ended at.
     let mut complete = false;
-    for _ in 0..EXE_MAX_COMPONENTS {
-        let Some(root) = (unsafe {
-            kernel::<*const u8>(
-                vfsmount.wrapping_add(constant(&offsets.vfsmount_mnt_root) as usize),
-            )
-        }) else {
-            break;
-        };
-        if dentry == root {
-            // The top of this mount: carry on from where it is mounted, unless it is the root
-            // of the namespace (its own parent).
-            let mount = vfsmount.wrapping_sub(constant(&offsets.mount_mnt) as usize);
-            let Some(parent) = (unsafe {
-                kernel::<*const u8>(
-                    mount.wrapping_add(constant(&offsets.mount_mnt_parent) as usize),
-                )
-            }) else {
-                break;
-            };
-            if parent == mount || parent.is_null() {
-                complete = true;
-                break;
-            }
-            let Some(mountpoint) = (unsafe {
-                kernel::<*const u8>(
-                    mount.wrapping_add(constant(&offsets.mount_mnt_mountpoint) as usize),
-                )
-            }) else {
-                break;
-            };
-            dentry = mountpoint;
-            vfsmount = parent.wrapping_add(constant(&offsets.mount_mnt) as usize);
+    let mut done = false;
+    for step in 0..EXE_WALK_STEPS {
+        scratch.names[step] = END;
+        if done {
             continue;
         }
-        let Some(parent) = (unsafe {
-            kernel::<*const u8>(dentry.wrapping_add(constant(&offsets.dentry_d_parent) as usize))
-        }) else {
-            break;
-        };
-        if parent == dentry {
-            // A dentry that is its own parent outside a mount root: a detached tree.
-            complete = true;
+        let (next_dentry, next_vfsmount, found) = walk_step(dentry, vfsmount, offsets);
+        match found {
+            Step::Name(name) => scratch.names[step] = name,
+            Step::Mount => scratch.names[step] = MOUNT_STEP,
+            Step::Root => {
+                complete = true;
+                done = true;
+            }
+            Step::Unreadable => done = true,
+        }
+        dentry = next_dentry;
+        vfsmount = next_vfsmount;
+    }
+    let start = scratch.header.path_len as usize;
+    let mut used: usize = 0;
+    let mut all_copied = true;
+    for i in 0..EXE_WALK_STEPS {
+        let name = scratch.names[i];
+        if name == END {
             break;
         }
-        let Some(name) = (unsafe {
-            kernel::<*const u8>(dentry.wrapping_add(constant(&offsets.dentry_d_name) as usize))
-        }) else {
-            break;
-        };
+        if name == MOUNT_STEP {
+            continue;
+        }
         // What is left of the section, which is at most EXE_MAX_BYTES - 1 long so that its
         // length fits the mask.
-        let room = opaque((EXE_MAX_BYTES - 1).saturating_sub(used)) & (EXE_MAX_BYTES - 1);
+        let room = masked::<{ EXE_MAX_BYTES - 1 }>((EXE_MAX_BYTES - 1).saturating_sub(used));
         if room == 0 {
+            all_copied = false;
             break;
         }
-        let at = opaque(start + used) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
-        // SAFETY: at most `room` bytes at `at`, both masked to stay in the tail.
+        let to = masked::<{ PATH_MAX_BYTES + EXE_MAX_BYTES - 1 }>(start + used);
+        // SAFETY: at most `room` bytes at `to`, both masked to stay in the tail.
         let n = unsafe {
             bpf_probe_read_kernel_str(
-                scratch.tail.as_mut_ptr().add(at).cast(),
+                scratch.tail.as_mut_ptr().add(to).cast(),
                 room as u32,
-                name.cast(),
+                name as *const _,
             )
         };
         // A name that filled the room may have been cut: the path is then incomplete.
         if n <= 0 || n as usize >= room {
+            all_copied = false;
             break;
         }
-        used += n as usize;
-        dentry = parent;
+        // Below the room, so the mask changes nothing; it gives every path through the loop
+        // the same bounds, which lets the verifier merge them instead of following each.
+        used = masked::<{ EXE_MAX_BYTES - 1 }>(used + n as usize);
     }
-    if used == 0 && !complete {
+    if used == 0 && !(complete && all_copied) {
         return;
     }
     let h = &mut scratch.header;
     h.exe_len = (used & (EXE_MAX_BYTES - 1)) as u16;
     h.details |= detail::EXE;
-    if !complete {
+    if !complete || !all_copied {
         h.details |= detail::EXE_TRUNCATED;
     }
+}
+
+/// What one step up from a dentry found.
+enum Step {
+    /// The dentry's name: the step went to its parent.
+    Name(u64),
+    /// A mount point: the step went to the dentry it is mounted on.
+    Mount,
+    /// The root of the task's mount namespace (or of a detached tree): the path is complete.
+    Root,
+    Unreadable,
+}
+
+/// One step up from `dentry` in `vfsmount`: where it leads, and what it found there.
+#[inline(always)]
+fn walk_step(dentry: u64, vfsmount: u64, offsets: &KernelOffsets) -> (u64, u64, Step) {
+    let at = |base: u64, offset: &u32| (base as usize + constant(offset) as usize) as *const u8;
+    let unreadable = (dentry, vfsmount, Step::Unreadable);
+    // SAFETY (this function): each read is of one kernel word, checked by the helper.
+    let Some(root) = (unsafe { kernel::<u64>(at(vfsmount, &offsets.vfsmount_mnt_root)) }) else {
+        return unreadable;
+    };
+    if dentry == root {
+        // The top of this mount: carry on from where it is mounted, unless it is the root of
+        // the namespace (its own parent).
+        let mount = vfsmount.wrapping_sub(u64::from(constant(&offsets.mount_mnt)));
+        let (Some(parent), Some(mountpoint)) = (unsafe {
+            (
+                kernel::<u64>(at(mount, &offsets.mount_mnt_parent)),
+                kernel::<u64>(at(mount, &offsets.mount_mnt_mountpoint)),
+            )
+        }) else {
+            return unreadable;
+        };
+        if parent == mount || parent == 0 {
+            return (dentry, vfsmount, Step::Root);
+        }
+        let parent_vfsmount = parent.wrapping_add(u64::from(constant(&offsets.mount_mnt)));
+        return (mountpoint, parent_vfsmount, Step::Mount);
+    }
+    let (Some(parent), Some(name)) = (unsafe {
+        (
+            kernel::<u64>(at(dentry, &offsets.dentry_d_parent)),
+            kernel::<u64>(at(dentry, &offsets.dentry_d_name)),
+        )
+    }) else {
+        return unreadable;
+    };
+    if parent == dentry {
+        // A dentry that is its own parent outside a mount root: a detached tree.
+        return (dentry, vfsmount, Step::Root);
+    }
+    (parent, vfsmount, Step::Name(name))
 }
 
 /// The task's argv as `/proc/PID/cmdline` gives it, cut at [`CMDLINE_MAX_BYTES`].
@@ -308,8 +360,8 @@ fn read_cmdline(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) 
     };
     let h = &mut scratch.header;
     let at =
-        opaque(h.path_len as usize + h.exe_len as usize) & (PATH_MAX_BYTES + EXE_MAX_BYTES - 1);
-    let len = opaque(len) & (2 * CMDLINE_MAX_BYTES - 1);
+        masked::<{ PATH_MAX_BYTES + EXE_MAX_BYTES - 1 }>(h.path_len as usize + h.exe_len as usize);
+    let len = masked::<{ 2 * CMDLINE_MAX_BYTES - 1 }>(len);
     // SAFETY: at most CMDLINE_MAX_BYTES at an offset masked to stay in the tail.
     let read = unsafe {
         bpf_probe_read_user(
@@ -356,13 +408,24 @@ fn pid_nr_at(pid: *const u8, level: u32, offsets: &KernelOffsets) -> Option<u32>
     unsafe { kernel::<u32>(pid.wrapping_add(at)) }
 }
 
-/// `value`, hidden from the compiler: a mask applied to it stays in the program even where the
-/// compiler can prove it changes nothing, because older verifiers (Linux 6.1's) cannot, and
-/// refuse a helper's size or offset whose bounds they lost.
+/// `value & MASK`, computed by the program whatever the compiler proves: a mask the compiler
+/// knows to change nothing would be dropped, and older verifiers (Linux 6.1's), which cannot
+/// prove the same, refuse a helper's size or offset whose bounds they lost. Written as an
+/// instruction, not through memory: a value that went through the stack would differ between
+/// the paths of a loop and keep the verifier from merging them.
 #[inline(always)]
-fn opaque(value: usize) -> usize {
-    // SAFETY: a read of a local.
-    unsafe { core::ptr::read_volatile(&value) }
+fn masked<const MASK: usize>(value: usize) -> usize {
+    let mut value = value;
+    // SAFETY: one ALU instruction on a register.
+    unsafe {
+        core::arch::asm!(
+            "{value} &= {mask}",
+            value = inout(reg) value,
+            mask = const MASK,
+            options(pure, nomem, nostack)
+        );
+    }
+    value
 }
 
 /// A `T` at `at` in kernel memory, `None` when the read faults.

@@ -5,6 +5,8 @@
 //! Both share [`record`], so the two hooks cannot drift apart.
 #![no_std]
 #![no_main]
+// Inline assembly keeps the masks the verifier needs (details.rs, `masked`).
+#![feature(asm_experimental_arch)]
 
 mod denials;
 mod details;
