@@ -44,6 +44,24 @@ impl Arch {
         }
     }
 
+    /// The `AUDIT_ARCH_*` value [`from_audit`](Self::from_audit) took this from (x32 shares
+    /// x86-64's), for the kernel programs' keys; `None` where the arch was not detected.
+    pub fn audit_value(self) -> Option<u32> {
+        Some(match self {
+            Self::X86_64 | Self::X32 => 0xc000_003e,
+            Self::I386 => 0x4000_0003,
+            Self::Aarch64 => 0xc000_00b7,
+            Self::Arm => 0x4000_0028,
+            Self::Riscv64 => 0xc000_00f3,
+            Self::Loongarch64 => 0xc000_0102,
+            Self::Powerpc64 => 0x8000_0015,
+            Self::Powerpc64le => 0xc000_0015,
+            Self::S390x => 0x8000_0016,
+            Self::Unknown(raw) => raw,
+            Self::Undetected => return None,
+        })
+    }
+
     /// The name of call `nr` in this architecture's table.
     pub fn syscall_name(self, nr: u32) -> Option<&'static str> {
         use syscalls::{aarch64, arm, loongarch64, powerpc64, riscv64, s390x, x86, x86_64};
@@ -131,6 +149,26 @@ mod tests {
         let arch = Arch::from_audit(0xc000_003e, nr);
         assert_eq!(arch, Arch::X32);
         assert_eq!(arch.syscall_name(nr), Some("mkdir"));
+    }
+
+    #[test]
+    fn gives_back_the_audit_value_it_was_read_from() {
+        for (raw, nr) in [
+            (0xc000_003e, 83),
+            (0xc000_003e, 0x4000_0000 | 83),
+            (0x4000_0003, 20),
+            (0xc000_00b7, 1),
+            (0x4000_0028, 1),
+            (0xc000_00f3, 1),
+            (0xc000_0102, 1),
+            (0x8000_0015, 1),
+            (0xc000_0015, 1),
+            (0x8000_0016, 1),
+            (0x1234, 1),
+        ] {
+            assert_eq!(Arch::from_audit(raw, nr).audit_value(), Some(raw));
+        }
+        assert_eq!(Arch::Undetected.audit_value(), None);
     }
 
     #[test]
