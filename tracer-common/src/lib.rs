@@ -26,6 +26,9 @@ pub mod names {
     pub const DENIALS_EXIT_PROGRAM: &str = "denials_exit";
     /// Per-thread state of `--all-denials`: whether the thread is inside a system call.
     pub const IN_SYSCALL_MAP: &str = "IN_SYSCALL";
+    /// (arch, system call) pairs whose entries `--all-denials` reports, keyed by
+    /// [`path_arg_key`](super::path_arg_key): those the audit source saw logged.
+    pub const LOGGED_CALLS_MAP: &str = "LOGGED_CALLS";
     /// Settings userspace writes before load (see [`Settings`](super::Settings)).
     pub const SETTINGS_GLOBAL: &str = "SETTINGS";
 }
@@ -40,6 +43,11 @@ pub mod source {
     /// A task seccomp killed, seen as it exited (`sched_process_exit`): the details of a kill
     /// the audit source reports without them.
     pub const TASK_EXIT: u32 = 4;
+    /// The entry of a call of an (arch, system call) pair the audit source saw logged, seen on
+    /// `raw_syscalls:sys_enter` (`--all-denials`): the details of a later logged call, which
+    /// the audit record reports without them. Its code is `SECCOMP_RET_LOG` whether or not
+    /// the filter logged this very call.
+    pub const SYSCALL_ENTER: u32 = 5;
 }
 
 /// How many mount namespaces the kernel-side drop list holds; beyond it, userspace filters.
@@ -155,7 +163,12 @@ pub const PATH_ARGS_CAPACITY: u32 = 512;
 /// seen are forgotten (and only seen anew).
 pub const IN_SYSCALL_CAPACITY: u32 = 65536;
 
-/// Key of [`names::PATH_ARGS_MAP`]: a system call number in one `AUDIT_ARCH_*`.
+/// How many (arch, system call) pairs [`names::LOGGED_CALLS_MAP`] holds: a filter logs a few
+/// calls, or all of them (a native and a compat table's worth).
+pub const LOGGED_CALLS_CAPACITY: u32 = 1024;
+
+/// Key of [`names::PATH_ARGS_MAP`] and [`names::LOGGED_CALLS_MAP`]: a system call number in
+/// one `AUDIT_ARCH_*`.
 #[inline(always)]
 pub fn path_arg_key(arch: u32, syscall_nr: u32) -> u64 {
     (u64::from(arch) << 32) | u64::from(syscall_nr)

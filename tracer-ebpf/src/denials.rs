@@ -9,10 +9,12 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::{map, raw_tracepoint},
-    maps::LruHashMap,
+    maps::{HashMap, LruHashMap},
     programs::RawTracePointContext,
 };
-use tracer_common::{IN_SYSCALL_CAPACITY, seccomp_mode, source};
+use tracer_common::{
+    IN_SYSCALL_CAPACITY, LOGGED_CALLS_CAPACITY, path_arg_key, seccomp_mode, source,
+};
 
 use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
 
@@ -20,6 +22,13 @@ use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
 /// their own; a thread forgotten this way is only seen anew, never reported wrongly.
 #[map]
 static IN_SYSCALL: LruHashMap<u32, u8> = LruHashMap::with_max_entries(IN_SYSCALL_CAPACITY, 0);
+
+/// (arch, system call) pairs, keyed by `path_arg_key`, whose calls the audit source saw
+/// logged: their entries are reported, for userspace to give a later logged call of the same
+/// pair its details. Filled by userspace on the audit source only; empty, it costs each call
+/// of a filtered task one lookup and reports nothing.
+#[map]
+static LOGGED_CALLS: HashMap<u64, u8> = HashMap::with_max_entries(LOGGED_CALLS_CAPACITY, 0);
 
 /// Inside a call that went past seccomp.
 const ENTERED: u8 = 1;
@@ -30,16 +39,37 @@ const AUDITED: u8 = 3;
 
 /// `SECCOMP_RET_ERRNO`: the action an unaudited skip with an error return stands for.
 const RET_ERRNO: u32 = 0x0005_0000;
+/// `SECCOMP_RET_LOG`: the action the entry of a watched call may stand for. Only may: the
+/// filter that allowed this call may have logged it or not, which userspace decides by
+/// matching it with an audit record.
+const RET_LOG: u32 = 0x7ffc_0000;
 /// Largest errno a system call returns (`MAX_ERRNO`).
 const MAX_ERRNO: i64 = 4095;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn denials_enter(_ctx: RawTracePointContext) -> i32 {
+pub fn denials_enter(ctx: RawTracePointContext) -> i32 {
     let task = Current::new();
     if task.seccomp_mode(&OFFSETS) != Some(seccomp_mode::FILTER) {
         return 0;
     }
     set_state(bpf_get_current_pid_tgid() as u32, ENTERED);
+    // `sys_enter(struct pt_regs *regs, long id)`
+    let nr = ctx.arg::<u64>(1) as u32;
+    let Some(arch) = task.syscall_arch(&OFFSETS) else {
+        return 0;
+    };
+    // SAFETY: the value is a plain integer, copied out at once.
+    if unsafe { LOGGED_CALLS.get(path_arg_key(arch, nr)) }.is_none() {
+        return 0;
+    }
+    let mntns = task.mnt_ns_inum(&OFFSETS);
+    // SAFETY: as above.
+    if let Some(ns) = mntns
+        && unsafe { MNTNS_DROP.get(ns) }.is_some()
+    {
+        return 0;
+    }
+    emit(&task, mntns, nr, RET_LOG, 0, source::SYSCALL_ENTER);
     0
 }
 

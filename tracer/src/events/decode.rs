@@ -44,6 +44,7 @@ impl TryFrom<u32> for Source {
             source::KPROBE => Ok(Source::Kprobe),
             source::SYSCALL_EXIT => Ok(Source::SyscallExit),
             source::TASK_EXIT => Ok(Source::TaskExit),
+            source::SYSCALL_ENTER => Ok(Source::SyscallEnter),
             other => Err(DecodeError::UnknownSource(other)),
         }
     }
@@ -304,6 +305,7 @@ mod tests {
         for (source, expected) in [
             (source::SYSCALL_EXIT, Source::SyscallExit),
             (source::TASK_EXIT, Source::TaskExit),
+            (source::SYSCALL_ENTER, Source::SyscallEnter),
         ] {
             let mut raw = raw();
             raw.source = source;

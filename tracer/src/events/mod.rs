@@ -31,6 +31,10 @@ pub enum Source {
     /// The details of a task seccomp killed, read as it exited; they complete the audit
     /// record's event of the kill.
     TaskExit,
+    /// The entry of a call the audit source saw logged before (`--all-denials`): the details
+    /// of a later logged call. Never an event of its own: it completes the audit record's
+    /// event of the call, or is dropped.
+    SyscallEnter,
 }
 
 impl Source {
@@ -41,6 +45,7 @@ impl Source {
             Source::Audit => "audit",
             Source::SyscallExit => "syscall-exit",
             Source::TaskExit => "task-exit",
+            Source::SyscallEnter => "syscall-enter",
         }
     }
 }
