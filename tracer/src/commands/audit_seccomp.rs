@@ -20,6 +20,7 @@ use crate::{
     pipeline::{
         Pipeline, Summary,
         correlate::Correlator,
+        logged_calls::LoggedCalls,
         run::{self, Stop, StopSignals},
     },
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
@@ -67,12 +68,16 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let mut correlator = Correlator::new(opened.hook == Hook::Audit, args.all_denials);
     if args.all_denials {
         let ebpf = programs.as_mut().map_err(|error| {
             anyhow::Error::new(Arc::clone(error))
                 .context("--all-denials needs tracer's kernel programs")
         })?;
         probe::denials::attach(ebpf).context("attaching the --all-denials programs")?;
+        if opened.hook == Hook::Audit {
+            correlator = correlator.with_logged_calls(watch_logged_calls(ebpf));
+        }
     }
     opened.announce();
     let docker = args
@@ -89,7 +94,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .context("starting the stdout writer")?;
     let mut pipeline = Pipeline::new(
         Decoder::new(node, WallClock::now()),
-        Correlator::new(opened.hook == Hook::Audit, args.all_denials),
+        correlator,
         Enricher::new(index, Whereabouts::new(exits), docker.clone(), host_mntns),
         filter,
         sinks,
@@ -136,6 +141,22 @@ fn follow_in_kernel_drop_list(
     let (changes, received) = mpsc::unbounded_channel();
     tokio::spawn(drop_list.follow(received));
     Ok(changes)
+}
+
+/// The kernel programs' list of calls whose entries to report, for the details of logged calls
+/// on the audit source (only there: the eBPF hooks read them as the call is logged).
+fn watch_logged_calls(ebpf: &mut Ebpf) -> LoggedCalls {
+    let map = ebpf
+        .take_map(names::LOGGED_CALLS_MAP)
+        .ok_or_else(|| anyhow::anyhow!("the kernel programs have no {}", names::LOGGED_CALLS_MAP))
+        .and_then(|map| Ok(HashMap::try_from(map)?));
+    match map {
+        Ok(map) => LoggedCalls::new(map),
+        Err(error) => {
+            tracing::warn!("logged calls will have no details: {error:#}");
+            LoggedCalls::default()
+        }
+    }
 }
 
 /// The audit source reads records after their process may have exited: the exit tracepoint keeps

@@ -6,11 +6,15 @@
 //!
 //! Either may come first, so each waits a short while for the other. What finds no match goes
 //! out on its own when its wait is over: a kill the kernel did not audit is still a kill.
+//!
+//! A logged call's record waits too, for the entry of its call ([`logged_calls`]); entries are
+//! details only, and never go out on their own.
 
 use std::collections::VecDeque;
 
 use tokio::time::{Duration, Instant};
 
+use super::logged_calls::{Entries, LoggedCalls, Watch};
 use crate::{
     enrich::Enriched,
     events::{Event, SeccompAction, Source},
@@ -40,6 +44,9 @@ enum Road {
     Record,
     /// A kernel program's report that an audit record may name.
     Program,
+    /// A logged call's audit record, whose details the entry of its call may give when its
+    /// wait is over.
+    Logged,
 }
 
 #[derive(Default)]
@@ -50,6 +57,8 @@ pub struct Correlator {
     audit_records: bool,
     /// Whether `--all-denials` programs run: only then do refusals have a second report.
     all_denials: bool,
+    logged_calls: LoggedCalls,
+    entries: Entries,
 }
 
 impl Correlator {
@@ -58,6 +67,17 @@ impl Correlator {
             held: VecDeque::new(),
             audit_records,
             all_denials,
+            logged_calls: LoggedCalls::default(),
+            entries: Entries::default(),
+        }
+    }
+
+    /// With the kernel programs' watch list of logged calls: logged calls then get details
+    /// where the entry of the call can be told apart.
+    pub fn with_logged_calls(self, logged_calls: LoggedCalls) -> Self {
+        Self {
+            logged_calls,
+            ..self
         }
     }
 
@@ -69,12 +89,24 @@ impl Correlator {
         enriched: Enriched,
         now: Instant,
     ) -> Option<EnrichedEvent> {
+        if event.source == Source::SyscallEnter {
+            // Only the audit source's correlator watches calls, so only it gets entries.
+            self.entries.push(event, now);
+            return None;
+        }
         let Some(road) = self.road(&event) else {
             return Some((event, enriched));
         };
         let other = match road {
             Road::Record => Road::Program,
             Road::Program => Road::Record,
+            Road::Logged => {
+                if self.logged_calls.watch(event.arch, event.syscall_nr) != Watch::Watched {
+                    // The call was made before its pair was watched: no entry will come.
+                    return Some((event, enriched));
+                }
+                return self.hold(road, event, enriched, now);
+            }
         };
         if let Some(at) = self
             .held
@@ -84,20 +116,21 @@ impl Correlator {
             let (_, held) = self.held.remove(at).expect("the position was just found");
             return Some(merge((held.event, held.enriched), (event, enriched)));
         }
-        if self.held.len() >= MAX_HELD {
-            // Room for the new one: the oldest goes out as it is.
-            let out = self
-                .held
-                .pop_front()
-                .map(|(_, held)| (held.event, held.enriched));
-            self.hold(road, event, enriched, now);
-            return out;
-        }
-        self.hold(road, event, enriched, now);
-        None
+        self.hold(road, event, enriched, now)
     }
 
-    fn hold(&mut self, road: Road, event: Event, enriched: Enriched, now: Instant) {
+    /// Holds an event; gives back the oldest held when there is no room for it.
+    fn hold(
+        &mut self,
+        road: Road,
+        event: Event,
+        enriched: Enriched,
+        now: Instant,
+    ) -> Option<EnrichedEvent> {
+        // Room for the new one: the oldest goes out as it is.
+        let out = (self.held.len() >= MAX_HELD)
+            .then(|| self.pop_any())
+            .flatten();
         self.held.push_back((
             road,
             Held {
@@ -106,6 +139,7 @@ impl Correlator {
                 deadline: now + MATCH_WAIT,
             },
         ));
+        out
     }
 
     /// Which road an event came by, or `None` for an event that has no second report.
@@ -121,6 +155,7 @@ impl Correlator {
                 // A refusal the kernel audited (the filter asked for it) is seen by
                 // --all-denials too.
                 SeccompAction::Errno if self.all_denials => Some(Road::Record),
+                SeccompAction::Log if self.all_denials => Some(Road::Logged),
                 _ => None,
             },
             _ => None,
@@ -129,6 +164,7 @@ impl Correlator {
 
     /// The next event whose wait is over, in arrival order.
     pub fn pop_expired(&mut self, now: Instant) -> Option<EnrichedEvent> {
+        self.entries.prune(now);
         let (_, front) = self.held.front()?;
         if front.deadline > now {
             return None;
@@ -138,9 +174,26 @@ impl Correlator {
 
     /// Everything still held: the run is ending.
     pub fn pop_any(&mut self) -> Option<EnrichedEvent> {
-        self.held
-            .pop_front()
-            .map(|(_, held)| (held.event, held.enriched))
+        let (road, held) = self.held.pop_front()?;
+        let (event, enriched) = (held.event, held.enriched);
+        if road == Road::Logged
+            && let Some(entry) = self.entries.of_record(&event)
+        {
+            return Some(merge((event, enriched), (entry, Enriched::Ready)));
+        }
+        Some((event, enriched))
+    }
+
+    /// The kernel programs have lost `total` records so far: if some were entries, the calls
+    /// made until now cannot be told apart by what is left.
+    pub fn details_lost(&mut self, total: u64) {
+        self.entries.lost(total, chrono::Utc::now());
+    }
+
+    /// Entries of watched calls let go without a record that wanted them: calls the filter
+    /// allowed without logging them, mostly.
+    pub fn unwanted_entries(&self) -> u64 {
+        self.entries.unwanted()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -183,6 +236,7 @@ fn merge(a: EnrichedEvent, b: EnrichedEvent) -> EnrichedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::logged_calls::WINDOW_US;
 
     fn event(source: Source, code: SeccompAction) -> Event {
         let mut event = Event::example();
@@ -310,5 +364,151 @@ mod tests {
             .expect("merged");
         assert_eq!(merged.container, named);
         assert_eq!(enriched, Enriched::Ready);
+    }
+
+    const IP: u64 = 0x7f00_1234;
+
+    /// A correlator on the audit source with `--all-denials`, already watching the example's
+    /// call: the first logged record of it went out as it was.
+    fn watching() -> Correlator {
+        let mut correlator = Correlator::new(true, true).with_logged_calls(LoggedCalls::pretend());
+        let first = logged(0);
+        let out = correlator.push(first.clone(), Enriched::Ready, Instant::now());
+        assert_eq!(
+            out.map(|(e, _)| e),
+            Some(first),
+            "made before it was watched"
+        );
+        correlator
+    }
+
+    /// The audit record of a logged call, `at_us` after the example's time.
+    fn logged(at_us: i64) -> Event {
+        let mut record = event(Source::Audit, SeccompAction::Log);
+        record.timestamp += chrono::TimeDelta::microseconds(at_us);
+        record.ip = Some(IP);
+        record.tid = None;
+        record
+    }
+
+    /// The entry of a call with `args`, `at_us` after the example's time.
+    fn entry(args: [u64; 6], at_us: i64) -> Event {
+        let mut entry = program(Source::SyscallEnter);
+        entry.code = SeccompAction::Log;
+        entry.args = Some(args);
+        entry.ip = Some(IP);
+        entry.timestamp += chrono::TimeDelta::microseconds(at_us);
+        entry
+    }
+
+    /// Pushes `events` in order, then lets every wait end: what came out.
+    fn run(correlator: &mut Correlator, events: Vec<Event>) -> Vec<Event> {
+        let now = Instant::now();
+        let mut out: Vec<Event> = events
+            .into_iter()
+            .filter_map(|e| correlator.push(e, Enriched::Ready, now))
+            .map(|(e, _)| e)
+            .collect();
+        let later = now + MATCH_WAIT;
+        while let Some((event, _)) = correlator.pop_expired(later) {
+            out.push(event);
+        }
+        out
+    }
+
+    #[test]
+    fn a_logged_call_gets_the_details_of_its_only_entry() {
+        for entry_first in [true, false] {
+            let mut correlator = watching();
+            let (record, details) = (logged(1_000), entry([7; 6], 3_500));
+            let events = if entry_first {
+                vec![details, record]
+            } else {
+                vec![record, details]
+            };
+            let out = run(&mut correlator, events);
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0].source, Source::Audit);
+            assert_eq!(out[0].code, SeccompAction::Log);
+            assert_eq!(out[0].args, Some([7; 6]));
+            assert_eq!(out[0].tid, Some(1), "the entry names the thread");
+        }
+    }
+
+    #[test]
+    fn entries_that_tell_different_things_leave_the_details_null() {
+        let mut correlator = watching();
+        let out = run(
+            &mut correlator,
+            vec![entry([7; 6], 1_200), entry([8; 6], 1_900), logged(1_000)],
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].args, out[0].tid), (None, None), "{:?}", out[0]);
+
+        // The same call made twice from the same place is the same details, either way.
+        let mut correlator = watching();
+        let out = run(
+            &mut correlator,
+            vec![entry([7; 6], 1_200), entry([7; 6], 1_900), logged(1_000)],
+        );
+        assert_eq!(out[0].args, Some([7; 6]));
+    }
+
+    #[test]
+    fn an_entry_from_elsewhere_or_another_time_is_not_the_calls() {
+        let mut elsewhere = entry([7; 6], 1_500);
+        elsewhere.ip = Some(IP + 2);
+        let mut other_process = entry([7; 6], 1_500);
+        other_process.pid += 1;
+        for stranger in [
+            elsewhere,
+            other_process,
+            entry([7; 6], 1_000 + WINDOW_US.0 - 1),
+            entry([7; 6], 1_000 + WINDOW_US.1 + 1),
+        ] {
+            let mut correlator = watching();
+            let out = run(&mut correlator, vec![stranger.clone(), logged(1_000)]);
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0].args, None, "matched {stranger:?}");
+            // And it does not keep the call's own entry from matching.
+            let mut correlator = watching();
+            let out = run(
+                &mut correlator,
+                vec![stranger, entry([9; 6], 2_000), logged(1_000)],
+            );
+            assert_eq!(out[0].args, Some([9; 6]));
+        }
+    }
+
+    #[test]
+    fn entries_never_go_out_on_their_own() {
+        let mut correlator = watching();
+        let now = Instant::now();
+        for at in 0..3 {
+            assert!(
+                correlator
+                    .push(entry([at; 6], 0), Enriched::Ready, now)
+                    .is_none()
+            );
+        }
+        assert!(correlator.pop_expired(now + MATCH_WAIT * 10).is_none());
+        assert!(correlator.pop_any().is_none());
+        assert_eq!(correlator.unwanted_entries(), 3);
+        // Neither where no call is watched.
+        let mut correlator = Correlator::new(false, true);
+        assert!(
+            correlator
+                .push(entry([1; 6], 0), Enriched::Ready, now)
+                .is_none()
+        );
+        assert!(correlator.pop_any().is_none());
+    }
+
+    #[test]
+    fn entries_lost_on_the_way_leave_the_details_null() {
+        let mut correlator = watching();
+        correlator.details_lost(1);
+        let out = run(&mut correlator, vec![entry([7; 6], 1_500), logged(1_000)]);
+        assert_eq!(out[0].args, None);
     }
 }

@@ -3,6 +3,7 @@
 //! the run stops, then drains the source to the end.
 
 pub mod correlate;
+pub mod logged_calls;
 pub mod pending;
 pub mod run;
 pub mod summary;
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::{
     enrich::{Enriched, Enricher},
-    events::{Decoder, Event},
+    events::{Decoder, Event, Source},
     filter::Filter,
     sink::Sinks,
     source::RawRecord,
@@ -60,8 +61,13 @@ impl Pipeline {
         match self.decoder.decode_record(record) {
             Ok(mut event) => {
                 // Named before any wait for the call's other report: the caller and its
-                // container may be gone once it is over.
-                let enriched = self.enricher.enrich(&mut event);
+                // container may be gone once it is over. An entry needs no name: it only
+                // lends its details to a record, which has its own.
+                let enriched = if event.source == Source::SyscallEnter {
+                    Enriched::Ready
+                } else {
+                    self.enricher.enrich(&mut event)
+                };
                 if let Some((event, enriched)) =
                     self.correlator.push(event, enriched, Instant::now())
                 {
@@ -109,6 +115,11 @@ impl Pipeline {
         self.release_ready();
     }
 
+    /// The kernel programs beside the audit records have lost `total` records so far.
+    pub fn details_lost(&mut self, total: u64) {
+        self.correlator.details_lost(total);
+    }
+
     /// A runtime answered about container `id`.
     pub fn lookup_done(&mut self, id: &str) {
         self.pending.lookup_done(id, &mut self.enricher);
@@ -133,6 +144,13 @@ impl Pipeline {
         }
         while let Some(event) = self.pending.pop_front(&mut self.enricher) {
             self.emit(event);
+        }
+        let unwanted = self.correlator.unwanted_entries();
+        if unwanted > 0 {
+            tracing::debug!(
+                "{unwanted} entries of watched calls matched no logged call's record (calls \
+                 the filter allowed, mostly)"
+            );
         }
     }
 

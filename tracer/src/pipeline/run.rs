@@ -74,6 +74,9 @@ pub async fn stream(
             ready = source.ready() => {
                 ready?;
                 source.read_ready(&mut |record| pipeline.accept(record)).await?;
+                if let Some(lost) = source.details_lost()? {
+                    pipeline.details_lost(lost);
+                }
                 pipeline.batch_done();
             }
         }

@@ -107,6 +107,16 @@ impl Source {
         }
     }
 
+    /// Records the kernel programs beside the audit records lost so far, `None` without them:
+    /// a lost entry of a watched call would make the entries left of the same call look
+    /// unique.
+    pub fn details_lost(&self) -> Result<Option<u64>, SourceError> {
+        match self {
+            Source::Audit(_, Some(details)) => Ok(Some(details.losses()?.lost)),
+            _ => Ok(None),
+        }
+    }
+
     /// What was lost, measured once more now; for the summary at the end.
     pub async fn final_losses(&mut self) -> Result<Losses, SourceError> {
         match self {
