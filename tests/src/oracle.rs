@@ -73,13 +73,16 @@ impl Context {
     /// Whether an event of this source and action carries the details of the call (args,
     /// path, errno, namespace ids): the kernel programs read them for every event; the audit
     /// source has them from its tracepoints only for kills and, with `--all-denials`, for
-    /// refusals, and otherwise only what the record says (exe, ip).
+    /// refusals and for the logged calls it could tell apart, and otherwise only what the
+    /// record says (exe, ip). Which logged calls those are, the scenarios say; here, details a
+    /// logged call has must be right, and one without them must have none at all.
     pub fn has_details(&self, event: &TracerEvent) -> bool {
         let code = event.code.as_str();
         match event.source.as_str() {
             "audit" => {
                 matches!(code, "kill_process" | "kill_thread")
                     || (self.all_denials && code == "errno")
+                    || (self.all_denials && code == "log" && event.args.is_some())
             }
             _ => true,
         }
@@ -808,6 +811,37 @@ mod tests {
                 "pid 10 tid - x86_64 nr 83: args (the audit source has none for log): expected \
               None, seen Some([0, 0, 0, 0, 0, 0])"
             ]
+        );
+    }
+
+    #[test]
+    fn with_all_denials_a_logged_call_has_all_its_details_or_none() {
+        let plan = plan(10);
+        let kernel = record(10, 83, 0x7ffc_0000, 0);
+        let context = Context {
+            source: "audit".into(),
+            all_denials: true,
+            ..context()
+        };
+        let mut bare = event(10, "mkdir", 83, "log", 0x7ffc_0000);
+        bare.source = "audit".into();
+        bare.tid = None;
+        bare.args = None;
+        bare.ns_pid = None;
+        bare.ns_ppid = None;
+        let report = Report::new(&[&plan], &[&kernel], &[&bare], &context);
+        assert!(report.is_ok(), "{report:?}");
+
+        let mut detailed = event(10, "mkdir", 83, "log", 0x7ffc_0000);
+        detailed.source = "audit".into();
+        detailed.args = Some(vec![0; 6]);
+        let report = Report::new(&[&plan], &[&kernel], &[&detailed], &context);
+        assert!(report.is_ok(), "{report:?}");
+        detailed.tid = None;
+        let report = Report::new(&[&plan], &[&kernel], &[&detailed], &context);
+        assert_eq!(
+            report.field_problems,
+            ["pid 10 tid - x86_64 nr 83: tid: expected Some(10), seen None"]
         );
     }
 

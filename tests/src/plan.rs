@@ -82,6 +82,26 @@ pub struct PathArg {
 /// How much of a path tracer reports: a 256-byte buffer with room for the NUL.
 pub const PATH_REPORTED_BYTES: usize = 255;
 
+/// The argument registers of the two logged calls of the `logged-twice` scenario.
+pub const LOGGED_TWICE_ARGS: [[u64; 6]; 2] = [
+    [
+        0x1111_0000_0000_0011,
+        0x2222_0000_0000_0012,
+        0x3333_0000_0000_0013,
+        0x4444_0000_0000_0014,
+        0x5555_0000_0000_0015,
+        0xf666_0000_0000_0016,
+    ],
+    [
+        0x1111_0000_0000_0021,
+        0x2222_0000_0000_0022,
+        0x3333_0000_0000_0023,
+        0x4444_0000_0000_0024,
+        0x5555_0000_0000_0025,
+        0xf666_0000_0000_0026,
+    ],
+];
+
 /// The process a scenario runs in, as it sees itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {

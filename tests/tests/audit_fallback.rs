@@ -17,7 +17,7 @@ use tracer_integration_tests::{
     env,
     kmsg::{AuditLog, UnlimitedPrintk},
     oracle::{Context, Report},
-    plan::Plan,
+    plan::{LOGGED_TWICE_ARGS, Plan},
     tracer::{RunningCount, Tracer, TracerEvent},
     workload::{Run, Workload},
 };
@@ -507,6 +507,30 @@ fn audit_source_with_all_denials_has_every_refusals_details_once() {
         (long.path.as_ref().map(String::len), long.path_truncated),
         (Some(255), Some(true)),
         "{long:?}"
+    );
+}
+
+/// With `--all-denials` the audit source watches the entries of a call once it saw it logged:
+/// the first logged getpriority has no details, the second, half a second later, exactly its
+/// own arguments and thread.
+#[test]
+fn audit_source_with_all_denials_gives_a_watched_logged_call_its_details() {
+    let (runs, events) = details_match_the_truth(&["--all-denials"], &[&["logged-twice"]], &[]);
+    let run = &runs[0];
+    let mut logged: Vec<&TracerEvent> = events.iter().filter(|e| e.pid == run.plan.pid).collect();
+    logged.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    let seen: Vec<_> = logged
+        .iter()
+        .map(|e| (e.code.as_str(), e.args.clone(), e.tid))
+        .collect();
+    let tid = run.plan.expect[0].tid;
+    assert_eq!(
+        seen,
+        [
+            ("log", None, None),
+            ("log", Some(LOGGED_TWICE_ARGS[1].to_vec()), Some(tid)),
+        ],
+        "{logged:#?}"
     );
 }
 

@@ -31,14 +31,15 @@ mod x86_64 {
     use tracer_integration_tests::{
         filter::{self, Action, Audit, Rule, X32_SYSCALL_BIT, nr},
         plan::{
-            Details, EXIT_UNSUPPORTED, Expected, ExpectedExit, PATH_REPORTED_BYTES, PathArg, Plan,
-            Process, Returned,
+            Details, EXIT_UNSUPPORTED, Expected, ExpectedExit, LOGGED_TWICE_ARGS,
+            PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned,
         },
     };
 
     const USAGE: &str = "usage: seccomp-workload SCENARIO [ARGS]\n\
         scenarios: log, kill-thread, kill-thread-in-thread, kill-process, trap, errno, i386, \
-        x32, burst N, errnos, args, args-i386, long-path, killed-at-once TAG, unaudited";
+        x32, burst N, errnos, args, args-i386, long-path, killed-at-once TAG, unaudited, \
+        logged-twice";
 
     pub fn main() -> i32 {
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +63,7 @@ mod x86_64 {
             ["long-path"] => long_path(),
             ["killed-at-once", _tag] => killed_at_once(),
             ["unaudited"] => unaudited(),
+            ["logged-twice"] => logged_twice(),
             _ => usage_error(&format!("unknown arguments {args:?}")),
         }
     }
@@ -898,5 +900,33 @@ mod x86_64 {
         let refused_ok = report(&refused, refused_result, None);
         let prlimit_ok = report(&prlimit, prlimit_result, None);
         if refused_ok && prlimit_ok { 0 } else { 1 }
+    }
+
+    /// getpriority logged twice, half a second apart, from the same place with different
+    /// arguments (`LOGGED_TWICE_ARGS`): the audit source watches a logged call's entries only
+    /// once it saw one logged, so with `--all-denials` the first has no details and the second
+    /// exactly its own. The kernel runs both calls: the bogus `which` makes them fail with
+    /// EINVAL and change nothing.
+    fn logged_twice() -> i32 {
+        let rule = Rule::x86_64(nr::x86_64::GETPRIORITY, Action::Log);
+        install(&[rule], Audit::KillAndLog);
+        announce(
+            "logged-twice",
+            vec![expected(tid(), rule, "getpriority", 2)],
+            ExpectedExit::Code(0),
+        );
+        let mut ok = true;
+        for (at, args) in LOGGED_TWICE_ARGS.into_iter().enumerate() {
+            if at > 0 {
+                // Time for tracer to read the first record and start watching.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            let (ret, _) = syscall6(rule.nr, args);
+            if ret != -i64::from(libc::EINVAL) {
+                eprintln!("seccomp-workload: logged getpriority returned {ret}, not -EINVAL");
+                ok = false;
+            }
+        }
+        if ok { 0 } else { 1 }
     }
 }
