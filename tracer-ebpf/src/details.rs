@@ -11,6 +11,7 @@ use aya_ebpf::helpers::generated::{
     bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
     bpf_task_pt_regs,
 };
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::map, maps::LruHashMap};
 use tracer_common::{
     CMDLINE_MAX_BYTES, EXE_MAX_BYTES, EXE_MAX_COMPONENTS, KernelOffsets, PATH_MAX_BYTES, PathArg,
     RawSeccompEvent, detail, details_level,
@@ -32,7 +33,40 @@ pub struct Scratch {
     regs: [u8; REGS_ROOM],
     /// What each step of the walk up from the executable found, file first.
     names: [u64; EXE_WALK_STEPS + 1],
+    /// A process's strings as they go into [`PROCESS_STRINGS`].
+    staging: ProcessStrings,
 }
+
+/// A process's executable and argv, kept so its later events copy them instead of walking the
+/// dentries and reading its memory again: floods come from few processes, and the walk is most
+/// of what an event's details cost. Keyed by thread-group id, and valid for the memory map they
+/// were read from (an exec replaces it).
+#[map]
+static PROCESS_STRINGS: LruHashMap<u32, ProcessStrings> =
+    LruHashMap::with_max_entries(PROCESS_STRINGS_CAPACITY, 0);
+
+/// Processes whose strings are kept; the least recently seen are read again when they return.
+const PROCESS_STRINGS_CAPACITY: u32 = 2048;
+/// Room for the exe section (up to 255 bytes) and argv at any offset after it (up to 511).
+const STRINGS_ROOM: usize = 768;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ProcessStrings {
+    /// `task->mm` when they were read.
+    mm: u64,
+    exe_len: u16,
+    cmdline_len: u16,
+    /// The [`detail`] flags of exe and argv.
+    details: u16,
+    _padding: u16,
+    /// The exe section, then argv, as they go after an event's path.
+    bytes: [u8; STRINGS_ROOM],
+}
+
+/// The [`detail`] flags that belong to a process's strings.
+const STRING_DETAILS: u16 =
+    detail::EXE | detail::EXE_TRUNCATED | detail::CMDLINE | detail::CMDLINE_TRUNCATED;
 
 /// Steps of the walk up from the executable: a directory or a mount point each.
 const EXE_WALK_STEPS: usize = EXE_MAX_COMPONENTS + 8;
@@ -88,8 +122,66 @@ pub fn fill(
     if let Some(arg) = path_arg {
         read_path(scratch, arg);
     }
+    process_strings(scratch, task, offsets);
+}
+
+/// The executable and argv after the path: copied from what was kept of the process, or read
+/// and kept.
+#[inline(always)]
+fn process_strings(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let mm = task.mm_address(offsets).unwrap_or(0);
+    let at = masked::<{ PATH_MAX_BYTES - 1 }>(scratch.header.path_len as usize);
+    if mm != 0
+        && let Some(kept) = PROCESS_STRINGS.get_ptr(tgid)
+    {
+        // SAFETY: a map value stays valid while the program runs; it is only read here.
+        let kept = unsafe { &*kept };
+        if kept.mm == mm {
+            let len = masked::<{ 2 * CMDLINE_MAX_BYTES - 1 }>(
+                kept.exe_len as usize + kept.cmdline_len as usize,
+            );
+            // SAFETY: `len` bytes from the kept value into the tail after the path, both
+            // bounded by the masks.
+            let copied = unsafe {
+                bpf_probe_read_kernel(
+                    scratch.tail.as_mut_ptr().add(at).cast(),
+                    len as u32,
+                    kept.bytes.as_ptr().cast(),
+                )
+            };
+            if copied == 0 {
+                let h = &mut scratch.header;
+                h.exe_len = kept.exe_len;
+                h.cmdline_len = kept.cmdline_len;
+                h.details |= kept.details & STRING_DETAILS;
+                return;
+            }
+        }
+    }
     read_exe(scratch, task, offsets);
     read_cmdline(scratch, task, offsets);
+    if mm == 0 {
+        return;
+    }
+    let h = &scratch.header;
+    let len = masked::<{ 2 * CMDLINE_MAX_BYTES - 1 }>(h.exe_len as usize + h.cmdline_len as usize);
+    let staging = &mut scratch.staging;
+    staging.mm = mm;
+    staging.exe_len = h.exe_len;
+    staging.cmdline_len = h.cmdline_len;
+    staging.details = h.details & STRING_DETAILS;
+    // SAFETY: `len` bytes from the tail after the path into the staging room, both bounded.
+    let copied = unsafe {
+        bpf_probe_read_kernel(
+            staging.bytes.as_mut_ptr().cast(),
+            len as u32,
+            scratch.tail.as_ptr().add(at).cast(),
+        )
+    };
+    if copied == 0 {
+        let _ = PROCESS_STRINGS.insert(tgid, &scratch.staging, 0);
+    }
 }
 
 /// Copies the task's saved user registers and picks the call's arguments, return value and ip

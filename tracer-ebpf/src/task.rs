@@ -66,6 +66,13 @@ impl Current {
         (!file.is_null()).then_some(file)
     }
 
+    /// The address of `current->mm`, as a number: what a process image is told apart by.
+    #[inline(always)]
+    pub fn mm_address(&self, offsets: &KernelOffsets) -> Option<u64> {
+        let mm: *const u8 = read(self.task, constant(&offsets.task_mm))?;
+        Some(mm as u64)
+    }
+
     /// `current->mm->arg_start` and `arg_end`: where argv lies in the caller's memory.
     #[inline(always)]
     pub fn arg_range(&self, offsets: &KernelOffsets) -> Option<(u64, u64)> {
