@@ -18,7 +18,7 @@ pub mod names {
     pub const KPROBE_PROGRAM: &str = "seccomp_kprobe";
     pub const EXITED_MAP: &str = "EXITED";
     pub const EXIT_PROGRAM: &str = "task_exit";
-    /// Which argument of which system call is a path, keyed by [`path_arg_key`](super::path_arg_key).
+    /// Which argument of which system call is a path, at [`path_arg_slot`](super::path_arg_slot).
     pub const PATH_ARGS_MAP: &str = "PATH_ARGS";
     /// Per-CPU room where an event with its strings is put together before it is copied out.
     pub const SCRATCH_MAP: &str = "SCRATCH";
@@ -27,7 +27,7 @@ pub mod names {
     /// Per-thread state of `--all-denials`: whether the thread is inside a system call.
     pub const IN_SYSCALL_MAP: &str = "IN_SYSCALL";
     /// (arch, system call) pairs whose entries `--all-denials` reports, keyed by
-    /// [`path_arg_key`](super::path_arg_key): those the audit source saw logged.
+    /// [`call_key`](super::call_key): those the audit source saw logged.
     pub const LOGGED_CALLS_MAP: &str = "LOGGED_CALLS";
     /// Settings userspace writes before load (see [`Settings`](super::Settings)).
     pub const SETTINGS_GLOBAL: &str = "SETTINGS";
@@ -155,9 +155,20 @@ pub mod detail {
     pub const CMDLINE_TRUNCATED: u16 = 1 << 10;
 }
 
-/// How many (arch, system call) pairs [`names::PATH_ARGS_MAP`] holds: every path-taking call of
-/// a native and a compat table, with room to spare.
-pub const PATH_ARGS_CAPACITY: u32 = 512;
+/// Slots of [`names::PATH_ARGS_MAP`], an array (its lookups cost next to nothing, a hash's
+/// do not): the native table's calls below [`PATH_ARGS_PER_TABLE`], then the compat table's.
+pub const PATH_ARGS_PER_TABLE: u32 = 512;
+pub const PATH_ARGS_CAPACITY: u32 = 2 * PATH_ARGS_PER_TABLE;
+
+/// The slot of [`names::PATH_ARGS_MAP`] of a call, `None` for numbers beyond the tables' common
+/// range (x32's own calls, arm's private ones), which take no path tracer reads.
+#[inline(always)]
+pub fn path_arg_slot(compat: bool, syscall_nr: u32) -> Option<u32> {
+    // x32 calls are x86-64 calls with this bit set in their number.
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let nr = syscall_nr & !X32_SYSCALL_BIT;
+    (nr < PATH_ARGS_PER_TABLE).then(|| nr + if compat { PATH_ARGS_PER_TABLE } else { 0 })
+}
 
 /// How many threads `--all-denials` keeps track of at once; beyond it, the least recently
 /// seen are forgotten (and only seen anew).
@@ -167,10 +178,9 @@ pub const IN_SYSCALL_CAPACITY: u32 = 65536;
 /// calls, or all of them (a native and a compat table's worth).
 pub const LOGGED_CALLS_CAPACITY: u32 = 1024;
 
-/// Key of [`names::PATH_ARGS_MAP`] and [`names::LOGGED_CALLS_MAP`]: a system call number in
-/// one `AUDIT_ARCH_*`.
+/// Key of [`names::LOGGED_CALLS_MAP`]: a system call number in one `AUDIT_ARCH_*`.
 #[inline(always)]
-pub fn path_arg_key(arch: u32, syscall_nr: u32) -> u64 {
+pub fn call_key(arch: u32, syscall_nr: u32) -> u64 {
     (u64::from(arch) << 32) | u64::from(syscall_nr)
 }
 
@@ -179,10 +189,13 @@ pub fn path_arg_key(arch: u32, syscall_nr: u32) -> u64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PathArg {
+    /// Non-zero for a call that takes a path: an array's slots are all there, zeroed.
+    pub present: u8,
     /// Index (0–5) of the argument that points to the path.
     pub path: u8,
     /// Index of the directory descriptor argument, or [`PathArg::NO_DIRFD`].
     pub dirfd: u8,
+    pub _padding: u8,
 }
 
 impl PathArg {
@@ -359,7 +372,7 @@ mod tests {
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
         // u32 fields and nothing else: any padding would make the size larger.
         assert_eq!(size_of::<KernelOffsets>(), 48 * size_of::<u32>());
-        assert_eq!(size_of::<PathArg>(), 2);
+        assert_eq!(size_of::<PathArg>(), 4);
         assert_eq!(align_of::<KernelOffsets>(), 4);
     }
 }

@@ -12,9 +12,7 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap},
     programs::RawTracePointContext,
 };
-use tracer_common::{
-    IN_SYSCALL_CAPACITY, LOGGED_CALLS_CAPACITY, path_arg_key, seccomp_mode, source,
-};
+use tracer_common::{IN_SYSCALL_CAPACITY, LOGGED_CALLS_CAPACITY, call_key, seccomp_mode, source};
 
 use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
 
@@ -23,7 +21,7 @@ use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
 #[map]
 static IN_SYSCALL: LruHashMap<u32, u8> = LruHashMap::with_max_entries(IN_SYSCALL_CAPACITY, 0);
 
-/// (arch, system call) pairs, keyed by `path_arg_key`, whose calls the audit source saw
+/// (arch, system call) pairs, keyed by `call_key`, whose calls the audit source saw
 /// logged: their entries are reported, for userspace to give a later logged call of the same
 /// pair its details. Filled by userspace on the audit source only; empty, it costs each call
 /// of a filtered task one lookup and reports nothing.
@@ -59,7 +57,7 @@ pub fn denials_enter(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     // SAFETY: the value is a plain integer, copied out at once.
-    if unsafe { LOGGED_CALLS.get(path_arg_key(arch, nr)) }.is_none() {
+    if unsafe { LOGGED_CALLS.get(call_key(arch, nr)) }.is_none() {
         return 0;
     }
     let mntns = task.mnt_ns_inum(&OFFSETS);

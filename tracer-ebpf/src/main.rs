@@ -19,13 +19,13 @@ use aya_ebpf::{
         generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns},
     },
     macros::{fentry, kprobe, map, raw_tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, ProbeContext, RawTracePointContext},
 };
 use details::Scratch;
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
-    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_key, read_error, source,
+    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_slot, read_error, source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -60,7 +60,7 @@ static SETTINGS: Settings = Settings {
 
 /// Which argument of which call is a path; filled in by userspace before attaching.
 #[map]
-static PATH_ARGS: HashMap<u64, PathArg> = HashMap::with_max_entries(PATH_ARGS_CAPACITY, 0);
+static PATH_ARGS: Array<PathArg> = Array::with_max_entries(PATH_ARGS_CAPACITY, 0);
 
 /// Where an event is put together before it is copied out: too large for the stack, and only
 /// its used part goes to the ring buffer.
@@ -187,7 +187,11 @@ pub(crate) fn emit(
     h.read_errors = read_errors;
     h.comm = comm;
     // SAFETY: the value is plain data, copied out at once.
-    let path_arg = unsafe { PATH_ARGS.get(path_arg_key(arch, syscall_nr)) }.copied();
+    let compat = arch != 0 && arch == task::constant(&OFFSETS.compat_arch);
+    let path_arg = path_arg_slot(compat, syscall_nr)
+        .and_then(|slot| PATH_ARGS.get(slot))
+        .copied()
+        .filter(|arg| arg.present != 0);
     details::fill(
         scratch,
         task,

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::{Duration, Instant};
-use tracer_common::{LOGGED_CALLS_CAPACITY, path_arg_key};
+use tracer_common::{LOGGED_CALLS_CAPACITY, call_key};
 
 use crate::events::{Arch, Event};
 
@@ -80,7 +80,7 @@ impl LoggedCalls {
         let (Some(map), Some(raw_arch)) = (&mut self.map, arch.audit_value()) else {
             return Watch::Unwatched;
         };
-        let key = path_arg_key(raw_arch, nr);
+        let key = call_key(raw_arch, nr);
         if self.watched.contains(&key) {
             return Watch::Watched;
         }

@@ -9,7 +9,7 @@ use std::io;
 
 use aya::{
     BtfError, Ebpf, EbpfError, EbpfLoader,
-    maps::{HashMap, MapError, MapType},
+    maps::{Array, MapError, MapType},
 };
 use thiserror::Error;
 use tracer_common::{KernelOffsets, PathArg, Settings, names};
@@ -83,7 +83,7 @@ fn fill_path_args(ebpf: &mut Ebpf) -> Result<(), LoadError> {
         map: names::PATH_ARGS_MAP.into(),
         source,
     };
-    let mut map: HashMap<_, u64, PathArg> = ebpf
+    let mut map: Array<_, PathArg> = ebpf
         .map_mut(names::PATH_ARGS_MAP)
         .ok_or_else(|| {
             map_error(MapError::InvalidName {
@@ -92,8 +92,8 @@ fn fill_path_args(ebpf: &mut Ebpf) -> Result<(), LoadError> {
         })?
         .try_into()
         .map_err(map_error)?;
-    for (key, value) in super::path_args::entries() {
-        map.insert(key, value, 0).map_err(map_error)?;
+    for (slot, value) in super::path_args::entries() {
+        map.set(slot, value, 0).map_err(map_error)?;
     }
     Ok(())
 }

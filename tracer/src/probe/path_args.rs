@@ -3,7 +3,7 @@
 
 use std::str::FromStr as _;
 
-use tracer_common::{PathArg, path_arg_key};
+use tracer_common::{PathArg, path_arg_slot};
 
 /// Calls that take a path: name, index of the path argument, index of the directory
 /// descriptor a relative path is resolved against (for `*at` calls). Names missing from an
@@ -83,47 +83,42 @@ const PATH_CALLS: &[(&str, u8, Option<u8>)] = &[
     ("fanotify_mark", 4, Some(3)),
 ];
 
-/// `AUDIT_ARCH_*` values of the tables below.
-const X86_64: u32 = 0xc000_003e;
-const I386: u32 = 0x4000_0003;
-const AARCH64: u32 = 0xc000_00b7;
-const ARM: u32 = 0x4000_0028;
-/// x32 calls are x86-64 calls with this bit set in their number.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-/// Every `(key, value)` of the map for the architecture tracer runs on.
-pub fn entries() -> Vec<(u64, PathArg)> {
+/// Every `(slot, value)` of the map for the architecture tracer runs on.
+pub fn entries() -> Vec<(u32, PathArg)> {
     let mut entries = Vec::new();
     for &(name, path, dirfd) in PATH_CALLS {
         let value = PathArg {
+            present: 1,
             path,
             dirfd: dirfd.unwrap_or(PathArg::NO_DIRFD),
+            _padding: 0,
         };
-        for (arch, nr) in numbers(name) {
-            entries.push((path_arg_key(arch, nr), value));
+        for (compat, nr) in numbers(name) {
+            if let Some(slot) = path_arg_slot(compat, nr) {
+                entries.push((slot, value));
+            }
         }
     }
     entries
 }
 
-/// The call's number in each table of the running architecture that has it.
-fn numbers(name: &str) -> Vec<(u32, u32)> {
+/// The call's number in the native and the compat table of the running architecture, where
+/// they have it.
+fn numbers(name: &str) -> Vec<(bool, u32)> {
     let mut found = Vec::new();
     if cfg!(target_arch = "x86_64") {
         if let Ok(sysno) = syscalls::x86_64::Sysno::from_str(name) {
-            let nr = sysno.id() as u32;
-            found.push((X86_64, nr));
-            found.push((X86_64, nr | X32_SYSCALL_BIT));
+            found.push((false, sysno.id() as u32));
         }
         if let Ok(sysno) = syscalls::x86::Sysno::from_str(name) {
-            found.push((I386, sysno.id() as u32));
+            found.push((true, sysno.id() as u32));
         }
     } else if cfg!(target_arch = "aarch64") {
         if let Ok(sysno) = syscalls::aarch64::Sysno::from_str(name) {
-            found.push((AARCH64, sysno.id() as u32));
+            found.push((false, sysno.id() as u32));
         }
         if let Ok(sysno) = syscalls::arm::Sysno::from_str(name) {
-            found.push((ARM, sysno.id() as u32));
+            found.push((true, sysno.id() as u32));
         }
     }
     found
@@ -133,52 +128,36 @@ fn numbers(name: &str) -> Vec<(u32, u32)> {
 mod tests {
     use super::*;
 
-    fn lookup(arch: u32, nr: u32) -> Option<PathArg> {
-        let key = path_arg_key(arch, nr);
+    fn lookup(compat: bool, nr: u32) -> Option<(u8, u8)> {
+        let slot = path_arg_slot(compat, nr)?;
         entries()
             .into_iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+            .find(|(s, _)| *s == slot)
+            .map(|(_, v)| (v.path, v.dirfd))
     }
 
     #[test]
     fn each_table_has_its_own_numbers() {
+        const NO: u8 = PathArg::NO_DIRFD;
         // mkdir is 83 on x86-64 and 39 on i386, where 83 is symlink.
-        assert_eq!(
-            lookup(X86_64, 83),
-            Some(PathArg {
-                path: 0,
-                dirfd: PathArg::NO_DIRFD
-            })
-        );
-        assert_eq!(
-            lookup(I386, 39),
-            Some(PathArg {
-                path: 0,
-                dirfd: PathArg::NO_DIRFD
-            })
-        );
-        assert_eq!(
-            lookup(I386, 83),
-            Some(PathArg {
-                path: 1,
-                dirfd: PathArg::NO_DIRFD
-            })
-        );
-        // openat: path in the second argument, relative to the first.
-        assert_eq!(lookup(X86_64, 257), Some(PathArg { path: 1, dirfd: 0 }));
-        assert_eq!(
-            lookup(X86_64, 257 | X32_SYSCALL_BIT),
-            Some(PathArg { path: 1, dirfd: 0 })
-        );
+        assert_eq!(lookup(false, 83), Some((0, NO)));
+        assert_eq!(lookup(true, 39), Some((0, NO)));
+        assert_eq!(lookup(true, 83), Some((1, NO)));
+        // openat: path in the second argument, relative to the first; x32's shares the slot.
+        assert_eq!(lookup(false, 257), Some((1, 0)));
+        assert_eq!(lookup(false, 257 | 0x4000_0000), Some((1, 0)));
         // getppid takes no path.
-        assert_eq!(lookup(X86_64, 110), None);
+        assert_eq!(lookup(false, 110), None);
     }
 
     #[test]
-    fn the_map_holds_them_all() {
+    fn every_slot_is_in_the_array() {
         let entries = entries();
         assert!(entries.len() > 100, "{}", entries.len());
-        assert!(entries.len() <= tracer_common::PATH_ARGS_CAPACITY as usize);
+        assert!(
+            entries
+                .iter()
+                .all(|(slot, _)| *slot < tracer_common::PATH_ARGS_CAPACITY)
+        );
     }
 }
