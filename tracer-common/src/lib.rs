@@ -135,7 +135,7 @@ pub const EXE_MAX_BYTES: usize = 256;
 pub const CMDLINE_MAX_BYTES: usize = 256;
 /// Components of the executable's path that are followed up (a power of two: the program masks
 /// indexes with it).
-pub const EXE_MAX_COMPONENTS: usize = 32;
+pub const EXE_MAX_COMPONENTS: usize = 16;
 
 /// Flags in [`RawSeccompEvent::details`]: which details an event carries.
 pub mod detail {

@@ -214,6 +214,27 @@ const MOUNT_MNT: Field = Field {
 const MOUNT_MNT_PARENT: Field = pointer("mount", &["mnt_parent"], "mount");
 const MOUNT_MNT_MOUNTPOINT: Field = pointer("mount", &["mnt_mountpoint"], "dentry");
 
+/// Every struct the programs read a field of: found in one pass over the kernel's BTF, where
+/// looking each up by name would pass over all of it (some 100,000 types) once per struct.
+const STRUCTS_READ: &[&str] = &[
+    "task_struct",
+    "nsproxy",
+    "mnt_namespace",
+    "ns_common",
+    "thread_info",
+    "pid",
+    "upid",
+    "mm_struct",
+    "file",
+    "path",
+    "dentry",
+    "qstr",
+    "vfsmount",
+    "mount",
+    "pt_regs",
+    "seccomp",
+];
+
 /// A register in `struct pt_regs`: a named member, or an element of a member array.
 #[derive(Clone, Copy, Debug)]
 pub struct Reg {
@@ -467,6 +488,7 @@ fn copy_to_memory(path: &Path) -> io::Result<fs::File> {
 
 pub fn from_btf(btf: &Btf, arch: &ArchSpec) -> Result<KernelOffsets, OffsetsError> {
     let layout = Layout::new(btf);
+    layout.find_structs(STRUCTS_READ)?;
     let base = base_offsets(&layout, arch)?;
     details_offsets(&layout, arch.regs.as_ref(), base)
 }
@@ -590,6 +612,30 @@ impl<'a> Layout<'a> {
             });
         }
         Ok(member.bit_offset / 8)
+    }
+
+    /// Finds the structs `names` in one pass and keeps them for [`named_struct`]; those not
+    /// found are looked for again by name when asked for, and reported missing then.
+    fn find_structs(&self, names: &[&str]) -> Result<(), OffsetsError> {
+        use fallible_iterator::FallibleIterator as _;
+        let mut wanted: Vec<&str> = names.to_vec();
+        let mut types = self.btf.type_iter();
+        while !wanted.is_empty()
+            && let Some(ty) = types.next()?
+        {
+            let Type::Struct(found) = ty else { continue };
+            if found.members.is_empty() {
+                continue;
+            }
+            let Ok(name) = self.btf.resolve_name(&found) else {
+                continue;
+            };
+            if let Some(at) = wanted.iter().position(|w| *w == name) {
+                wanted.swap_remove(at);
+                self.structs.borrow_mut().push((name, found));
+            }
+        }
+        Ok(())
     }
 
     /// Size in bytes of struct `name`.
