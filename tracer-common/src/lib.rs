@@ -231,6 +231,19 @@ pub mod details_level {
     pub const ALL: u32 = 2;
 }
 
+/// Seccomp return values the kernel programs write as an event's `code`
+/// (include/uapi/linux/seccomp.h).
+pub mod seccomp_ret {
+    /// The action bits; the low 16 are its data.
+    pub const ACTION_MASK: u32 = 0xffff_0000;
+    pub const KILL_THREAD: u32 = 0x0000_0000;
+    pub const ERRNO: u32 = 0x0005_0000;
+    pub const LOG: u32 = 0x7ffc_0000;
+}
+
+/// The signal seccomp's kill and trap actions deliver.
+pub const SIGSYS: i32 = 31;
+
 /// `task_struct.seccomp.mode` values (include/linux/seccomp.h).
 pub mod seccomp_mode {
     pub const FILTER: u32 = 2;

@@ -12,7 +12,9 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap},
     programs::RawTracePointContext,
 };
-use tracer_common::{IN_SYSCALL_CAPACITY, LOGGED_CALLS_CAPACITY, call_key, seccomp_mode, source};
+use tracer_common::{
+    IN_SYSCALL_CAPACITY, LOGGED_CALLS_CAPACITY, SIGSYS, call_key, seccomp_mode, seccomp_ret, source,
+};
 
 use crate::{MNTNS_DROP, OFFSETS, details, emit, task::Current};
 
@@ -35,12 +37,6 @@ const RETURNED: u8 = 2;
 /// Inside a call the audit hook reported: its refusal is not reported again.
 const AUDITED: u8 = 3;
 
-/// `SECCOMP_RET_ERRNO`: the action an unaudited skip with an error return stands for.
-const RET_ERRNO: u32 = 0x0005_0000;
-/// `SECCOMP_RET_LOG`: the action the entry of a watched call may stand for. Only may: the
-/// filter that allowed this call may have logged it or not, which userspace decides by
-/// matching it with an audit record.
-const RET_LOG: u32 = 0x7ffc_0000;
 /// Largest errno a system call returns (`MAX_ERRNO`).
 const MAX_ERRNO: i64 = 4095;
 
@@ -67,7 +63,9 @@ pub fn denials_enter(ctx: RawTracePointContext) -> i32 {
     {
         return 0;
     }
-    emit(&task, mntns, nr, RET_LOG, 0, source::SYSCALL_ENTER);
+    // Only may it be a logged call: the filter may have allowed it without logging it, which
+    // userspace decides by matching it with an audit record.
+    emit(&task, mntns, nr, seccomp_ret::LOG, 0, source::SYSCALL_ENTER);
     0
 }
 
@@ -102,7 +100,14 @@ pub fn denials_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let errno = (-ret) as u32;
-    emit(&task, mntns, nr, RET_ERRNO | errno, 0, source::SYSCALL_EXIT);
+    emit(
+        &task,
+        mntns,
+        nr,
+        seccomp_ret::ERRNO | errno,
+        0,
+        source::SYSCALL_EXIT,
+    );
     0
 }
 
@@ -138,14 +143,12 @@ pub fn report_kill(task: &Current) {
     let Some(nr) = details::syscall_nr(task, &OFFSETS) else {
         return;
     };
-    /// SIGSYS
-    const SIGSYS: i32 = 31;
     // The action (kill thread or process) is the audit record's to say.
     emit(
         task,
         task.mnt_ns_inum(&OFFSETS),
         nr,
-        0,
+        seccomp_ret::KILL_THREAD,
         SIGSYS,
         source::TASK_EXIT,
     );

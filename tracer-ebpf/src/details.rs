@@ -11,7 +11,7 @@ use aya_ebpf::helpers::generated::{
     bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
     bpf_task_pt_regs,
 };
-use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::map, maps::LruHashMap};
+use aya_ebpf::{macros::map, maps::LruHashMap};
 use tracer_common::{
     CMDLINE_MAX_BYTES, EXE_MAX_BYTES, EXE_MAX_COMPONENTS, KernelOffsets, PATH_MAX_BYTES, PathArg,
     RawSeccompEvent, detail, details_level,
@@ -129,7 +129,7 @@ pub fn fill(
 /// and kept.
 #[inline(always)]
 fn process_strings(scratch: &mut Scratch, task: &Current, offsets: &KernelOffsets) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = scratch.header.pid;
     let mm = task.mm_address(offsets).unwrap_or(0);
     let at = masked::<{ PATH_MAX_BYTES - 1 }>(scratch.header.path_len as usize);
     if mm != 0

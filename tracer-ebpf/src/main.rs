@@ -25,7 +25,8 @@ use aya_ebpf::{
 use details::Scratch;
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
-    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_slot, read_error, source,
+    PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_slot, read_error, seccomp_ret,
+    source,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -209,9 +210,6 @@ pub(crate) fn emit(
     }
 }
 
-/// The action bits of a seccomp return value, and the action of a logged call.
-const ACTION_MASK: u32 = 0xffff_0000;
-const ACTION_LOG: u32 = 0x7ffc_0000;
 /// A flood of logged calls wakes the reader once this share of the buffer waits.
 const WAKE_UP_SHARE: u64 = 8;
 
@@ -222,7 +220,7 @@ const WAKE_UP_SHARE: u64 = 8;
 /// default wakes the reader when it has caught up.
 #[inline(always)]
 fn wake_up(code: u32) -> u64 {
-    if code & ACTION_MASK != ACTION_LOG {
+    if code & seccomp_ret::ACTION_MASK != seccomp_ret::LOG {
         return 0;
     }
     let waiting = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
