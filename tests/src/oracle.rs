@@ -81,7 +81,7 @@ impl Context {
         match event.source.as_str() {
             "audit" => {
                 matches!(code, "kill_process" | "kill_thread")
-                    || (self.all_denials && code == "errno")
+                    || (self.all_denials && matches!(code, "errno" | "trap"))
                     || (self.all_denials && code == "log" && event.args.is_some())
             }
             _ => true,

@@ -455,12 +455,14 @@ fn audit_source_has_the_records_exe_and_ip_and_a_killed_processs_details() {
 /// With `--all-denials` the audit source merges what its tracepoints saw into the records of
 /// refusals: each audited call is reported once, with the errno the caller got, the argument
 /// registers (x86-64 and i386) and the path cut at 255 bytes with its dirfd; the unaudited
-/// refusal comes from syscall-exit with its errno; the kernel's own EPERM is not reported.
+/// refusal comes from syscall-exit with its errno, the unaudited trap, an
+/// audited trap once; the kernel's own EPERM is not reported.
 #[test]
 fn audit_source_with_all_denials_has_every_refusals_details_once() {
     let (runs, events) = details_match_the_truth(
         &["--all-denials"],
         &[
+            &["trap"],
             &["errnos"],
             &["args"],
             &["args-i386"],
@@ -493,12 +495,33 @@ fn audit_source_with_all_denials_has_every_refusals_details_once() {
         "errnos of the audited refusals"
     );
     let unaudited: Vec<_> = of("unaudited")
-        .map(|e| (e.syscall.as_str(), e.source.as_str(), e.errno))
+        .map(|e| {
+            (
+                e.syscall.as_str(),
+                e.source.as_str(),
+                e.code.as_str(),
+                e.errno,
+                e.signal.as_deref(),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     assert_eq!(
         unaudited,
-        [("mkdirat", "syscall-exit", Some(libc::EROFS))],
+        [
+            ("getpgid", "syscall-exit", "trap", None, None),
+            ("mkdirat", "syscall-exit", "errno", Some(libc::EROFS), None),
+        ],
         "the unaudited workload's events"
+    );
+    let trapped: Vec<_> = of("trap")
+        .map(|e| (e.syscall.as_str(), e.source.as_str(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        trapped,
+        [("getpgid", "audit", "trap")],
+        "an audited trap, seen by the audit record and at the call's exit, goes out once"
     );
     let long = of("long-path")
         .find(|e| e.syscall == "openat")

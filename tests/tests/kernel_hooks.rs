@@ -698,44 +698,57 @@ fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
     assert_eq!(event.ppid, run.parent, "the parent is the shell: {event:?}");
 }
 
-/// With `--all-denials`, a call refused with ERRNO by a filter without the log flag (which the
-/// kernel never audits) is reported once, from `syscall-exit`, with its errno; a call the
-/// kernel itself failed with EPERM is not reported; and calls the kernel did audit are
-/// reported once each, not once per way tracer saw them.
+/// With `--all-denials`, a call refused with ERRNO and one trapped by a filter without the log
+/// flag (which the kernel never audits) are reported once each, from `syscall-exit`, with the
+/// errno or as a trap; a call the kernel itself failed with EPERM is not reported; and calls
+/// the kernel did audit, a trap among them, are reported once each, not once per way tracer
+/// saw them.
 #[test]
 fn all_denials_reports_unaudited_refusals_once_and_kernel_failures_never() {
     let setup = setup();
     let (runs, events) = details_match_the_truth(
         &setup,
         &["--all-denials"],
-        &[&["unaudited"], &["errnos"], &["long-path"]],
+        &[&["unaudited"], &["trap"], &["errnos"], &["long-path"]],
         &[],
     );
-    let unaudited = &runs[0];
-    let seen: Vec<_> = events
-        .iter()
-        .filter(|e| e.pid == unaudited.plan.pid)
-        .map(|e| {
-            (
-                e.syscall.as_str(),
-                e.source.as_str(),
-                e.code.as_str(),
-                e.code_raw & 0xffff_0000,
-                e.errno,
-                e.errno_name.as_deref(),
-            )
-        })
-        .collect();
+    let of = |run: &Run| -> Vec<_> {
+        events
+            .iter()
+            .filter(|e| e.pid == run.plan.pid)
+            .map(|e| {
+                (
+                    e.syscall.as_str(),
+                    e.source.as_str(),
+                    e.code.as_str(),
+                    e.code_raw & 0xffff_0000,
+                    e.errno_name.as_deref(),
+                    e.signal.as_deref(),
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
     assert_eq!(
-        seen,
-        [(
-            "mkdirat",
-            "syscall-exit",
-            "errno",
-            0x0005_0000,
-            Some(libc::EROFS),
-            Some("EROFS")
-        )],
+        of(&runs[0]),
+        [
+            ("getpgid", "syscall-exit", "trap", 0x0003_0000, None, None),
+            (
+                "mkdirat",
+                "syscall-exit",
+                "errno",
+                0x0005_0000,
+                Some("EROFS"),
+                None
+            ),
+        ],
         "the unaudited workload's events"
+    );
+    let probe = setup.probe.as_str();
+    assert_eq!(
+        of(&runs[1]),
+        [("getpgid", probe, "trap", 0x0003_0000, None, None)],
+        "an audited trap goes out once, from the audit hook"
     );
 }

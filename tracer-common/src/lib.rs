@@ -237,6 +237,7 @@ pub mod seccomp_ret {
     /// The action bits; the low 16 are its data.
     pub const ACTION_MASK: u32 = 0xffff_0000;
     pub const KILL_THREAD: u32 = 0x0000_0000;
+    pub const TRAP: u32 = 0x0003_0000;
     pub const ERRNO: u32 = 0x0005_0000;
     pub const LOG: u32 = 0x7ffc_0000;
 }
@@ -325,6 +326,9 @@ pub struct KernelOffsets {
     /// `task_struct.seccomp.mode` and `.ptrace`, for `--all-denials`.
     pub task_seccomp_mode: u32,
     pub task_ptrace: u32,
+    /// `task_struct.pending.signal.sig`: the first word of the thread's own pending signals,
+    /// where seccomp's SIGSYS for a TRAP action waits as the call returns.
+    pub task_pending_signals: u32,
     /// `struct pid`: `.level`, `.numbers`; `struct upid`: its size and `.nr`.
     pub pid_level: u32,
     pub pid_numbers: u32,
@@ -384,7 +388,7 @@ mod tests {
         assert_eq!(size_of::<RawSeccompEvent>(), 184);
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
         // u32 fields and nothing else: any padding would make the size larger.
-        assert_eq!(size_of::<KernelOffsets>(), 48 * size_of::<u32>());
+        assert_eq!(size_of::<KernelOffsets>(), 49 * size_of::<u32>());
         assert_eq!(size_of::<PathArg>(), 4);
         assert_eq!(align_of::<KernelOffsets>(), 4);
     }

@@ -4,7 +4,8 @@
 //! `trace_sys_enter`, but `raw_syscalls:sys_exit` still fires on the way out. So a thread that
 //! leaves a call it was never seen entering had that call skipped. Only tasks under a seccomp
 //! filter pay for the bookkeeping; ptrace (which can skip calls too) and syscall user dispatch
-//! (which skips the exit tracepoint as well) are told apart.
+//! (which skips the exit tracepoint as well) are told apart. ERRNO refusals are told by their
+//! return value, TRAP refusals by the SIGSYS they leave pending.
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
@@ -84,11 +85,23 @@ pub fn denials_exit(ctx: RawTracePointContext) -> i32 {
     if before != Some(RETURNED) {
         return 0;
     }
-    // `sys_exit(struct pt_regs *regs, long ret)`
-    let ret: i64 = ctx.arg(1);
-    if !(-MAX_ERRNO..0).contains(&ret) || task.ptrace(&OFFSETS) != Some(0) {
+    if task.ptrace(&OFFSETS) != Some(0) {
         return 0;
     }
+    // A TRAP refusal leaves the call's registers as they were (`syscall_rollback`), so its
+    // return value says nothing; the SIGSYS it raised waits until the thread is back in user
+    // mode. Anything else that skips a call without a tracer returns an errno.
+    // No signal, as in the kernel's audit record of a trap (`sig=0`).
+    let (action, signal) = if task.sigsys_pending(&OFFSETS) == Some(true) {
+        (seccomp_ret::TRAP, 0)
+    } else {
+        // `sys_exit(struct pt_regs *regs, long ret)`
+        let ret: i64 = ctx.arg(1);
+        if !(-MAX_ERRNO..0).contains(&ret) {
+            return 0;
+        }
+        (seccomp_ret::ERRNO | (-ret) as u32, 0)
+    };
     let Some(nr) = details::syscall_nr(&task, &OFFSETS) else {
         return 0;
     };
@@ -99,15 +112,7 @@ pub fn denials_exit(ctx: RawTracePointContext) -> i32 {
     {
         return 0;
     }
-    let errno = (-ret) as u32;
-    emit(
-        &task,
-        mntns,
-        nr,
-        seccomp_ret::ERRNO | errno,
-        0,
-        source::SYSCALL_EXIT,
-    );
+    emit(&task, mntns, nr, action, signal, source::SYSCALL_EXIT);
     0
 }
 

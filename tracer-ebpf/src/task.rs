@@ -6,7 +6,7 @@
 //! the verifier can see, which is why each is read straight from the read-only global.
 
 use aya_ebpf::helpers::generated::bpf_get_current_task_btf;
-use tracer_common::{KernelOffsets, compat};
+use tracer_common::{KernelOffsets, SIGSYS, compat};
 
 pub struct Current {
     task: *const u8,
@@ -36,6 +36,14 @@ impl Current {
     #[inline(always)]
     pub fn ptrace(&self, offsets: &KernelOffsets) -> Option<u32> {
         read(self.task, constant(&offsets.task_ptrace))
+    }
+
+    /// Whether SIGSYS waits in the thread's own pending signals (`current->pending`), where
+    /// seccomp's TRAP action puts it.
+    #[inline(always)]
+    pub fn sigsys_pending(&self, offsets: &KernelOffsets) -> Option<bool> {
+        let pending: u64 = read(self.task, constant(&offsets.task_pending_signals))?;
+        Some(pending & (1 << (SIGSYS - 1)) != 0)
     }
 
     /// `current->real_parent->comm`

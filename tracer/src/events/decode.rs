@@ -105,7 +105,7 @@ impl Decoder {
         let has = |flag| raw.details & flag != 0;
         let source = Source::try_from(raw.source)?;
         let code = SeccompAction::from(raw.code);
-        let errno = errno(raw, code, source);
+        let errno = errno(raw, code);
         let arch = if unread(read_error::ARCH) {
             Arch::Undetected
         } else {
@@ -179,9 +179,10 @@ impl<'a> Strings<'a> {
 /// The errno a refused call returned: `-ret` once seccomp's ERRNO action set it, which is
 /// also what `--all-denials` sees (its records' code is ERRNO with the errno). Under any other
 /// action the register still holds what the entry code put there (-ENOSYS on x86_64, the
-/// first argument on arm64), which would read as an error the caller never got.
-fn errno(raw: &RawSeccompEvent, code: SeccompAction, source: Source) -> Option<i32> {
-    let refused_with_errno = code == SeccompAction::Errno || source == Source::SyscallExit;
+/// first argument on arm64), or after a TRAP the call's number or first argument again,
+/// which would read as an error the caller never got.
+fn errno(raw: &RawSeccompEvent, code: SeccompAction) -> Option<i32> {
+    let refused_with_errno = code == SeccompAction::Errno;
     // -4095..=0 is the kernel's range of error returns (MAX_ERRNO), and seccomp caps the
     // action's data to it.
     let returned_error = (-4095..=0).contains(&raw.ret);
@@ -481,6 +482,10 @@ mod tests {
                 "{code:#x}"
             );
         }
+        // A TRAP --all-denials saw: after the rollback, arm64's register holds the first
+        // argument, AT_FDCWD (-100) for an openat.
+        assert_eq!(errno_of(0x0003_0000, exit, -100, detail::RET), (None, None));
+        assert_eq!(errno_of(0x0003_0000, exit, 0, detail::RET), (None, None));
     }
 
     #[test]

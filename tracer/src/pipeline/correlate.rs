@@ -154,7 +154,9 @@ impl Correlator {
                 SeccompAction::KillProcess | SeccompAction::KillThread => Some(Road::Record),
                 // A refusal the kernel audited (the filter asked for it) is seen by
                 // --all-denials too.
-                SeccompAction::Errno if self.all_denials => Some(Road::Record),
+                SeccompAction::Errno | SeccompAction::Trap if self.all_denials => {
+                    Some(Road::Record)
+                }
                 SeccompAction::Log if self.all_denials => Some(Road::Logged),
                 _ => None,
             },
@@ -278,24 +280,24 @@ mod tests {
 
     #[test]
     fn an_audited_refusal_seen_twice_goes_out_once() {
-        let now = Instant::now();
-        let mut correlator = Correlator::new(true, true);
-        assert!(
-            correlator
-                .push(program(Source::SyscallExit), Enriched::Ready, now)
-                .is_none()
-        );
-        let merged = correlator
-            .push(
-                event(Source::Audit, SeccompAction::Errno),
-                Enriched::Ready,
-                now,
-            )
-            .expect("merged")
-            .0;
-        assert_eq!(merged.source, Source::Audit);
-        assert!(merged.args.is_some());
-        assert!(correlator.pop_any().is_none());
+        for action in [SeccompAction::Errno, SeccompAction::Trap] {
+            let now = Instant::now();
+            let mut correlator = Correlator::new(true, true);
+            let mut seen_at_exit = program(Source::SyscallExit);
+            seen_at_exit.code = action;
+            assert!(
+                correlator
+                    .push(seen_at_exit, Enriched::Ready, now)
+                    .is_none()
+            );
+            let merged = correlator
+                .push(event(Source::Audit, action), Enriched::Ready, now)
+                .expect("merged")
+                .0;
+            assert_eq!(merged.source, Source::Audit, "{action:?}");
+            assert!(merged.args.is_some(), "{action:?}");
+            assert!(correlator.pop_any().is_none(), "{action:?}");
+        }
     }
 
     #[test]

@@ -182,6 +182,16 @@ const TASK_THREAD_PID: Field = pointer("task_struct", &["thread_pid"], "pid");
 const TASK_MM: Field = pointer("task_struct", &["mm"], "mm_struct");
 const TASK_SECCOMP_MODE: Field = int("task_struct", &["seccomp", "mode"], 4, true);
 const TASK_PTRACE: Field = int("task_struct", &["ptrace"], 4, false);
+/// `sigset_t` is `unsigned long sig[_NSIG_WORDS]`; the programs read its first word, which
+/// holds signals 1 to 64 on 64-bit kernels.
+const TASK_PENDING_SIGNALS: Field = Field {
+    parent: "task_struct",
+    path: &["pending", "signal", "sig"],
+    reads: Reads::IntArray {
+        bytes: 8,
+        signed: false,
+    },
+};
 const PID_LEVEL: Field = int("pid", &["level"], 4, false);
 const PID_NUMBERS: Field = Field {
     parent: "pid",
@@ -545,6 +555,7 @@ fn details_offsets(
         task_mm: layout.offset(&TASK_MM)?,
         task_seccomp_mode: layout.offset(&TASK_SECCOMP_MODE)?,
         task_ptrace: layout.offset(&TASK_PTRACE)?,
+        task_pending_signals: layout.offset(&TASK_PENDING_SIGNALS)?,
         pid_level: layout.offset(&PID_LEVEL)?,
         pid_numbers: layout.offset(&PID_NUMBERS)?,
         upid_size: layout.struct_size("upid")?,
@@ -901,6 +912,7 @@ mod tests {
         assert_ne!(offsets.task_tgid, 0);
         assert_ne!(offsets.task_nsproxy, 0);
         assert!(offsets.task_tgid < 16 * 1024, "{offsets:?}");
+        assert_ne!(offsets.task_pending_signals, 0);
         let arch = running_arch();
         assert_eq!(offsets.native_arch, arch.native_arch);
         match arch.compat {
