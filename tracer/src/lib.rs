@@ -3,7 +3,8 @@
 //! The modules follow an event's path: [`probe`] loads the kernel programs, [`source`] reads
 //! what they or the kernel's audit records report, [`events`] decodes it, [`enrich`] names the
 //! container, [`filter`] selects, [`output`] formats and [`sink`] delivers; [`pipeline`] runs
-//! that path for every source, and [`commands`] wires it for each subcommand.
+//! that path for every source, and [`commands`] wires it for each subcommand. [`stack`]
+//! symbolizes the user stacks captured with an event.
 
 pub mod cli;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod sink;
 pub mod source;
+pub mod stack;
 
 #[cfg(test)]
 mod test_support;
