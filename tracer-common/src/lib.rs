@@ -123,7 +123,13 @@ pub struct RawSeccompEvent {
     pub cmdline_len: u16,
     /// Bit set of [`detail`] flags: which of the fields above the program filled in.
     pub details: u16,
-    pub _padding: u32,
+    /// Frames of the caller's user stack after the strings ([`stack`]): as instruction
+    /// pointers, and as build id and file offset. 0 for an event without a stack.
+    pub stack_ips: u8,
+    pub stack_build_ids: u8,
+    /// Words read from the top of the user stack, after its pointer ([`stack::TOP_WORDS`]).
+    pub stack_top_words: u8,
+    pub _padding: u8,
 }
 
 /// Size of the fixed part of a ring buffer record.
@@ -136,6 +142,43 @@ pub const CMDLINE_MAX_BYTES: usize = 256;
 /// Components of the executable's path that are followed up (a power of two: the program masks
 /// indexes with it).
 pub const EXE_MAX_COMPONENTS: usize = 16;
+
+/// Room for the strings after the header: each section starts below the sum of the bounds
+/// before it, which the program's masks rely on.
+pub const TAIL_ROOM: usize = 1024;
+
+/// The user stack an event may carry. It lies at a fixed place after the header, past the
+/// whole of [`TAIL_ROOM`] whatever the strings use, so the program writes it without
+/// variable offsets: first [`MAX_FRAMES`] instruction pointers (`u64`, of which
+/// [`RawSeccompEvent::stack_ips`] are valid), the user stack pointer and the
+/// [`TOP_WORDS`] words it points to (of which `stack_top_words` are valid), then
+/// `stack_build_ids` entries of [`BUILD_ID_FRAME_BYTES`] each, the kernel's
+/// `struct bpf_stack_build_id`.
+///
+/// The top words are there for the frame a frame-pointer walk skips: the caller of a function
+/// that keeps no frame of its own (libc's `syscall()` wrapper), whose return address lies on
+/// the stack top, where the function's call frame information says.
+pub mod stack {
+    /// Frames captured at most.
+    pub const MAX_FRAMES: usize = 32;
+    /// Offset of the stack from the start of the record.
+    pub const OFFSET: usize = super::HEADER_BYTES + super::TAIL_ROOM;
+    pub const IPS_BYTES: usize = MAX_FRAMES * 8;
+    /// Words read from the stack top.
+    pub const TOP_WORDS: usize = 8;
+    /// The stack pointer, then the words.
+    pub const TOP_BYTES: usize = 8 + TOP_WORDS * 8;
+    /// Offset of the build ids from [`OFFSET`].
+    pub const BUILD_IDS_AT: usize = IPS_BYTES + TOP_BYTES;
+    /// `struct bpf_stack_build_id { s32 status; u8 build_id[20]; u64 offset_or_ip; }`
+    pub const BUILD_ID_FRAME_BYTES: usize = 32;
+    pub const BUILD_IDS_BYTES: usize = MAX_FRAMES * BUILD_ID_FRAME_BYTES;
+    /// `bpf_stack_build_id.status`: no frame, a build id and file offset, only an ip.
+    pub const BUILD_ID_EMPTY: i32 = 0;
+    pub const BUILD_ID_VALID: i32 = 1;
+    pub const BUILD_ID_IP: i32 = 2;
+    pub const BUILD_ID_SIZE: usize = 20;
+}
 
 /// Flags in [`RawSeccompEvent::details`]: which details an event carries.
 pub mod detail {
@@ -211,6 +254,16 @@ pub struct Settings {
     /// Non-zero when the `--all-denials` programs run: the audit hooks then mark the calls they
     /// report, so the exit program does not report them again.
     pub all_denials: u32,
+    /// Which events carry the caller's user stack: one of the [`stack_level`] constants.
+    pub stack: u32,
+}
+
+/// Values of [`Settings::stack`].
+pub mod stack_level {
+    pub const NONE: u32 = 0;
+    /// Kills and traps: the calls that end in `Bad system call`.
+    pub const FAULTS: u32 = 1;
+    pub const ALL: u32 = 2;
 }
 
 impl Settings {
@@ -218,6 +271,7 @@ impl Settings {
     pub const DEFAULT: Settings = Settings {
         details: details_level::ALL,
         all_denials: 0,
+        stack: stack_level::NONE,
     };
 }
 
@@ -236,6 +290,7 @@ pub mod details_level {
 pub mod seccomp_ret {
     /// The action bits; the low 16 are its data.
     pub const ACTION_MASK: u32 = 0xffff_0000;
+    pub const KILL_PROCESS: u32 = 0x8000_0000;
     pub const KILL_THREAD: u32 = 0x0000_0000;
     pub const TRAP: u32 = 0x0003_0000;
     pub const ERRNO: u32 = 0x0005_0000;
@@ -318,6 +373,8 @@ pub struct KernelOffsets {
     /// of 0 means tracer does not know this architecture's registers.
     pub regs_nr: u32,
     pub regs_size: u32,
+    /// `pt_regs` user stack pointer (`sp`).
+    pub regs_sp: u32,
     /// `task_struct.comm`, `.group_leader`, `.thread_pid`, `.mm`
     pub task_comm: u32,
     pub task_group_leader: u32,
@@ -388,7 +445,7 @@ mod tests {
         assert_eq!(size_of::<RawSeccompEvent>(), 184);
         assert_eq!(align_of::<RawSeccompEvent>(), 8);
         // u32 fields and nothing else: any padding would make the size larger.
-        assert_eq!(size_of::<KernelOffsets>(), 49 * size_of::<u32>());
+        assert_eq!(size_of::<KernelOffsets>(), 50 * size_of::<u32>());
         assert_eq!(size_of::<PathArg>(), 4);
         assert_eq!(align_of::<KernelOffsets>(), 4);
     }

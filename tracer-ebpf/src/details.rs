@@ -14,14 +14,11 @@ use aya_ebpf::helpers::generated::{
 use aya_ebpf::{macros::map, maps::LruHashMap};
 use tracer_common::{
     CMDLINE_MAX_BYTES, EXE_MAX_BYTES, EXE_MAX_COMPONENTS, KernelOffsets, PATH_MAX_BYTES, PathArg,
-    RawSeccompEvent, detail, details_level,
+    RawSeccompEvent, TAIL_ROOM, detail, details_level, stack,
 };
 
 use crate::task::{Current, constant};
 
-/// Room for the strings after the header: each section starts below the sum of the bounds
-/// before it, and the masks below keep every write inside this buffer for the verifier.
-pub const TAIL_ROOM: usize = 1024;
 /// Room for a copy of the task's `struct pt_regs` (x86-64: 168 bytes, arm64: 336).
 const REGS_ROOM: usize = 512;
 
@@ -29,7 +26,13 @@ const REGS_ROOM: usize = 512;
 #[repr(C)]
 pub struct Scratch {
     pub header: RawSeccompEvent,
+    /// The strings; the masks below keep every write inside it for the verifier.
     pub tail: [u8; TAIL_ROOM],
+    /// The user stack, where [`stack`] places it in the record: right after the tail.
+    pub stack_ips: [u64; stack::MAX_FRAMES],
+    /// The stack pointer, then the words at the stack top.
+    pub stack_top: [u64; 1 + stack::TOP_WORDS],
+    pub stack_build_ids: [u8; stack::BUILD_IDS_BYTES],
     regs: [u8; REGS_ROOM],
     /// What each step of the walk up from the executable found, file first.
     names: [u64; EXE_WALK_STEPS + 1],
@@ -76,10 +79,18 @@ const END: u64 = 0;
 const MOUNT_STEP: u64 = 1;
 
 impl Scratch {
-    /// Bytes of header and strings, the part that goes to userspace.
+    /// Bytes of header and strings, and of the stack where there is one: the part that goes
+    /// to userspace.
     #[inline(always)]
     pub fn len(&self) -> usize {
         let h = &self.header;
+        if h.stack_ips != 0 || h.stack_build_ids != 0 {
+            let build_ids = h.stack_build_ids as usize * stack::BUILD_ID_FRAME_BYTES;
+            return stack::OFFSET
+                + stack::BUILD_IDS_AT
+                + masked::<{ stack::BUILD_IDS_BYTES * 2 - 1 }>(build_ids)
+                    .min(stack::BUILD_IDS_BYTES);
+        }
         let strings = h.path_len as usize + h.exe_len as usize + h.cmdline_len as usize;
         size_of::<RawSeccompEvent>() + masked::<{ TAIL_ROOM - 1 }>(strings)
     }
@@ -100,6 +111,9 @@ pub fn fill(
     h.exe_len = 0;
     h.cmdline_len = 0;
     h.details = 0;
+    h.stack_ips = 0;
+    h.stack_build_ids = 0;
+    h.stack_top_words = 0;
     if level == details_level::NONE {
         return;
     }
@@ -237,6 +251,19 @@ fn word(regs: &[u8; REGS_ROOM], offset: u32) -> u64 {
     let at = (offset as usize) & (REGS_ROOM - 8) & !7;
     // SAFETY: the mask keeps the 8 bytes inside the buffer.
     unsafe { core::ptr::read_unaligned(regs.as_ptr().add(at).cast::<u64>()) }
+}
+
+/// The task's user stack pointer, from its saved user registers.
+#[inline(always)]
+pub fn user_sp(task: &Current, offsets: &KernelOffsets) -> Option<u64> {
+    if constant(&offsets.regs_size) == 0 {
+        return None;
+    }
+    // SAFETY: as in `read_registers`, for one word.
+    unsafe {
+        let regs = bpf_task_pt_regs(task.as_ptr() as *mut _) as *const u8;
+        kernel::<u64>(regs.wrapping_add(constant(&offsets.regs_sp) as usize))
+    }
 }
 
 /// The number the kernel saved for the call in progress, from the task's user registers.

@@ -10,6 +10,7 @@
 
 mod denials;
 mod details;
+mod stack;
 mod task;
 
 use aya_ebpf::{
@@ -26,7 +27,7 @@ use details::Scratch;
 use tracer_common::{
     DEFAULT_RING_BUFFER_BYTES, EXITED_CAPACITY, ExitedTask, KernelOffsets, MNTNS_DROP_CAPACITY,
     PATH_ARGS_CAPACITY, PathArg, Settings, details_level, path_arg_slot, read_error, seccomp_ret,
-    source,
+    source, stack_level,
 };
 
 /// Events for userspace. Its size is set by userspace before load (`--ring-buffer-size`).
@@ -57,6 +58,7 @@ pub(crate) static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 static SETTINGS: Settings = Settings {
     details: details_level::ALL,
     all_denials: 0,
+    stack: stack_level::NONE,
 };
 
 /// Which argument of which call is a path; filled in by userspace before attaching.
@@ -200,6 +202,9 @@ pub(crate) fn emit(
         task::constant(&SETTINGS.details),
         path_arg,
     );
+    if stack::wanted(task::constant(&SETTINGS.stack), code) {
+        stack::capture(scratch, task);
+    }
     let len = scratch.len();
     // SAFETY: `len` bytes from the start of the scratch room: the header and the strings
     // written after it, bounded by the room's size.

@@ -172,6 +172,7 @@ fn index() -> Arc<Mutex<ContainerIndex>> {
             name: format!("web-{n}"),
             image: "registry.example/web:1.2".into(),
             labels: [("app".to_owned(), "web".to_owned())].into(),
+            file_dirs: Vec::new(),
         };
         index.upsert(container, Some(FIRST_NAMESPACE + n));
     }

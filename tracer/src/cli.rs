@@ -95,6 +95,18 @@ pub struct SeccompArgs {
     #[arg(long)]
     pub all_denials: bool,
 
+    /// Add the caller's user stack, symbolized, to events of kills and traps (`--stack`), or of
+    /// every action (`--stack=all`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHICH",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "faults"
+    )]
+    pub stack: Option<StackEvents>,
+
     /// What the kernel programs read for each event: none (the base fields), registers
     /// (adds errno, args, ip, ns ids, parent comm) or all (adds path, exe, cmdline).
     #[arg(long, value_enum, default_value_t = KernelDetails::All, hide = true)]
@@ -109,10 +121,19 @@ pub enum KernelDetails {
     All,
 }
 
+/// Values of `--stack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StackEvents {
+    /// Kills and traps.
+    Faults,
+    /// Every action.
+    All,
+}
+
 impl SeccompArgs {
     /// The choices the kernel programs are loaded with.
     pub fn kernel_settings(&self) -> tracer_common::Settings {
-        use tracer_common::details_level;
+        use tracer_common::{details_level, stack_level};
         tracer_common::Settings {
             details: match self.kernel_details {
                 KernelDetails::None => details_level::NONE,
@@ -120,6 +141,11 @@ impl SeccompArgs {
                 KernelDetails::All => details_level::ALL,
             },
             all_denials: u32::from(self.all_denials),
+            stack: match self.stack {
+                None => stack_level::NONE,
+                Some(StackEvents::Faults) => stack_level::FAULTS,
+                Some(StackEvents::All) => stack_level::ALL,
+            },
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use tracer::events::{Arch, Decoder, SeccompAction, Source, clock::WallClock, text::visible};
-use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source, stack};
 
 /// Where `source` is in the header: after two u64 and ten 32-bit fields.
 const SOURCE_AT: usize = 56;
@@ -46,16 +46,28 @@ fn record_bytes(raw: &RawSeccompEvent, strings: &[u8]) -> Vec<u8> {
     for half in [raw.path_len, raw.exe_len, raw.cmdline_len, raw.details] {
         bytes.extend_from_slice(&half.to_ne_bytes());
     }
-    bytes.extend_from_slice(&raw._padding.to_ne_bytes());
+    bytes.extend_from_slice(&[
+        raw.stack_ips,
+        raw.stack_build_ids,
+        raw.stack_top_words,
+        raw._padding,
+    ]);
     assert_eq!(bytes.len(), HEADER_BYTES, "the header is 184 bytes");
     bytes.extend_from_slice(strings);
     bytes
 }
 
-/// The lengths a record's header announces, and what they add up to with the header.
+/// The lengths a record's header announces, and what they add up to with the header: with a
+/// stack, up to the end of its build ids after the whole tail room.
 fn announced(bytes: &[u8]) -> usize {
     let half = |at: usize| usize::from(u16::from_ne_bytes([bytes[at], bytes[at + 1]]));
-    HEADER_BYTES + half(LENGTHS_AT) + half(LENGTHS_AT + 2) + half(LENGTHS_AT + 4)
+    let strings = HEADER_BYTES + half(LENGTHS_AT) + half(LENGTHS_AT + 2) + half(LENGTHS_AT + 4);
+    let (ips, build_ids) = (bytes[LENGTHS_AT + 8], bytes[LENGTHS_AT + 9]);
+    if ips == 0 && build_ids == 0 {
+        return strings;
+    }
+    let frames = usize::from(build_ids).min(stack::MAX_FRAMES);
+    strings.max(stack::OFFSET + stack::BUILD_IDS_AT + frames * stack::BUILD_ID_FRAME_BYTES)
 }
 
 const KNOWN_SOURCES: [u32; 4] = [

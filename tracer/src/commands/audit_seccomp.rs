@@ -26,6 +26,7 @@ use crate::{
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
     sink::{Sinks, stdout::Stdout},
     source,
+    stack::Symbolizer,
 };
 
 pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
@@ -79,6 +80,12 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
             correlator = correlator.with_logged_calls(watch_logged_calls(ebpf));
         }
     }
+    if args.stack.is_some()
+        && let Err(error) = &programs
+    {
+        return Err(anyhow::Error::new(Arc::clone(error))
+            .context("--stack needs tracer's kernel programs, which read the caller's stack"));
+    }
     opened.announce();
     let docker = args
         .runtimes
@@ -99,6 +106,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         filter,
         sinks,
     );
+    if args.stack.is_some() {
+        pipeline = pipeline.with_symbolizer(Symbolizer::new());
+    }
 
     // Everything start-up parsed (the kernel's BTF, twice) is freed by now.
     crate::memory::return_freed();

@@ -239,6 +239,8 @@ impl SeccompRecord {
             parent_comm: None,
             ns_pid: None,
             ns_ppid: None,
+            stack: None,
+            raw_stack: None,
             container: None,
             k8s: None,
             on_host: false,

@@ -3,14 +3,17 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source};
+use tracer_common::{COMM_LEN, HEADER_BYTES, RawSeccompEvent, detail, read_error, source, stack};
 
 use super::{
     Arch, Event, SeccompAction, Source, SyscallName,
     audit_record::{RecordError, SeccompRecord},
     clock::WallClock,
 };
-use crate::source::RawRecord;
+use crate::{
+    source::RawRecord,
+    stack::{ModuleRef, RawFrame, RawStack},
+};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -29,6 +32,12 @@ pub enum DecodeError {
         exe_len: u16,
         cmdline_len: u16,
     },
+    #[error(
+        "ring buffer record of {len} bytes, whose header announces a stack of {frames} frames \
+         after byte {}",
+        stack::OFFSET
+    )]
+    StackOverrun { len: usize, frames: u16 },
     #[error("unknown event source {0}")]
     UnknownSource(u32),
     #[error("unreadable seccomp audit record")]
@@ -87,7 +96,9 @@ impl Decoder {
         let raw = unsafe { bytes.as_ptr().cast::<RawSeccompEvent>().read_unaligned() };
         let strings = Strings::split(&raw, &bytes[HEADER_BYTES..])
             .ok_or_else(|| overrun(&raw, bytes.len()))?;
-        self.decode_with(&raw, strings)
+        let mut event = self.decode_with(&raw, strings)?;
+        event.raw_stack = decode_stack(&raw, bytes)?;
+        Ok(event)
     }
 
     /// Decodes a record that is its header alone: its lengths must announce no strings.
@@ -142,6 +153,8 @@ impl Decoder {
             parent_comm: has(detail::PARENT_COMM).then(|| decode_comm(&raw.parent_comm)),
             ns_pid: has(detail::NS_PIDS).then_some(raw.ns_pid),
             ns_ppid: has(detail::NS_PIDS).then_some(raw.ns_ppid),
+            stack: None,
+            raw_stack: None,
             container: None,
             k8s: None,
             on_host: false,
@@ -174,6 +187,61 @@ impl<'a> Strings<'a> {
         let (cmdline, _) = rest.split_at_checked(raw.cmdline_len.into())?;
         Some(Self { path, exe, cmdline })
     }
+}
+
+/// The user stack after the strings, where the record has one: each frame's ip, with the build
+/// id and file offset the kernel found for it. The two walks follow the same frame pointers;
+/// where one went further, its extra frames are kept with what it has.
+fn decode_stack(raw: &RawSeccompEvent, bytes: &[u8]) -> Result<Option<RawStack>, DecodeError> {
+    let (ips, build_ids) = (
+        usize::from(raw.stack_ips).min(stack::MAX_FRAMES),
+        usize::from(raw.stack_build_ids).min(stack::MAX_FRAMES),
+    );
+    if ips == 0 && build_ids == 0 {
+        return Ok(None);
+    }
+    let end = stack::OFFSET + stack::BUILD_IDS_AT + build_ids * stack::BUILD_ID_FRAME_BYTES;
+    let Some(room) = bytes.get(stack::OFFSET..end) else {
+        return Err(DecodeError::StackOverrun {
+            len: bytes.len(),
+            frames: raw.stack_ips.max(raw.stack_build_ids).into(),
+        });
+    };
+    let (ip_bytes, rest) = room.split_at(stack::IPS_BYTES);
+    let (top_bytes, build_id_bytes) = rest.split_at(stack::TOP_BYTES);
+    let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+    let frames = (0..ips.max(build_ids))
+        .map(|at| {
+            let ip = (at < ips).then(|| word(&ip_bytes[at * 8..at * 8 + 8]));
+            let entry = (at < build_ids).then(|| {
+                &build_id_bytes[at * stack::BUILD_ID_FRAME_BYTES..][..stack::BUILD_ID_FRAME_BYTES]
+            });
+            let status = entry.map(|e| i32::from_ne_bytes(e[..4].try_into().expect("4 bytes")));
+            // `offset_or_ip` sits after the 4-byte status and 20-byte id, 8-byte aligned.
+            let value = entry.map(|e| word(&e[24..32]));
+            let module = match (status, entry, value) {
+                (Some(stack::BUILD_ID_VALID), Some(e), Some(file_offset)) => Some(ModuleRef {
+                    build_id: e[4..4 + stack::BUILD_ID_SIZE].to_vec(),
+                    file_offset,
+                }),
+                _ => None,
+            };
+            let fallback_ip = (status == Some(stack::BUILD_ID_IP))
+                .then_some(value)
+                .flatten();
+            RawFrame {
+                ip: ip.or(fallback_ip).unwrap_or(0),
+                module,
+            }
+        })
+        .collect();
+    let top_words = usize::from(raw.stack_top_words).min(stack::TOP_WORDS);
+    let top: Vec<u64> = top_bytes.chunks_exact(8).map(word).collect();
+    Ok(Some(RawStack {
+        frames,
+        sp: (top_words > 0).then_some(top[0]),
+        top: top[1..=top_words].to_vec(),
+    }))
 }
 
 /// The errno a refused call returned: `-ret` once seccomp's ERRNO action set it, which is
@@ -446,6 +514,93 @@ mod tests {
         assert_eq!(decode_path(b"/etc/passwd"), "/etc/passwd");
         assert_eq!(decode_path(b"/etc\0junk"), "/etc");
         assert_eq!(decode_path(b"\xfe\\"), "\\xfe\\\\");
+    }
+
+    /// A record with a stack: the strings, the rest of the tail, then the stack room.
+    fn with_stack(ips: &[u64], build_ids: &[(i32, u8, u64)], top: &[u64]) -> Vec<u8> {
+        let (mut header, strings) = sample_denial();
+        header.stack_ips = ips.len() as u8;
+        header.stack_build_ids = build_ids.len() as u8;
+        header.stack_top_words = top.len().saturating_sub(1) as u8;
+        let mut bytes = record_bytes(&header, &strings);
+        bytes.resize(stack::OFFSET, 0xee);
+        let mut room = vec![0u8; stack::BUILD_IDS_AT];
+        for (at, ip) in ips.iter().enumerate() {
+            room[at * 8..at * 8 + 8].copy_from_slice(&ip.to_ne_bytes());
+        }
+        for (at, word) in top.iter().enumerate() {
+            let from = stack::IPS_BYTES + at * 8;
+            room[from..from + 8].copy_from_slice(&word.to_ne_bytes());
+        }
+        bytes.extend_from_slice(&room);
+        for &(status, id_byte, value) in build_ids {
+            let mut entry = [0u8; stack::BUILD_ID_FRAME_BYTES];
+            entry[..4].copy_from_slice(&status.to_ne_bytes());
+            entry[4..24].fill(id_byte);
+            entry[24..].copy_from_slice(&value.to_ne_bytes());
+            bytes.extend_from_slice(&entry);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_stack_after_the_strings_keeps_ips_build_ids_and_the_stack_top() {
+        let top: Vec<u64> = (0..=stack::TOP_WORDS as u64)
+            .map(|w| 0x7ffc_0000 + w)
+            .collect();
+        let bytes = with_stack(
+            &[0x7f00_0000_1829, 0x5555_0000_0637, 0x5555_0000_0700],
+            &[
+                (stack::BUILD_ID_VALID, 0xab, 0x1829),
+                (stack::BUILD_ID_IP, 0, 0x5555_0000_0637),
+                (stack::BUILD_ID_EMPTY, 0, 0),
+            ],
+            &top,
+        );
+        let event = decoder().decode_bytes(&bytes).unwrap();
+        assert_eq!(
+            event.path.as_deref(),
+            Some("data"),
+            "the strings stay as they were"
+        );
+        let stack = event.raw_stack.expect("the record has a stack");
+        assert_eq!(
+            stack.frames,
+            [
+                RawFrame {
+                    ip: 0x7f00_0000_1829,
+                    module: Some(ModuleRef {
+                        build_id: vec![0xab; 20],
+                        file_offset: 0x1829
+                    })
+                },
+                RawFrame {
+                    ip: 0x5555_0000_0637,
+                    module: None
+                },
+                RawFrame {
+                    ip: 0x5555_0000_0700,
+                    module: None
+                },
+            ]
+        );
+        assert_eq!(stack.sp, Some(0x7ffc_0000));
+        assert_eq!(stack.top, top[1..]);
+    }
+
+    #[test]
+    fn a_record_without_a_stack_has_none_and_a_cut_one_is_refused() {
+        let (header, strings) = sample_denial();
+        let event = decoder()
+            .decode_bytes(&record_bytes(&header, &strings))
+            .unwrap();
+        assert_eq!(event.raw_stack, None);
+        let mut bytes = with_stack(&[1, 2], &[(stack::BUILD_ID_IP, 0, 1)], &[]);
+        bytes.truncate(bytes.len() - 1);
+        assert!(matches!(
+            decoder().decode_bytes(&bytes),
+            Err(DecodeError::StackOverrun { frames: 2, .. })
+        ));
     }
 
     #[test]

@@ -9,10 +9,12 @@ pub mod errno;
 pub mod json;
 pub mod text;
 
-use std::{collections::BTreeMap, fmt, sync::Arc};
+use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::stack::{Frame, RawStack};
 
 pub use action::SeccompAction;
 pub use arch::Arch;
@@ -115,6 +117,11 @@ pub struct Event {
     /// sees); `ns_ppid` is 0 where the parent lies outside that namespace.
     pub ns_pid: Option<u32>,
     pub ns_ppid: Option<u32>,
+    /// The caller's user stack, innermost frame first, symbolized; with `--stack` only.
+    pub stack: Option<Vec<Frame>>,
+    /// The stack as the kernel program captured it, until it is symbolized.
+    #[serde(skip)]
+    pub raw_stack: Option<RawStack>,
     /// The container the caller runs in, once enrichment has named it; set it with
     /// [`Event::set_container`], which keeps `k8s` in step.
     pub container: Option<Arc<Container>>,
@@ -170,6 +177,11 @@ pub struct Container {
     pub name: String,
     pub image: String,
     pub labels: BTreeMap<String, String>,
+    /// Host directories holding the container's files, the topmost first (Docker's overlay
+    /// upper and lower directories): where a stack's modules are found once the process is
+    /// gone.
+    #[serde(skip)]
+    pub file_dirs: Vec<PathBuf>,
 }
 
 /// Where kubelet ran a container, from the labels it sets on every container it creates.
@@ -224,6 +236,7 @@ impl Event {
         take(&mut self.parent_comm, &from.parent_comm);
         take(&mut self.ns_pid, &from.ns_pid);
         take(&mut self.ns_ppid, &from.ns_ppid);
+        take(&mut self.raw_stack, &from.raw_stack);
     }
 
     /// An event with every field present, the container's and pod's included: the fields
@@ -265,6 +278,18 @@ impl Event {
             parent_comm: Some("init".into()),
             ns_pid: Some(1),
             ns_ppid: Some(0),
+            stack: Some(vec![Frame {
+                ip: 0x5555_5555_1234,
+                module: Some("/usr/local/bin/app".into()),
+                build_id: Some("3f0c9d5e8a1b2c4d6e7f80910a1b2c3d4e5f6071".into()),
+                file_offset: Some(0x1234),
+                function: Some("open_config".into()),
+                function_offset: Some(0x14),
+                file: Some("src/config.c".into()),
+                line: Some(42),
+                inlined: false,
+            }]),
+            raw_stack: None,
             container: None,
             k8s: None,
             on_host: false,
@@ -278,6 +303,7 @@ impl Event {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            file_dirs: Vec::new(),
         })));
         event
     }

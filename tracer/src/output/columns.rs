@@ -62,6 +62,9 @@ impl Formatter for Columns {
             let value = field.value_in(json, &self.top);
             self.cell(index, &escape::for_terminal(&value, field.encoding()), out);
         }
+        if let Some(stack) = &event.stack {
+            super::stack_lines::write(stack, out);
+        }
     }
 }
 

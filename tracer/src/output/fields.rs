@@ -337,7 +337,18 @@ mod tests {
             for name in known() {
                 let field = Field::from_name(name).unwrap();
                 let pointer = format!("/{}", field.path.join("/"));
-                let expected = match document.pointer(&pointer) {
+                let found = document.pointer(&pointer);
+                if let Some(Value::Array(items)) = found
+                    && items.iter().any(Value::is_object)
+                {
+                    // Objects keep their fields' order in the line, and serde_json's document
+                    // sorts them: compared as documents.
+                    let seen: Value =
+                        serde_json::from_str(&format!("[{}]", field.value(&json))).unwrap();
+                    assert_eq!(&seen, found.unwrap(), "{name} in {json}");
+                    continue;
+                }
+                let expected = match found {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(text)) => text.clone(),
                     Some(Value::Array(items)) => items

@@ -132,6 +132,12 @@ impl Json {
         optional(out, event.ns_pid.map(u64::from));
         out.extend_from_slice(b",\"ns_ppid\":");
         optional(out, event.ns_ppid.map(u64::from));
+        out.extend_from_slice(b",\"stack\":");
+        match &event.stack {
+            // Rare (kills and traps), and nested: serde writes it.
+            Some(stack) => serde_value(out, stack),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"container\":");
         match &event.container {
             Some(container) => out.extend_from_slice(self.container(container)),
@@ -287,7 +293,7 @@ mod tests {
                 r#""arch":"x86_64","code":"kill_thread","code_raw":0,"signal":"SIGSYS","#,
                 r#""errno":null,"errno_name":null,"args":null,"ip":null,"path":null,"#,
                 r#""path_truncated":null,"dirfd":null,"exe":null,"cmdline":null,"#,
-                r#""cmdline_truncated":null,"parent_comm":null,"ns_pid":null,"ns_ppid":null,"#,
+                r#""cmdline_truncated":null,"parent_comm":null,"ns_pid":null,"ns_ppid":null,"stack":null,"#,
                 r#""container":null,"k8s":null}"#,
                 "\n"
             )
@@ -309,7 +315,7 @@ mod tests {
                 r#""args":[18446744073709551516,140725579357248,493,0,0,0],"ip":139898059041335,"#,
                 r#""path":"data","path_truncated":false,"dirfd":-100,"exe":"/usr/bin/mkdir","#,
                 r#""cmdline":"mkdir -p data","cmdline_truncated":false,"parent_comm":"bash","#,
-                r#""ns_pid":42,"ns_ppid":1,"container":null,"k8s":null}"#,
+                r#""ns_pid":42,"ns_ppid":1,"stack":null,"container":null,"k8s":null}"#,
                 "\n"
             )
         );
@@ -332,6 +338,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            file_dirs: vec!["/var/lib/docker/overlay2/x/merged".into()],
         })));
         let value = render(&event);
         assert_eq!(value["container"]["name"], "eager_mclean");

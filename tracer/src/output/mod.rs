@@ -4,6 +4,7 @@ pub mod columns;
 pub mod escape;
 pub mod fields;
 pub mod json;
+mod stack_lines;
 
 use std::{fmt, str::FromStr};
 

@@ -7,6 +7,7 @@ pub mod logged_calls;
 pub mod pending;
 pub mod run;
 pub mod summary;
+mod symbolize;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::{
     filter::Filter,
     sink::Sinks,
     source::RawRecord,
+    stack::Symbolizer,
 };
 use correlate::Correlator;
 use pending::Pending;
@@ -32,6 +34,8 @@ pub struct Pipeline {
     enricher: Enricher,
     pending: Pending,
     filter: Filter,
+    /// Present with `--stack`.
+    symbolizer: Option<Symbolizer>,
     sinks: Sinks,
     summary: Summary,
 }
@@ -50,8 +54,17 @@ impl Pipeline {
             enricher,
             pending: Pending::default(),
             filter,
+            symbolizer: None,
             sinks,
             summary: Summary::default(),
+        }
+    }
+
+    /// With stacks: events that carry one get it symbolized before they go out.
+    pub fn with_symbolizer(self, symbolizer: Symbolizer) -> Self {
+        Self {
+            symbolizer: Some(symbolizer),
+            ..self
         }
     }
 
@@ -154,8 +167,11 @@ impl Pipeline {
         }
     }
 
-    fn emit(&mut self, event: Event) {
+    fn emit(&mut self, mut event: Event) {
         if self.filter.keep(&event) {
+            if let Some(symbolizer) = &mut self.symbolizer {
+                symbolize::symbolize(symbolizer, &mut event);
+            }
             self.summary.shown += 1;
             self.sinks.send(&Arc::new(event));
         }

@@ -288,6 +288,8 @@ pub struct Regs {
     pub compat_args: [Reg; 6],
     pub ret: Reg,
     pub ip: Reg,
+    /// The user stack pointer, whose top words let the leaf frame's caller be found.
+    pub sp: Reg,
     pub nr: Reg,
 }
 
@@ -386,6 +388,7 @@ pub const ARCHES: &[ArchSpec] = &[
             ],
             ret: reg(&["ax"]),
             ip: reg(&["ip"]),
+            sp: reg(&["sp"]),
             nr: reg(&["orig_ax"]),
         }),
     },
@@ -409,6 +412,7 @@ pub const ARCHES: &[ArchSpec] = &[
             compat_args: ARM64_ARGS,
             ret: reg_at(&["regs"], 0),
             ip: reg(&["pc"]),
+            sp: reg(&["sp"]),
             nr: Reg {
                 path: &["syscallno"],
                 index: None,
@@ -583,6 +587,7 @@ fn details_offsets(
         }
         offsets.regs_ret = layout.register(&regs.ret)?;
         offsets.regs_ip = layout.register(&regs.ip)?;
+        offsets.regs_sp = layout.register(&regs.sp)?;
         offsets.regs_nr = layout.register(&regs.nr)?;
         offsets.regs_size = layout.struct_size("pt_regs")?;
     }
@@ -942,6 +947,7 @@ mod tests {
                 (offsets.regs_ret, offsets.regs_nr, offsets.regs_ip),
                 (10 * 8, 15 * 8, 16 * 8)
             );
+            assert_eq!(offsets.regs_sp, 19 * 8);
             // struct upid { int nr; struct pid_namespace *ns; }
             assert_eq!((offsets.upid_size, offsets.upid_nr), (16, 0));
         }

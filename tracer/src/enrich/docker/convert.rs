@@ -1,5 +1,7 @@
 //! Docker API responses → [`Container`].
 
+use std::path::PathBuf;
+
 use bollard::models::ContainerInspectResponse;
 
 use crate::events::Container;
@@ -23,9 +25,30 @@ pub fn container(inspect: ContainerInspectResponse) -> Option<(Container, Option
             .to_owned(),
         image: config.image.unwrap_or_default(),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        file_dirs: inspect
+            .graph_driver
+            .map(|driver| file_dirs(&driver.data))
+            .unwrap_or_default(),
         id,
     };
     Some((container, pid))
+}
+
+/// The overlay directories of a container's files, as its graph driver names them: upper (its
+/// own changes), then the image's layers, top first. Not the merged directory, their union:
+/// it is unmounted as the container stops, often while its last events are read.
+fn file_dirs(data: &std::collections::HashMap<String, String>) -> Vec<PathBuf> {
+    data.get("UpperDir")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            data.get("LowerDir")
+                .into_iter()
+                .flat_map(|dirs| dirs.split(':'))
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
+        )
+        .collect()
 }
 
 #[cfg(test)]
@@ -56,6 +79,23 @@ mod tests {
         assert_eq!(container.image, "busybox");
         assert_eq!(container.labels["a"], "b");
         assert_eq!(pid, Some(4242));
+    }
+
+    #[test]
+    fn file_dirs_are_upper_then_each_lower_layer() {
+        let data = [
+            ("MergedDir", "/d/c/merged"),
+            ("UpperDir", "/d/c/diff"),
+            ("LowerDir", "/d/c-init/diff:/d/l1/diff:/d/l2/diff"),
+            ("WorkDir", "/d/c/work"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        assert_eq!(
+            file_dirs(&data),
+            ["/d/c/diff", "/d/c-init/diff", "/d/l1/diff", "/d/l2/diff"].map(PathBuf::from)
+        );
+        assert!(file_dirs(&Default::default()).is_empty());
     }
 
     #[test]
