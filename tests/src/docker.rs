@@ -143,26 +143,22 @@ impl Dockerd {
     /// Imports [`IMAGE`]: the machine's static busybox with a link for each applet.
     pub fn import_busybox(&self) {
         let rootfs = self.root.join("rootfs");
-        let bin = rootfs.join("bin");
-        fs::create_dir_all(&bin).expect("rootfs");
-        fs::create_dir_all(rootfs.join("tmp")).expect("rootfs /tmp");
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("a static busybox (apt-get install busybox-static)");
-        fs::copy(busybox, bin.join("busybox")).expect("copying busybox");
-        let applets = Command::new(busybox)
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in String::from_utf8_lossy(&applets.stdout).lines() {
-            if applet != "busybox" {
-                let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-            }
-        }
+        busybox_rootfs(&rootfs);
+        self.import(&rootfs, IMAGE);
+    }
+
+    /// A directory of dockerd's own to put an image's files together in.
+    pub fn scratch_dir(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        fs::create_dir_all(&dir).expect("a scratch directory");
+        dir
+    }
+
+    /// Imports the tree at `rootfs` as image `name`, with busybox's applets on PATH.
+    pub fn import(&self, rootfs: &Path, name: &str) {
         let mut tar = Command::new("tar")
             .arg("-C")
-            .arg(&rootfs)
+            .arg(rootfs)
             .args(["-c", "."])
             .stdout(Stdio::piped())
             .spawn()
@@ -170,7 +166,7 @@ impl Dockerd {
         let import = Command::new("docker")
             .arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
-            .args(["import", "--change", "ENV PATH=/bin", "-", IMAGE])
+            .args(["import", "--change", "ENV PATH=/bin", "-", name])
             .stdin(tar.stdout.take().expect("tar stdout"))
             .output()
             .expect("docker import");
@@ -218,5 +214,26 @@ impl Drop for Dockerd {
         }
         self.stop();
         let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The machine's static busybox in `rootfs/bin`, with a link for each applet, and `/tmp`.
+pub fn busybox_rootfs(rootfs: &Path) {
+    let bin = rootfs.join("bin");
+    fs::create_dir_all(&bin).expect("rootfs");
+    fs::create_dir_all(rootfs.join("tmp")).expect("rootfs /tmp");
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("a static busybox (apt-get install busybox-static)");
+    fs::copy(busybox, bin.join("busybox")).expect("copying busybox");
+    let applets = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&applets.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
     }
 }

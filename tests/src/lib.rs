@@ -7,6 +7,7 @@
 
 pub mod cgroup;
 pub mod container_details;
+pub mod container_stacks;
 pub mod containers;
 pub mod ctr;
 pub mod docker;

@@ -20,6 +20,20 @@ pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(90);
 /// Time to detach, drain the ring buffer and print the summary after SIGINT.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A frame of an event's `stack`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct StackFrame {
+    pub ip: u64,
+    pub module: Option<String>,
+    pub build_id: Option<String>,
+    pub file_offset: Option<u64>,
+    pub function: Option<String>,
+    pub function_offset: Option<u64>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub inlined: bool,
+}
+
 /// One line of `tracer audit seccomp -o json` (docs/events.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TracerEvent {
@@ -69,6 +83,8 @@ pub struct TracerEvent {
     pub ns_pid: Option<u32>,
     #[serde(default)]
     pub ns_ppid: Option<u32>,
+    #[serde(default)]
+    pub stack: Option<Vec<StackFrame>>,
     /// The names of the fields the line had, null or not.
     #[serde(skip)]
     pub fields: BTreeSet<String>,

@@ -311,6 +311,11 @@ fn names_containers_once_dockerd_starts_after_tracer() {
     containers(|s| s.names_containers_once_dockerd_starts_after_tracer());
 }
 
+#[test]
+fn names_the_function_that_made_a_killed_call() {
+    containers(|s| s.names_the_function_that_made_a_killed_call());
+}
+
 /// One audit-source tracer with `extra` arguments over the scenarios (those in `under_sh` as
 /// children of a shell); every event of theirs is held to the kernel's record of the same call
 /// and to what the workloads say they did. Returns the runs and tracer's events of them.

@@ -41,6 +41,11 @@ fn names_containers_once_dockerd_starts_after_tracer() {
 }
 
 #[test]
+fn names_the_function_that_made_a_killed_call() {
+    containers(|s| s.names_the_function_that_made_a_killed_call());
+}
+
+#[test]
 fn stops_at_once_and_prints_events_while_dockerd_is_frozen() {
     containers(|s| s.stops_at_once_and_prints_events_while_dockerd_is_frozen());
 }

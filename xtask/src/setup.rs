@@ -17,6 +17,9 @@ const APT_PACKAGES: &[&str] = &[
     "auditd",
     "util-linux",
     "kmod",
+    // The stack tests' C workloads, one linked statically against glibc.
+    "gcc",
+    "libc6-dev",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
