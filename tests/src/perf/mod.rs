@@ -12,6 +12,7 @@ pub mod details;
 pub mod host;
 pub mod process;
 pub mod runs;
+pub mod stacks;
 pub mod tracer_run;
 pub mod vm;
 

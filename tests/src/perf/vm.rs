@@ -18,6 +18,7 @@ use crate::perf::{
     calls::{CallPath, online_cpus},
     details,
     runs::{self, Lab},
+    stacks,
     tracer_run::RunningTracer,
 };
 
@@ -54,6 +55,7 @@ pub fn run(lab: &Lab) -> io::Result<()> {
             .map_err(|error| context(error, &format!("details on {probe}")))?;
     }
     details::all_denials_cost(lab, "fentry").map_err(|error| context(error, "--all-denials"))?;
+    stacks::stack_cost(lab, "fentry").map_err(|error| context(error, "--stack"))?;
     exit_cost(lab).map_err(|error| context(error, "the exit tracepoint"))?;
     runs::auditd_costs(lab).map_err(|error| context(error, "auditd"))?;
     for calls in BURSTS {

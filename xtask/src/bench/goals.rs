@@ -108,6 +108,15 @@ pub static GOALS: &[Goal] = &[
         unit: "µs",
     },
     Goal {
+        what: "RSS ≤ 16 MiB after symbolizing every event's stack of a burst",
+        applies: Applies::Vm,
+        sources: &["fentry"],
+        metric: "RSS after symbolizing a burst's stacks",
+        bound: Bound::AtMost(16.0),
+        convert: same,
+        unit: "MiB",
+    },
+    Goal {
         what: "RSS ≤ 16 MiB steady",
         applies: Applies::Both,
         sources: TRACER,

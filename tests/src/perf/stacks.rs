@@ -1,0 +1,91 @@
+//! What `--stack` costs: the kernel program's time per event with every event's stack read,
+//! against without, in the same boot; and tracer's memory and CPU while it symbolizes every
+//! event of a burst (the files are read once, then answers come from its caches).
+
+use std::{io, thread};
+
+use tracer_common::names;
+
+use crate::perf::{
+    Measurement, Section, bpf_stats, calls::CallPath, process, runs::Lab, tracer_run::RunningTracer,
+};
+
+const STATS_CALLS: u32 = 20_000;
+const STATS_ROUNDS: u32 = 3;
+/// Logged calls in the symbolized burst.
+const BURST: u32 = 20_000;
+
+pub fn stack_cost(lab: &Lab, probe: &str) -> io::Result<()> {
+    let program = match probe {
+        "fentry" => names::FENTRY_PROGRAM,
+        _ => names::KPROBE_PROGRAM,
+    };
+    let mut per_event = Vec::new();
+    for stack in [None, Some("--stack=all")] {
+        let mut args = lab.tracer_args(probe);
+        args.extend(stack);
+        let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
+        tracer.wait_attached()?;
+        let stats = bpf_stats::enable()?;
+        let before = bpf_stats::of(program)?;
+        lab.time(CallPath::Log, lab.scale.of(STATS_CALLS), STATS_ROUNDS)?;
+        let after = bpf_stats::of(program)?;
+        drop(stats);
+        tracer.stop()?;
+        per_event.push(after.ns_per_run_since(before));
+    }
+    lab.report(
+        Measurement::new(
+            Section::Kernel,
+            "seccomp hook program with every event's stack ÷ without",
+            probe,
+            per_event[1] / per_event[0],
+            "×",
+        )
+        .with_note(format!(
+            "{:.2} µs per event with, {:.2} µs without (bpf_stats); two frame-pointer walks, \
+             one reading build ids, and the stack top",
+            per_event[1] / 1000.0,
+            per_event[0] / 1000.0
+        )),
+    );
+    symbolized_burst(lab, probe)
+}
+
+/// A burst of logged calls with `--stack=all`: each event's stack is symbolized before it is
+/// written.
+fn symbolized_burst(lab: &Lab, probe: &str) -> io::Result<()> {
+    let mut args = lab.tracer_args(probe);
+    args.push("--stack=all");
+    let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
+    tracer.wait_attached()?;
+    let cpu_before = process::cpu_time(tracer.pid())?;
+    let calls = lab.scale.of(BURST);
+    lab.time(CallPath::Log, calls, 1)?;
+    thread::sleep(std::time::Duration::from_millis(500));
+    let cpu_after = process::cpu_time(tracer.pid())?;
+    let memory = process::memory(tracer.pid())?;
+    let stopped = tracer.stop()?;
+    let delivered = stopped.summary.delivered.max(1);
+    lab.report(Measurement::new(
+        Section::Userspace,
+        "tracer CPU per event with --stack=all",
+        probe,
+        (cpu_after - cpu_before).as_secs_f64() * 1e6 / delivered as f64,
+        "µs",
+    ));
+    lab.report(
+        Measurement::new(
+            Section::Memory,
+            "RSS after symbolizing a burst's stacks",
+            probe,
+            memory.rss as f64 / (1024.0 * 1024.0),
+            "MiB",
+        )
+        .with_note(format!(
+            "{calls} logged calls, {} events, {} lost",
+            stopped.summary.delivered, stopped.summary.lost
+        )),
+    );
+    Ok(())
+}
