@@ -22,11 +22,11 @@ use crate::{
         correlate::Correlator,
         logged_calls::LoggedCalls,
         run::{self, Stop, StopSignals},
+        symbolize::StackStage,
     },
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
     sink::{Sinks, stdout::Stdout},
     source,
-    stack::Symbolizer,
 };
 
 pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
@@ -107,7 +107,8 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         sinks,
     );
     if args.stack.is_some() {
-        pipeline = pipeline.with_symbolizer(Symbolizer::new());
+        let stacks = StackStage::start().context("starting the stack symbolizer's thread")?;
+        pipeline = pipeline.with_stacks(stacks);
     }
 
     // Everything start-up parsed (the kernel's BTF, twice) is freed by now.

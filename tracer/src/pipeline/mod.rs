@@ -7,7 +7,7 @@ pub mod logged_calls;
 pub mod pending;
 pub mod run;
 pub mod summary;
-mod symbolize;
+pub mod symbolize;
 
 use std::sync::Arc;
 
@@ -19,11 +19,11 @@ use crate::{
     filter::Filter,
     sink::Sinks,
     source::RawRecord,
-    stack::Symbolizer,
 };
 use correlate::Correlator;
 use pending::Pending;
 pub use summary::Summary;
+use symbolize::StackStage;
 
 /// Undecodable records are logged up to this many times, then only counted.
 const UNDECODABLE_WARNINGS: u64 = 10;
@@ -35,7 +35,7 @@ pub struct Pipeline {
     pending: Pending,
     filter: Filter,
     /// Present with `--stack`.
-    symbolizer: Option<Symbolizer>,
+    stacks: Option<StackStage>,
     sinks: Sinks,
     summary: Summary,
 }
@@ -54,16 +54,16 @@ impl Pipeline {
             enricher,
             pending: Pending::default(),
             filter,
-            symbolizer: None,
+            stacks: None,
             sinks,
             summary: Summary::default(),
         }
     }
 
     /// With stacks: events that carry one get it symbolized before they go out.
-    pub fn with_symbolizer(self, symbolizer: Symbolizer) -> Self {
+    pub fn with_stacks(self, stacks: StackStage) -> Self {
         Self {
-            symbolizer: Some(symbolizer),
+            stacks: Some(stacks),
             ..self
         }
     }
@@ -108,13 +108,14 @@ impl Pipeline {
 
     /// When the next waiting event's wait ends, for a name or for its other report.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (
+        [
             self.pending.next_deadline(),
             self.correlator.next_deadline(),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            self.stacks.as_ref().and_then(StackStage::next_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Events the sinks have written so far.
@@ -148,6 +149,7 @@ impl Pipeline {
         while let Some(event) = self.pending.pop_ready(now, &mut self.enricher) {
             self.emit(event);
         }
+        self.release_symbolized(now);
     }
 
     /// Sends on every waiting event with what is known now: the run is ending.
@@ -167,13 +169,56 @@ impl Pipeline {
         }
     }
 
-    fn emit(&mut self, mut event: Event) {
-        if self.filter.keep(&event) {
-            if let Some(symbolizer) = &mut self.symbolizer {
-                symbolize::symbolize(symbolizer, &mut event);
-            }
-            self.summary.shown += 1;
-            self.sinks.send(&Arc::new(event));
+    fn emit(&mut self, event: Event) {
+        if !self.filter.keep(&event) {
+            return;
         }
+        let event = match &mut self.stacks {
+            Some(stacks) => match stacks.push(event, Instant::now()) {
+                Some(event) => event,
+                None => return,
+            },
+            None => event,
+        };
+        self.send(event);
+    }
+
+    fn send(&mut self, event: Event) {
+        self.summary.shown += 1;
+        self.sinks.send(&Arc::new(event));
+    }
+
+    /// Sends on the events whose stacks are named, or whose wait for them is over.
+    fn release_symbolized(&mut self, now: Instant) {
+        while let Some(event) = self.stacks.as_mut().and_then(|s| s.pop_ready(now)) {
+            self.send(event);
+        }
+        if let Some(stacks) = &self.stacks {
+            self.summary.unsymbolized = stacks.unsymbolized;
+        }
+    }
+
+    /// Sends on every event still waiting for its stack's names, waiting for them until
+    /// `until` at most: the run is ending.
+    pub async fn finish_stacks(&mut self, until: Instant) {
+        loop {
+            let Some(stacks) = self.stacks.as_mut() else {
+                return;
+            };
+            if !stacks.is_waiting() {
+                break;
+            }
+            if Instant::now() >= until {
+                // Every wait ends by then: what is not named goes out as the kernel read it.
+                self.release_symbolized(until + symbolize::SYMBOLIZE_WAIT);
+                break;
+            }
+            tokio::select! {
+                () = stacks.symbolized() => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+            self.release_symbolized(Instant::now());
+        }
+        self.release_symbolized(Instant::now());
     }
 }

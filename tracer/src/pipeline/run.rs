@@ -10,7 +10,7 @@ use tokio::{
     time::{Instant, MissedTickBehavior},
 };
 
-use super::{Pipeline, Summary};
+use super::{Pipeline, Summary, symbolize};
 use crate::source::{Losses, Source};
 
 /// How often growth of the lost-event count is reported while running.
@@ -18,6 +18,8 @@ const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// At stop, how long the sinks may take to write what they hold; what is left is counted as
 /// unwritten.
 const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
+/// At stop, how long stacks may still take to be symbolized, within the second a stop takes.
+const STACKS_AT_STOP: Duration = Duration::from_millis(300);
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +72,9 @@ pub async fn stream(
                 reported = losses;
             }
             id = pipeline.enricher.lookup_done() => pipeline.lookup_done(&id),
+            () = symbolize::symbolized(&mut pipeline.stacks) => {
+                pipeline.release_symbolized(Instant::now());
+            }
             () = sleep_until(wait_deadline) => pipeline.release_ready(),
             ready = source.ready() => {
                 ready?;
@@ -88,6 +93,9 @@ pub async fn stream(
 pub async fn finish(source: &mut Source, mut pipeline: Pipeline) -> anyhow::Result<Summary> {
     source.drain(&mut |record| pipeline.accept(record)).await?;
     pipeline.release_all();
+    pipeline
+        .finish_stacks(Instant::now() + STACKS_AT_STOP)
+        .await;
     let losses = source.final_losses().await?;
     let totals = pipeline.sinks.close(FLUSH_DEADLINE).await;
     Ok(Summary {

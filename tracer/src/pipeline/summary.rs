@@ -19,6 +19,8 @@ pub struct Summary {
     pub docker_api_calls: Option<u64>,
     /// Audit records the kernel counted as lost although tracer received them.
     pub counted_but_delivered: u64,
+    /// Stacks that went out as the kernel read them, not symbolized in time.
+    pub unsymbolized: u64,
 }
 
 impl fmt::Display for Summary {
@@ -43,6 +45,9 @@ impl fmt::Display for Summary {
                 ", {} counted lost by the kernel but delivered",
                 self.counted_but_delivered
             )?;
+        }
+        if self.unsymbolized > 0 {
+            write!(f, ", {} stacks not symbolized in time", self.unsymbolized)?;
         }
         if self.lost > 0 || self.unwritten > 0 {
             write!(f, " (see the warnings above for why)")?;
@@ -71,11 +76,13 @@ mod tests {
             unwritten: 4,
             docker_api_calls: Some(5),
             counted_but_delivered: 7,
+            unsymbolized: 3,
         };
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 5 Docker API \
-             calls, 7 counted lost by the kernel but delivered (see the warnings above for why)"
+             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time \
+             (see the warnings above for why)"
         );
     }
 }

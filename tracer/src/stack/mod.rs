@@ -81,6 +81,19 @@ pub struct Frame {
     pub inlined: bool,
 }
 
+impl Frame {
+    /// A frame as the kernel captured it, named by nothing more: what goes out where it could
+    /// not be symbolized in time.
+    pub fn unsymbolized(raw: &RawFrame) -> Self {
+        Frame {
+            ip: raw.ip,
+            build_id: raw.module.as_ref().map(|m| buildid::hex(&m.build_id)),
+            file_offset: raw.module.as_ref().map(|m| m.file_offset),
+            ..Frame::default()
+        }
+    }
+}
+
 /// Where the files a process had mapped can be found now, tried in order.
 #[derive(Clone, Debug, Default)]
 pub struct Places {
@@ -287,12 +300,10 @@ impl Symbolizer {
         process: &mut Process,
         places: &Places,
     ) -> Vec<Frame> {
-        let raw = Frame {
+        let raw = Frame::unsymbolized(&RawFrame {
             ip,
-            build_id: Some(buildid::hex(&module.build_id)),
-            file_offset: Some(module.file_offset),
-            ..Frame::default()
-        };
+            module: Some(module.clone()),
+        });
         let Some(offset) = module.file_offset.checked_sub(back) else {
             return vec![raw];
         };
