@@ -1,5 +1,6 @@
-//! Builds the stack tests' C workloads (workloads/stack.c): dynamically linked and static, with
-//! frame pointers and debug info, as a program built for debugging its crashes would be.
+//! Builds the stack tests' C workloads (workloads/stack.c), with debug info: dynamically linked
+//! and static with frame pointers, as a program built for debugging its crashes would be, and
+//! without them, as most distribution binaries are.
 
 use std::{env, path::PathBuf, process::Command};
 
@@ -8,12 +9,14 @@ fn main() {
     let source = "workloads/stack.c";
     println!("cargo::rerun-if-changed={source}");
     for (name, extra) in [
-        ("stack-dynamic", &[][..]),
-        ("stack-static", &["-static"][..]),
+        ("stack-dynamic", &["-fno-omit-frame-pointer"][..]),
+        ("stack-static", &["-fno-omit-frame-pointer", "-static"][..]),
+        // As most distribution binaries are built.
+        ("stack-no-frame-pointers", &["-fomit-frame-pointer"][..]),
     ] {
         let output = out.join(name);
         let status = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()))
-            .args(["-O1", "-g", "-fno-omit-frame-pointer", "-Wall", "-o"])
+            .args(["-O1", "-g", "-Wall", "-o"])
             .arg(&output)
             .arg(source)
             .args(extra)

@@ -5,7 +5,8 @@
 //!
 //! glibc's `syscall()` keeps no frame of its own, so a frame-pointer walk goes from it straight
 //! to `main`: the culprit's frame is found from the stack top and the wrapper's call frame
-//! information. The test expects every frame by name, and the culprit's file and line.
+//! information. The test expects every frame by name, and the culprit's file and line; of a
+//! third build, without frame pointers, the call's own frame.
 
 use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, time::Duration};
 
@@ -22,8 +23,8 @@ const STACK_IMAGE: &str = "tracer-stack-local";
 const SOURCE: &str = include_str!("../workloads/stack.c");
 const CULPRIT: &str = "tracer_stack_culprit";
 
-/// The two builds of workloads/stack.c, as the container runs them.
-const PROGRAMS: [(&str, &str, &[u8]); 2] = [
+/// The builds of workloads/stack.c, as the container runs them.
+const PROGRAMS: [(&str, &str, &[u8]); 3] = [
     (
         "stack_dynamic",
         "/stack-dynamic",
@@ -34,7 +35,14 @@ const PROGRAMS: [(&str, &str, &[u8]); 2] = [
         "/stack-static",
         include_bytes!(concat!(env!("OUT_DIR"), "/stack-static")),
     ),
+    (
+        "stack_no_frame_pointers",
+        "/stack-no-frame-pointers",
+        include_bytes!(concat!(env!("OUT_DIR"), "/stack-no-frame-pointers")),
+    ),
 ];
+/// The one built without frame pointers.
+const WITHOUT_FRAME_POINTERS: &str = "/stack-no-frame-pointers";
 
 impl Scenarios<'_> {
     pub fn names_the_function_that_made_a_killed_call(&self) {
@@ -109,20 +117,33 @@ impl Scenarios<'_> {
             } else {
                 libc.as_str()
             };
+            // Without frame pointers, what is promised is the call's own frame, named. Its
+            // caller's return address is on the stack top, but which module it lies in is
+            // known only from another frame of that module, and the walk past the wrapper
+            // follows whatever the frame pointer register held: it may end or go astray.
+            let promised = if program == WITHOUT_FRAME_POINTERS {
+                1
+            } else {
+                3
+            };
             let named: Vec<(Option<&str>, Option<&str>)> = stack
                 .iter()
-                .take(3)
+                .take(promised)
                 .map(|f| (f.function.as_deref(), f.module.as_deref()))
                 .collect();
+            let expected = [
+                (Some("syscall"), Some(wrapper_module)),
+                (Some(CULPRIT), Some(program)),
+                (Some("main"), Some(program)),
+            ];
             assert_eq!(
                 named,
-                [
-                    (Some("syscall"), Some(wrapper_module)),
-                    (Some(CULPRIT), Some(program)),
-                    (Some("main"), Some(program)),
-                ],
-                "{name}: the wrapper, the function that called it, then main\n{context}"
+                expected[..promised],
+                "{name}: the wrapper, then the function that called it, then main\n{context}"
             );
+            if program == WITHOUT_FRAME_POINTERS {
+                continue;
+            }
             let culprit: &StackFrame = &stack[1];
             assert_eq!(
                 (

@@ -8,6 +8,7 @@ use crate::events::Container;
 
 /// The container, and the host pid of its first process while it runs.
 pub fn container(inspect: ContainerInspectResponse) -> Option<(Container, Option<u32>)> {
+    let file_dirs = file_dirs_of(&inspect);
     let id = inspect.id?;
     let config = inspect.config.unwrap_or_default();
     let pid = inspect
@@ -25,13 +26,40 @@ pub fn container(inspect: ContainerInspectResponse) -> Option<(Container, Option
             .to_owned(),
         image: config.image.unwrap_or_default(),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
-        file_dirs: inspect
-            .graph_driver
-            .map(|driver| file_dirs(&driver.data))
-            .unwrap_or_default(),
+        file_dirs,
         id,
     };
     Some((container, pid))
+}
+
+/// Where the container's files are on the host, as its graph driver says (overlay2), or, for
+/// the vfs driver, which says nothing, where Docker's layer store keeps its copy.
+fn file_dirs_of(inspect: &ContainerInspectResponse) -> Vec<PathBuf> {
+    let Some(driver) = &inspect.graph_driver else {
+        return Vec::new();
+    };
+    match driver.name.as_str() {
+        _ if !driver.data.is_empty() => file_dirs(&driver.data),
+        "vfs" => vfs_dir(inspect).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A vfs container's directory: `<root>/vfs/dir/<mount id>`, the mount id in the layer store at
+/// `<root>/image/vfs/layerdb/mounts/<container id>/mount-id`. Docker's root is where it keeps
+/// the container's own files, such as its resolv.conf (`<root>/containers/<id>/resolv.conf`).
+fn vfs_dir(inspect: &ContainerInspectResponse) -> Option<PathBuf> {
+    let id = inspect.id.as_deref()?;
+    let resolv_conf = PathBuf::from(inspect.resolv_conf_path.as_deref()?);
+    let root = resolv_conf.parent()?.parent()?.parent()?;
+    let mount_file = root.join(format!("image/vfs/layerdb/mounts/{id}/mount-id"));
+    let mount_id = std::fs::read_to_string(mount_file).ok()?;
+    let mount_id = mount_id.trim();
+    // The id names a directory of the store: nothing else may be joined in.
+    if mount_id.is_empty() || !mount_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some(root.join("vfs/dir").join(mount_id))
 }
 
 /// The overlay directories of a container's files, as its graph driver names them: upper (its
@@ -96,6 +124,36 @@ mod tests {
             ["/d/c/diff", "/d/c-init/diff", "/d/l1/diff", "/d/l2/diff"].map(PathBuf::from)
         );
         assert!(file_dirs(&Default::default()).is_empty());
+    }
+
+    #[test]
+    fn a_vfs_containers_directory_is_found_in_the_layer_store() {
+        let root = std::env::temp_dir().join(format!("tracer-vfs-{}", std::process::id()));
+        let mounts = root.join("image/vfs/layerdb/mounts/c0ffee");
+        std::fs::create_dir_all(&mounts).unwrap();
+        std::fs::write(mounts.join("mount-id"), "5e1f00d\n").unwrap();
+        let mut inspect = ContainerInspectResponse {
+            id: Some("c0ffee".into()),
+            resolv_conf_path: Some(
+                root.join("containers/c0ffee/resolv.conf")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            graph_driver: Some(bollard::models::DriverData {
+                name: "vfs".into(),
+                data: Default::default(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(file_dirs_of(&inspect), [root.join("vfs/dir/5e1f00d")]);
+        std::fs::write(mounts.join("mount-id"), "../../etc").unwrap();
+        assert!(
+            file_dirs_of(&inspect).is_empty(),
+            "a mount id is a name, not a path"
+        );
+        inspect.graph_driver = None;
+        assert!(file_dirs_of(&inspect).is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
