@@ -19,23 +19,9 @@ const ROUNDS: u32 = 7;
 /// The seccomp hook's time per event with the base fields only, and with every detail, in the
 /// same boot: the details may cost at most as much again as the base fields.
 pub fn hook_cost_by_details(lab: &Lab, probe: &str) -> io::Result<()> {
-    let program = match probe {
-        "fentry" => names::FENTRY_PROGRAM,
-        _ => names::KPROBE_PROGRAM,
-    };
     let mut per_level = Vec::new();
     for level in ["none", "all"] {
-        let mut args = lab.tracer_args(probe);
-        args.extend(["--kernel-details", level]);
-        let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
-        tracer.wait_attached()?;
-        let stats = bpf_stats::enable()?;
-        let before = bpf_stats::of(program)?;
-        lab.time(CallPath::Log, lab.scale.of(STATS_CALLS), STATS_ROUNDS)?;
-        let after = bpf_stats::of(program)?;
-        drop(stats);
-        tracer.stop()?;
-        let ns = after.ns_per_run_since(before);
+        let (ns, runs) = hook_ns_per_event(lab, probe, &["--kernel-details", level])?;
         lab.report(
             Measurement::new(
                 Section::Kernel,
@@ -47,7 +33,7 @@ pub fn hook_cost_by_details(lab: &Lab, probe: &str) -> io::Result<()> {
             .with_note(format!(
                 "bpf_stats over {} runs; the timed call (getppid) takes no path, so 'all' \
                  reads registers, ids, exe and argv",
-                after.runs_since(before)
+                runs
             )),
         );
         per_level.push(ns);
@@ -60,6 +46,26 @@ pub fn hook_cost_by_details(lab: &Lab, probe: &str) -> io::Result<()> {
         "×",
     ));
     Ok(())
+}
+
+/// The seccomp hook program's time per event, from the kernel's statistics, while tracer runs
+/// on `probe` with `extra` arguments over a loop of logged calls; and how many runs it counted.
+pub fn hook_ns_per_event(lab: &Lab, probe: &str, extra: &[&str]) -> io::Result<(f64, u64)> {
+    let program = match probe {
+        "fentry" => names::FENTRY_PROGRAM,
+        _ => names::KPROBE_PROGRAM,
+    };
+    let mut args = lab.tracer_args(probe);
+    args.extend(extra);
+    let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
+    tracer.wait_attached()?;
+    let stats = bpf_stats::enable()?;
+    let before = bpf_stats::of(program)?;
+    lab.time(CallPath::Log, lab.scale.of(STATS_CALLS), STATS_ROUNDS)?;
+    let after = bpf_stats::of(program)?;
+    drop(stats);
+    tracer.stop()?;
+    Ok((after.ns_per_run_since(before), after.runs_since(before)))
 }
 
 /// A call the filter allows, made in a loop by a filtered task, without tracer and with

@@ -4,36 +4,17 @@
 
 use std::{io, thread};
 
-use tracer_common::names;
-
 use crate::perf::{
-    Measurement, Section, bpf_stats, calls::CallPath, process, runs::Lab, tracer_run::RunningTracer,
+    Measurement, Section, calls::CallPath, details, process, runs::Lab, tracer_run::RunningTracer,
 };
 
-const STATS_CALLS: u32 = 20_000;
-const STATS_ROUNDS: u32 = 3;
 /// Logged calls in the symbolized burst.
 const BURST: u32 = 20_000;
 
 pub fn stack_cost(lab: &Lab, probe: &str) -> io::Result<()> {
-    let program = match probe {
-        "fentry" => names::FENTRY_PROGRAM,
-        _ => names::KPROBE_PROGRAM,
-    };
-    let mut per_event = Vec::new();
-    for stack in [None, Some("--stack=all")] {
-        let mut args = lab.tracer_args(probe);
-        args.extend(stack);
-        let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
-        tracer.wait_attached()?;
-        let stats = bpf_stats::enable()?;
-        let before = bpf_stats::of(program)?;
-        lab.time(CallPath::Log, lab.scale.of(STATS_CALLS), STATS_ROUNDS)?;
-        let after = bpf_stats::of(program)?;
-        drop(stats);
-        tracer.stop()?;
-        per_event.push(after.ns_per_run_since(before));
-    }
+    let (without, _) = details::hook_ns_per_event(lab, probe, &[])?;
+    let (with, _) = details::hook_ns_per_event(lab, probe, &["--stack=all"])?;
+    let per_event = [without, with];
     lab.report(
         Measurement::new(
             Section::Kernel,

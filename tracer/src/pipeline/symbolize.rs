@@ -84,7 +84,11 @@ impl StackStage {
                     }
                 }
             })?;
-        Ok(Self {
+        Ok(Self::over(requests, done))
+    }
+
+    fn over(requests: std_mpsc::SyncSender<Request>, done: mpsc::UnboundedReceiver<Done>) -> Self {
+        Self {
             requests,
             done,
             finished: HashMap::new(),
@@ -92,7 +96,7 @@ impl StackStage {
             waiting: VecDeque::new(),
             next_id: 0,
             unsymbolized: 0,
-        })
+        }
     }
 
     /// Takes an event to be shown; gives it back at once when nothing waits before it and it
@@ -227,16 +231,7 @@ mod tests {
     fn stalled() -> (StackStage, std_mpsc::Receiver<Request>) {
         let (requests, unserved) = std_mpsc::sync_channel(1);
         let (_finished, done) = mpsc::unbounded_channel();
-        let stage = StackStage {
-            requests,
-            done,
-            finished: HashMap::new(),
-            abandoned: HashSet::new(),
-            waiting: VecDeque::new(),
-            next_id: 0,
-            unsymbolized: 0,
-        };
-        (stage, unserved)
+        (StackStage::over(requests, done), unserved)
     }
 
     fn with_stack(pid: u32) -> Event {
