@@ -1,14 +1,18 @@
 //! Docker API responses → [`Container`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bollard::models::ContainerInspectResponse;
 
 use crate::events::Container;
 
 /// The container, and the host pid of its first process while it runs.
-pub fn container(inspect: ContainerInspectResponse) -> Option<(Container, Option<u32>)> {
-    let file_dirs = file_dirs_of(&inspect);
+/// `data_root` is dockerd's own directory, where a vfs container's files are.
+pub fn container(
+    inspect: ContainerInspectResponse,
+    data_root: Option<&Path>,
+) -> Option<(Container, Option<u32>)> {
+    let file_dirs = file_dirs_of(&inspect, data_root);
     let id = inspect.id?;
     let config = inspect.config.unwrap_or_default();
     let pid = inspect
@@ -34,24 +38,21 @@ pub fn container(inspect: ContainerInspectResponse) -> Option<(Container, Option
 
 /// Where the container's files are on the host, as its graph driver says (overlay2), or, for
 /// the vfs driver, which says nothing, where Docker's layer store keeps its copy.
-fn file_dirs_of(inspect: &ContainerInspectResponse) -> Vec<PathBuf> {
+fn file_dirs_of(inspect: &ContainerInspectResponse, data_root: Option<&Path>) -> Vec<PathBuf> {
     let Some(driver) = &inspect.graph_driver else {
         return Vec::new();
     };
-    match driver.name.as_str() {
+    match (driver.name.as_str(), inspect.id.as_deref(), data_root) {
         _ if !driver.data.is_empty() => file_dirs(&driver.data),
-        "vfs" => vfs_dir(inspect).into_iter().collect(),
+        ("vfs", Some(id), Some(root)) => vfs_dir(id, root).into_iter().collect(),
         _ => Vec::new(),
     }
 }
 
 /// A vfs container's directory: `<root>/vfs/dir/<mount id>`, the mount id in the layer store at
-/// `<root>/image/vfs/layerdb/mounts/<container id>/mount-id`. Docker's root is where it keeps
-/// the container's own files, such as its resolv.conf (`<root>/containers/<id>/resolv.conf`).
-fn vfs_dir(inspect: &ContainerInspectResponse) -> Option<PathBuf> {
-    let id = inspect.id.as_deref()?;
-    let resolv_conf = PathBuf::from(inspect.resolv_conf_path.as_deref()?);
-    let root = resolv_conf.parent()?.parent()?.parent()?;
+/// `<root>/image/vfs/layerdb/mounts/<container id>/mount-id`, written when the container is
+/// created.
+fn vfs_dir(id: &str, root: &Path) -> Option<PathBuf> {
     let mount_file = root.join(format!("image/vfs/layerdb/mounts/{id}/mount-id"));
     let mount_id = std::fs::read_to_string(mount_file).ok()?;
     let mount_id = mount_id.trim();
@@ -102,7 +103,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let (container, pid) = container(inspect).unwrap();
+        let (container, pid) = container(inspect, None).unwrap();
         assert_eq!(container.name, "eager_mclean");
         assert_eq!(container.image, "busybox");
         assert_eq!(container.labels["a"], "b");
@@ -134,25 +135,24 @@ mod tests {
         std::fs::write(mounts.join("mount-id"), "5e1f00d\n").unwrap();
         let mut inspect = ContainerInspectResponse {
             id: Some("c0ffee".into()),
-            resolv_conf_path: Some(
-                root.join("containers/c0ffee/resolv.conf")
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
             graph_driver: Some(bollard::models::DriverData {
                 name: "vfs".into(),
                 data: Default::default(),
             }),
             ..Default::default()
         };
-        assert_eq!(file_dirs_of(&inspect), [root.join("vfs/dir/5e1f00d")]);
+        assert_eq!(
+            file_dirs_of(&inspect, Some(&root)),
+            [root.join("vfs/dir/5e1f00d")]
+        );
+        assert!(file_dirs_of(&inspect, None).is_empty(), "no root, no store");
         std::fs::write(mounts.join("mount-id"), "../../etc").unwrap();
         assert!(
-            file_dirs_of(&inspect).is_empty(),
+            file_dirs_of(&inspect, Some(&root)).is_empty(),
             "a mount id is a name, not a path"
         );
         inspect.graph_driver = None;
-        assert!(file_dirs_of(&inspect).is_empty());
+        assert!(file_dirs_of(&inspect, Some(&root)).is_empty());
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -167,6 +167,6 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(container(inspect).unwrap().1, None);
+        assert_eq!(container(inspect, None).unwrap().1, None);
     }
 }

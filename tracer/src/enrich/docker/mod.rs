@@ -38,6 +38,8 @@ pub struct DockerRuntime {
     client: RwLock<Option<bollard::Docker>>,
     /// When a lookup last tried to reach dockerd itself while the watcher had no connection.
     last_direct_attempt: Mutex<Option<std::time::Instant>>,
+    /// dockerd's own directory (`DockerRootDir`), where the vfs driver keeps containers' files.
+    data_root: RwLock<Option<PathBuf>>,
     api_calls: AtomicU64,
 }
 
@@ -53,6 +55,7 @@ impl DockerRuntime {
             index,
             client: RwLock::new(None),
             last_direct_attempt: Mutex::new(None),
+            data_root: RwLock::new(None),
             api_calls: AtomicU64::new(0),
         })
     }
@@ -77,7 +80,7 @@ impl DockerRuntime {
             .inspect_container(id, None::<InspectContainerOptions>)
             .await;
         match inspected {
-            Ok(response) => match convert::container(response) {
+            Ok(response) => match convert::container(response, self.data_root().as_deref()) {
                 Some((container, pid)) => {
                     let mntns = pid.and_then(procfs::mount_namespace);
                     self.index().upsert(container, mntns);
@@ -137,6 +140,25 @@ impl DockerRuntime {
 
     fn set_client(&self, client: Option<bollard::Docker>) {
         *self.client.write().unwrap_or_else(|e| e.into_inner()) = client;
+    }
+
+    fn data_root(&self) -> Option<PathBuf> {
+        self.data_root
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks dockerd where it keeps its files.
+    async fn learn_data_root(&self, client: &bollard::Docker) {
+        self.count_call();
+        match client.info().await {
+            Ok(info) => {
+                *self.data_root.write().unwrap_or_else(|e| e.into_inner()) =
+                    info.docker_root_dir.map(PathBuf::from);
+            }
+            Err(error) => tracing::debug!("asking dockerd for its root directory: {error}"),
+        }
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, ContainerIndex> {

@@ -52,6 +52,7 @@ async fn follow(
         until: None,
         filters: Some(filters),
     }));
+    docker.learn_data_root(&client).await;
     docker.count_call();
     let running = client
         .list_containers(Some(ListContainersOptions::default()))
