@@ -67,6 +67,8 @@ pub struct Context {
     pub ended: DateTime<Utc>,
     /// Whether tracer ran with `--all-denials`.
     pub all_denials: bool,
+    /// Whether tracer ran with `--stack`: the audit source then has a trap's details too.
+    pub stack: bool,
 }
 
 impl Context {
@@ -82,6 +84,7 @@ impl Context {
             "audit" => {
                 matches!(code, "kill_process" | "kill_thread")
                     || (self.all_denials && matches!(code, "errno" | "trap"))
+                    || (self.stack && code == "trap")
                     || (self.all_denials && code == "log" && event.args.is_some())
             }
             _ => true,
@@ -719,6 +722,7 @@ mod tests {
             started: at("2026-11-23T22:41:06Z"),
             ended: at("2026-11-23T22:41:08Z"),
             all_denials: false,
+            stack: false,
         }
     }
 

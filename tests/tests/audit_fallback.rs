@@ -400,6 +400,7 @@ fn details_match_the_truth(
         started,
         ended,
         all_denials,
+        stack: extra.contains(&"--stack"),
     };
     let notes = format!(
         "workload pids: {}\nevents of the workloads:\n{}\ntracer stderr:\n{}",
@@ -570,4 +571,48 @@ fn numbers_pids_as_the_container_sees_them() {
 #[test]
 fn all_denials_reports_what_dockers_default_profile_refuses() {
     containers(|s| s.all_denials_reports_what_dockers_default_profile_refuses());
+}
+
+/// With `--stack` the audit source gives a kill and a trap the caller's stack: read as the
+/// killed task exits, and as the trap raises SIGSYS (the record of the trap has no stack). The
+/// first frame is where the record says the call was made, in the C library's `syscall()`,
+/// and the next one the workload's function that called it.
+#[test]
+fn audit_source_with_stack_names_the_code_behind_a_kill_and_a_trap() {
+    let (runs, events) =
+        details_match_the_truth(&["--stack"], &[&["trap"], &["kill-process"]], &[]);
+    for (scenario, caller) in [("trap", "trapped_getpgid"), ("kill-process", "raw_unshare")] {
+        let pid = runs
+            .iter()
+            .find(|r| r.plan.scenario == scenario)
+            .map(|r| r.plan.pid)
+            .expect("the scenario ran");
+        let event = events
+            .iter()
+            .find(|e| e.pid == pid)
+            .unwrap_or_else(|| panic!("no event of {scenario}: {events:#?}"));
+        let stack = event
+            .stack
+            .as_deref()
+            .unwrap_or_else(|| panic!("{scenario}'s event has no stack: {event:#?}"));
+        assert_eq!(
+            stack.first().map(|f| f.ip),
+            event.ip,
+            "{scenario}: the first frame is the record's ip: {event:#?}"
+        );
+        let names: Vec<Option<&str>> = stack
+            .iter()
+            .take(2)
+            .map(|f| f.function.as_deref())
+            .collect();
+        assert_eq!(names[0], Some("syscall"), "{scenario}: {stack:#?}");
+        assert!(
+            names
+                .get(1)
+                .copied()
+                .flatten()
+                .is_some_and(|name| name.contains(caller)),
+            "{scenario}: the second frame is {caller}: {stack:#?}"
+        );
+    }
 }

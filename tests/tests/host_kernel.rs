@@ -183,6 +183,7 @@ fn reports_a_logged_call_like_the_kernel(bin: &Path, hook: &str, function: &str)
         started,
         ended,
         all_denials: false,
+        stack: false,
     };
     let notes = format!(
         "workload pid {pid}; tracer summary: {summary:?}; kmsg records overwritten before they \

@@ -173,6 +173,7 @@ fn assert_events_match(
         started,
         ended,
         all_denials,
+        stack: false,
     };
     let notes = format!(
         "workload pids: {}; kmsg records overwritten before they were read: {}\n{notes}",

@@ -24,6 +24,9 @@ pub mod names {
     pub const SCRATCH_MAP: &str = "SCRATCH";
     pub const DENIALS_ENTER_PROGRAM: &str = "denials_enter";
     pub const DENIALS_EXIT_PROGRAM: &str = "denials_exit";
+    /// The SIGSYS of a trap, seen as seccomp raises it (`signal_generate`): its stack, for the
+    /// audit source with `--stack`.
+    pub const TRAP_SIGNAL_PROGRAM: &str = "trap_signal";
     /// Per-thread state of `--all-denials`: whether the thread is inside a system call.
     pub const IN_SYSCALL_MAP: &str = "IN_SYSCALL";
     /// (arch, system call) pairs whose entries `--all-denials` reports, keyed by
@@ -48,6 +51,10 @@ pub mod source {
     /// the audit record reports without them. Its code is `SECCOMP_RET_LOG` whether or not
     /// the filter logged this very call.
     pub const SYSCALL_ENTER: u32 = 5;
+    /// A call seccomp trapped, seen as it raised SIGSYS (`signal_generate`): the details and
+    /// stack of a trap the audit source reports without them. Never an event of its own: a
+    /// trap without an audit record is `--all-denials`' to report.
+    pub const TRAP_SIGNAL: u32 = 6;
 }
 
 /// How many mount namespaces the kernel-side drop list holds; beyond it, userspace filters.

@@ -158,3 +158,36 @@ pub fn report_kill(task: &Current) {
         source::TASK_EXIT,
     );
 }
+
+/// `signal_generate(int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+/// int result)`: a trap's SIGSYS, raised by seccomp in the caller, which still runs the call.
+/// Attached only for the audit source with `--stack`, whose record of the trap has no stack.
+#[raw_tracepoint(tracepoint = "signal_generate")]
+pub fn trap_signal(ctx: RawTracePointContext) -> i32 {
+    let sig: i32 = ctx.arg(0);
+    if sig != SIGSYS {
+        return 0;
+    }
+    let task = Current::new();
+    // Kills mark the task dead first, and are reported as it exits.
+    if task.seccomp_mode(&OFFSETS) != Some(seccomp_mode::FILTER) {
+        return 0;
+    }
+    // Sent to the caller itself: a SIGSYS another process sends is not seccomp's.
+    let target: u64 = ctx.arg(2);
+    if target != task.as_ptr() as u64 {
+        return 0;
+    }
+    let Some(nr) = details::syscall_nr(&task, &OFFSETS) else {
+        return 0;
+    };
+    let mntns = task.mnt_ns_inum(&OFFSETS);
+    // SAFETY: the value is a plain integer, copied out at once.
+    if let Some(ns) = mntns
+        && unsafe { MNTNS_DROP.get(ns) }.is_some()
+    {
+        return 0;
+    }
+    emit(&task, mntns, nr, seccomp_ret::TRAP, 0, source::TRAP_SIGNAL);
+    0
+}

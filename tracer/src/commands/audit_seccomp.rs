@@ -80,11 +80,17 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
             correlator = correlator.with_logged_calls(watch_logged_calls(ebpf));
         }
     }
-    if args.stack.is_some()
-        && let Err(error) = &programs
-    {
-        return Err(anyhow::Error::new(Arc::clone(error))
-            .context("--stack needs tracer's kernel programs, which read the caller's stack"));
+    if args.stack.is_some() {
+        let ebpf = programs.as_mut().map_err(|error| {
+            anyhow::Error::new(Arc::clone(error))
+                .context("--stack needs tracer's kernel programs, which read the caller's stack")
+        })?;
+        // The audit record of a trap has no stack; --all-denials' exit program gives one.
+        if opened.hook == Hook::Audit && !args.all_denials {
+            probe::denials::attach_trap_signal(ebpf)
+                .context("attaching the program that reads a trap's stack")?;
+            correlator = correlator.with_trap_signals();
+        }
     }
     opened.announce();
     let docker = args

@@ -52,6 +52,7 @@ impl TryFrom<u32> for Source {
             source::FENTRY => Ok(Source::Fentry),
             source::KPROBE => Ok(Source::Kprobe),
             source::SYSCALL_EXIT => Ok(Source::SyscallExit),
+            source::TRAP_SIGNAL => Ok(Source::TrapSignal),
             source::TASK_EXIT => Ok(Source::TaskExit),
             source::SYSCALL_ENTER => Ok(Source::SyscallEnter),
             other => Err(DecodeError::UnknownSource(other)),
@@ -373,6 +374,7 @@ mod tests {
     fn reads_the_sources_of_all_denials_and_of_exits() {
         for (source, expected) in [
             (source::SYSCALL_EXIT, Source::SyscallExit),
+            (source::TRAP_SIGNAL, Source::TrapSignal),
             (source::TASK_EXIT, Source::TaskExit),
             (source::SYSCALL_ENTER, Source::SyscallEnter),
         ] {

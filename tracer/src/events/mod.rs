@@ -37,6 +37,10 @@ pub enum Source {
     /// of a later logged call. Never an event of its own: it completes the audit record's
     /// event of the call, or is dropped.
     SyscallEnter,
+    /// The details and stack of a call seccomp trapped, read as it raised SIGSYS (the audit
+    /// source with `--stack`). Never an event of its own: it completes the audit record's
+    /// event of the trap, or is dropped.
+    TrapSignal,
 }
 
 impl Source {
@@ -48,6 +52,7 @@ impl Source {
             Source::SyscallExit => "syscall-exit",
             Source::TaskExit => "task-exit",
             Source::SyscallEnter => "syscall-enter",
+            Source::TrapSignal => "trap-signal",
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct Correlator {
     audit_records: bool,
     /// Whether `--all-denials` programs run: only then do refusals have a second report.
     all_denials: bool,
+    /// Whether the trap signal program runs (`--stack` on the audit source): traps then have
+    /// a second report.
+    trap_signals: bool,
+    /// Trap signal reports no audit record named: a trap the filter did not ask to log.
+    unmatched_trap_signals: u64,
     logged_calls: LoggedCalls,
     entries: Entries,
 }
@@ -67,6 +72,8 @@ impl Correlator {
             held: VecDeque::new(),
             audit_records,
             all_denials,
+            trap_signals: false,
+            unmatched_trap_signals: 0,
             logged_calls: LoggedCalls::default(),
             entries: Entries::default(),
         }
@@ -77,6 +84,14 @@ impl Correlator {
     pub fn with_logged_calls(self, logged_calls: LoggedCalls) -> Self {
         Self {
             logged_calls,
+            ..self
+        }
+    }
+
+    /// With the trap signal program's reports, which give a trap's record its details.
+    pub fn with_trap_signals(self) -> Self {
+        Self {
+            trap_signals: true,
             ..self
         }
     }
@@ -150,13 +165,15 @@ impl Correlator {
         match event.source {
             Source::TaskExit => Some(Road::Program),
             Source::SyscallExit if self.all_denials => Some(Road::Program),
+            Source::TrapSignal => Some(Road::Program),
             Source::Audit => match event.code {
                 SeccompAction::KillProcess | SeccompAction::KillThread => Some(Road::Record),
                 // A refusal the kernel audited (the filter asked for it) is seen by
-                // --all-denials too.
+                // --all-denials too, and a trap by the trap signal program.
                 SeccompAction::Errno | SeccompAction::Trap if self.all_denials => {
                     Some(Road::Record)
                 }
+                SeccompAction::Trap if self.trap_signals => Some(Road::Record),
                 SeccompAction::Log if self.all_denials => Some(Road::Logged),
                 _ => None,
             },
@@ -167,16 +184,29 @@ impl Correlator {
     /// The next event whose wait is over, in arrival order.
     pub fn pop_expired(&mut self, now: Instant) -> Option<EnrichedEvent> {
         self.entries.prune(now);
-        let (_, front) = self.held.front()?;
-        if front.deadline > now {
-            return None;
+        loop {
+            let (_, front) = self.held.front()?;
+            if front.deadline > now {
+                return None;
+            }
+            if front.event.source != Source::TrapSignal {
+                return self.pop_any();
+            }
+            // Details of a trap no record names: not a report of its own.
+            self.held.pop_front();
+            self.unmatched_trap_signals += 1;
         }
-        self.pop_any()
     }
 
     /// Everything still held: the run is ending.
     pub fn pop_any(&mut self) -> Option<EnrichedEvent> {
-        let (road, held) = self.held.pop_front()?;
+        let (road, held) = loop {
+            let (road, held) = self.held.pop_front()?;
+            if held.event.source != Source::TrapSignal {
+                break (road, held);
+            }
+            self.unmatched_trap_signals += 1;
+        };
         let (event, enriched) = (held.event, held.enriched);
         if road == Road::Logged
             && let Some(entry) = self.entries.of_record(&event)
@@ -196,6 +226,12 @@ impl Correlator {
     /// allowed without logging them, mostly.
     pub fn unwanted_entries(&self) -> u64 {
         self.entries.unwanted()
+    }
+
+    /// Trap signal reports let go without a record that wanted them: traps from filters
+    /// that do not log them.
+    pub fn unmatched_trap_signals(&self) -> u64 {
+        self.unmatched_trap_signals
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -276,6 +312,41 @@ mod tests {
             assert_eq!(merged.args, Some([1, 2, 3, 4, 5, 6]));
             assert!(correlator.pop_any().is_none(), "nothing is left over");
         }
+    }
+
+    #[test]
+    fn a_trap_signal_completes_the_traps_record_and_never_goes_out_alone() {
+        let now = Instant::now();
+        let mut correlator = Correlator::new(true, false).with_trap_signals();
+        let mut signal = program(Source::TrapSignal);
+        signal.code = SeccompAction::Trap;
+        assert!(
+            correlator
+                .push(signal.clone(), Enriched::Ready, now)
+                .is_none()
+        );
+        let merged = correlator
+            .push(
+                event(Source::Audit, SeccompAction::Trap),
+                Enriched::Ready,
+                now,
+            )
+            .expect("merged")
+            .0;
+        assert_eq!(
+            (merged.source, merged.code),
+            (Source::Audit, SeccompAction::Trap)
+        );
+        assert!(merged.args.is_some());
+        // One no record names is let go when its wait is over, and counted.
+        let mut alone = signal.clone();
+        alone.pid += 1;
+        assert!(correlator.push(alone, Enriched::Ready, now).is_none());
+        let record = event(Source::Audit, SeccompAction::Errno);
+        assert!(correlator.push(record, Enriched::Ready, now).is_some());
+        assert!(correlator.pop_expired(now + MATCH_WAIT).is_none());
+        assert_eq!(correlator.unmatched_trap_signals(), 1);
+        assert!(correlator.pop_any().is_none());
     }
 
     #[test]

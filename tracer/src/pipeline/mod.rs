@@ -160,6 +160,13 @@ impl Pipeline {
         while let Some(event) = self.pending.pop_front(&mut self.enricher) {
             self.emit(event);
         }
+        let unmatched = self.correlator.unmatched_trap_signals();
+        if unmatched > 0 {
+            tracing::debug!(
+                "{unmatched} traps seen raising SIGSYS matched no audit record (filters that do \
+                 not log traps; --all-denials reports them)"
+            );
+        }
         let unwanted = self.correlator.unwanted_entries();
         if unwanted > 0 {
             tracing::debug!(

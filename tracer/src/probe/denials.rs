@@ -27,6 +27,13 @@ pub fn attach(ebpf: &mut Ebpf) -> Result<(), DenialsError> {
     attach_one(ebpf, names::DENIALS_ENTER_PROGRAM, "sys_enter")
 }
 
+/// Attaches the program that reads a trap's details and stack as seccomp raises its SIGSYS:
+/// the audit source's record of a trap has neither, and `--all-denials`' exit program, which
+/// has them too, may not run.
+pub fn attach_trap_signal(ebpf: &mut Ebpf) -> Result<(), DenialsError> {
+    attach_one(ebpf, names::TRAP_SIGNAL_PROGRAM, "signal_generate")
+}
+
 fn attach_one(
     ebpf: &mut Ebpf,
     program: &'static str,
@@ -52,14 +59,14 @@ mod tests {
     /// builds events like the audit hooks do, and it loads on every kernel, this one included.
     #[test]
     #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
-    fn the_kernel_accepts_and_attaches_both_programs() {
+    fn the_kernel_accepts_and_attaches_every_raw_tracepoint_program() {
         let offsets = offsets::from_running_kernel().expect("kernel offsets");
         let settings = tracer_common::Settings {
             all_denials: 1,
             ..tracer_common::Settings::DEFAULT
         };
         let mut ebpf = loader::load(&offsets, 4096, &settings).expect("loading (needs root)");
-        if let Err(error) = attach(&mut ebpf) {
+        if let Err(error) = attach(&mut ebpf).and_then(|()| attach_trap_signal(&mut ebpf)) {
             panic!("{}", crate::error_chain::Chain(&error));
         }
     }

@@ -192,10 +192,7 @@ impl Symbolizer {
         let word = match self.leaves.get(&key) {
             Some(word) => *word,
             None => {
-                let file = self
-                    .modules
-                    .find(&module.build_id, innermost.ip, process, places)?;
-                let elf = std::fs::read(&file.host).ok()?;
+                let elf = self.read_module(&module.build_id, innermost.ip, process, places)?;
                 let word = leaf::return_address_word(&elf, module.file_offset);
                 self.code_ranges
                     .insert(module.build_id.clone(), leaf::code_ranges(&elf));
@@ -248,17 +245,35 @@ impl Symbolizer {
         places: &Places,
     ) -> bool {
         if self.code_ranges.get(id).is_none() {
-            let Some(file) = self.modules.find(id, ip, process, places) else {
+            let Some(elf) = self.read_module(id, ip, process, places) else {
                 return false;
             };
-            let ranges = std::fs::read(&file.host)
-                .map(|elf| leaf::code_ranges(&elf))
-                .unwrap_or_default();
-            self.code_ranges.insert(id.to_vec(), ranges);
+            self.code_ranges
+                .insert(id.to_vec(), leaf::code_ranges(&elf));
         }
         self.code_ranges
             .get(id)
             .is_some_and(|ranges| ranges.iter().any(|r| r.contains(&file_offset)))
+    }
+
+    /// The bytes of the module with build id `id`; twice, like [`Self::in_module`]'s lookup,
+    /// for a file found through a process that is gone by the time it is read.
+    fn read_module(
+        &mut self,
+        id: &[u8],
+        ip: u64,
+        process: &mut Process,
+        places: &Places,
+    ) -> Option<Vec<u8>> {
+        for _ in 0..2 {
+            let file = self.modules.find(id, ip, process, places)?;
+            if let Ok(elf) = std::fs::read(&file.host) {
+                return Some(elf);
+            }
+            self.modules.forget(id);
+            process.mark_gone();
+        }
+        None
     }
 
     fn symbolize_frames(
@@ -329,6 +344,8 @@ impl Symbolizer {
             }
             self.modules.forget(&module.build_id);
             self.release();
+            // A map_files link dies with its process: the second try looks elsewhere.
+            process.mark_gone();
         }
         let Some(found) = found else {
             return vec![Frame {

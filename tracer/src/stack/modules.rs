@@ -44,6 +44,11 @@ impl Process {
         Self { pid, maps: None }
     }
 
+    /// The process is gone after all: a file opened through it could not be read.
+    pub(super) fn mark_gone(&mut self) {
+        self.maps = Some(None);
+    }
+
     pub(super) fn maps(&mut self) -> Option<&[Mapping]> {
         let pid = self.pid;
         self.maps.get_or_insert_with(|| maps::read(pid)).as_deref()
