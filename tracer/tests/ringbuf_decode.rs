@@ -70,11 +70,13 @@ fn announced(bytes: &[u8]) -> usize {
     strings.max(stack::OFFSET + stack::BUILD_IDS_AT + frames * stack::BUILD_ID_FRAME_BYTES)
 }
 
-const KNOWN_SOURCES: [u32; 4] = [
+const KNOWN_SOURCES: [u32; 6] = [
     source::FENTRY,
     source::KPROBE,
     source::SYSCALL_EXIT,
     source::TASK_EXIT,
+    source::SYSCALL_ENTER,
+    source::TRAP_SIGNAL,
 ];
 
 /// A comm as the kernel holds it: a name of up to 16 bytes without NUL, then a NUL and
@@ -283,6 +285,8 @@ proptest! {
             source::KPROBE => Source::Kprobe,
             source::SYSCALL_EXIT => Source::SyscallExit,
             source::TASK_EXIT => Source::TaskExit,
+            source::SYSCALL_ENTER => Source::SyscallEnter,
+            source::TRAP_SIGNAL => Source::TrapSignal,
             other => {
                 prop_assert!(decoded.is_err(), "source {} was accepted", other);
                 return Ok(());
