@@ -180,14 +180,17 @@ impl Pipeline {
         if !self.filter.keep(&event) {
             return;
         }
+        let now = Instant::now();
         let event = match &mut self.stacks {
-            Some(stacks) => match stacks.push(event, Instant::now()) {
+            Some(stacks) => match stacks.push(event, now) {
                 Some(event) => event,
                 None => return,
             },
             None => event,
         };
         self.send(event);
+        // A full queue lets more than one go.
+        self.release_symbolized(now);
     }
 
     fn send(&mut self, event: Event) {

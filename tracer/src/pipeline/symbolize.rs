@@ -26,7 +26,8 @@ use crate::{
 
 /// How long an event waits for its stack's names.
 pub const SYMBOLIZE_WAIT: Duration = Duration::from_secs(2);
-/// Stacks waiting for the thread at most: a burst past it goes out unsymbolized.
+/// Stacks waiting for the thread at most, and events waiting here: a burst past them goes
+/// out unsymbolized, so a flood of stacks holds a bounded amount of memory.
 const QUEUE: usize = 1024;
 
 struct Request {
@@ -59,7 +60,12 @@ pub struct StackStage {
     next_id: u64,
     /// Stacks that went out as the kernel read them.
     pub unsymbolized: u64,
+    /// Whether a flood of stacks has waited since the queue was last empty.
+    held_many: bool,
 }
+
+/// Events waiting at once past which, once they are gone, freed memory is given back.
+const FLOOD: usize = 64;
 
 impl StackStage {
     /// Starts the symbolizing thread.
@@ -96,6 +102,7 @@ impl StackStage {
             waiting: VecDeque::new(),
             next_id: 0,
             unsymbolized: 0,
+            held_many: false,
         }
     }
 
@@ -130,6 +137,7 @@ impl StackStage {
             as_read,
             deadline: now + SYMBOLIZE_WAIT,
         });
+        self.held_many |= self.waiting.len() >= FLOOD;
         self.pop_ready(now)
     }
 
@@ -138,12 +146,14 @@ impl StackStage {
         while let Ok(done) = self.done.try_recv() {
             self.take(done);
         }
+        let full = self.waiting.len() > QUEUE;
         let front = self.waiting.front()?;
-        let ready = match front.id {
-            // Not sent (the queue was full): nothing to wait for.
-            None => true,
-            Some(id) => self.finished.contains_key(&id) || front.deadline <= now,
-        };
+        let ready = full
+            || match front.id {
+                // Not sent (the queue was full): nothing to wait for.
+                None => true,
+                Some(id) => self.finished.contains_key(&id) || front.deadline <= now,
+            };
         if !ready {
             return None;
         }
@@ -165,6 +175,10 @@ impl StackStage {
                 event.stack = Some(as_read);
             }
             (None, None) => {}
+        }
+        if self.waiting.is_empty() && std::mem::take(&mut self.held_many) {
+            // A flood of stacks is over: what it held goes back to the system.
+            crate::memory::return_freed();
         }
         Some(event)
     }
@@ -302,6 +316,26 @@ mod tests {
             Some(8)
         );
         assert_eq!(stage.unsymbolized, 1);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_events_behind_a_stack_holds_a_bounded_number() {
+        let (mut stage, _unserved) = stalled();
+        let now = Instant::now();
+        assert!(stage.push(with_stack(1), now).is_none());
+        let mut out = Vec::new();
+        for pid in 2..=(QUEUE as u32 + 1) {
+            out.extend(stage.push(plain(pid), now));
+        }
+        assert!(out.is_empty(), "the queue holds {QUEUE}");
+        // One more: the stack goes out as read, and what waited behind it follows, in order.
+        out.extend(stage.push(plain(QUEUE as u32 + 2), now));
+        out.extend(std::iter::from_fn(|| stage.pop_ready(now)));
+        assert_eq!(out.len(), QUEUE + 2);
+        assert_eq!(out[0].pid, 1);
+        assert!(out.windows(2).all(|w| w[0].pid < w[1].pid));
+        assert_eq!(stage.unsymbolized, 1);
+        assert!(stage.waiting.len() <= QUEUE);
     }
 
     #[tokio::test]
