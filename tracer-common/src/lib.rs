@@ -34,6 +34,10 @@ pub mod names {
     pub const LOGGED_CALLS_MAP: &str = "LOGGED_CALLS";
     /// Settings userspace writes before load (see [`Settings`](super::Settings)).
     pub const SETTINGS_GLOBAL: &str = "SETTINGS";
+    /// `tracer profile record`: the system call counter and its maps.
+    pub const RECORDER_PROGRAM: &str = "record_syscall";
+    pub const RECORDED_CALLS_MAP: &str = "RECORDED_CALLS";
+    pub const RECORDER_LOST_MAP: &str = "RECORDER_LOST";
 }
 
 /// Which kernel program produced an event.
@@ -282,6 +286,52 @@ impl Settings {
     };
 }
 
+/// `tracer profile record`: every system call of a mount namespace, counted in the kernel per
+/// (namespace, arch, confinement) in [`names::RECORDED_CALLS_MAP`]; no call is sent to userspace.
+pub mod recorder {
+    /// Call numbers counted per key: every table tracer knows stays below it (x32's once its
+    /// bit is taken off). Numbers beyond it are counted in [`RecordedCalls::beyond_table`].
+    ///
+    /// [`RecordedCalls::beyond_table`]: super::RecordedCalls::beyond_table
+    pub const SLOTS: usize = 1024;
+    /// Namespaces (times arches and confinement) the map holds at once.
+    pub const CAPACITY: u32 = 1024;
+    /// [`RecordKey::flags`]: the caller ran under a seccomp filter. A container's own calls are
+    /// made under the runtime's filter; its runtime's set-up calls before it are not.
+    pub const CONFINED: u32 = 1 << 0;
+    /// [`RecordKey::flags`]: an x32 call (x86-64's entry, with the x32 bit in its number).
+    pub const X32: u32 = 1 << 1;
+    /// The bit x32 calls carry in their number.
+    pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+}
+
+/// Key of [`names::RECORDED_CALLS_MAP`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    pub mntns_id: u32,
+    /// The call's `AUDIT_ARCH_*`; 0 where the kernel programs could not tell it.
+    pub arch: u32,
+    /// [`recorder::CONFINED`], [`recorder::X32`].
+    pub flags: u32,
+    pub _padding: u32,
+}
+
+/// Value of [`names::RECORDED_CALLS_MAP`]: one namespace's calls in one arch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedCalls {
+    /// The last process seen calling: userspace asks it which container it is in.
+    pub last_tgid: u32,
+    pub _padding: u32,
+    /// Calls whose number is at or beyond [`recorder::SLOTS`].
+    pub beyond_table: u64,
+    /// Calls per number.
+    pub counts: [u64; recorder::SLOTS],
+    /// `CLOCK_BOOTTIME` of each number's first call, 0 where it has none.
+    pub first_seen_boot_ns: [u64; recorder::SLOTS],
+}
+
 /// Values of [`Settings::details`].
 pub mod details_level {
     /// The base fields only, as before details existed (the performance lab's baseline).
@@ -440,6 +490,8 @@ mod user {
     unsafe impl aya::Pod for super::ExitedTask {}
     unsafe impl aya::Pod for super::PathArg {}
     unsafe impl aya::Pod for super::Settings {}
+    unsafe impl aya::Pod for super::RecordKey {}
+    unsafe impl aya::Pod for super::RecordedCalls {}
 }
 
 #[cfg(test)]

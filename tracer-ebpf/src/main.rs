@@ -10,6 +10,7 @@
 
 mod denials;
 mod details;
+mod recorder;
 mod stack;
 mod task;
 

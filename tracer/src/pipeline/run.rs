@@ -44,6 +44,14 @@ impl StopSignals {
             terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
         })
     }
+
+    /// Waits for SIGINT or SIGTERM.
+    pub async fn received(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 /// Reads from `source` into `pipeline` until the run stops.
@@ -113,7 +121,7 @@ fn report_growth(reported: &Losses, now: &Losses, source: &Source) {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,

@@ -12,6 +12,7 @@ pub mod loader;
 pub mod offsets;
 pub mod path_args;
 pub mod privileges;
+pub mod recorder;
 
 use aya::Ebpf;
 use thiserror::Error;
