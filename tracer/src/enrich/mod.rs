@@ -6,6 +6,7 @@
 pub mod docker;
 pub mod index;
 pub mod lookups;
+pub mod owners;
 pub mod procfs;
 pub mod whereabouts;
 
