@@ -38,6 +38,7 @@ pub mod names {
     pub const RECORDER_PROGRAM: &str = "record_syscall";
     pub const RECORDED_CALLS_MAP: &str = "RECORDED_CALLS";
     pub const RECORDER_LOST_MAP: &str = "RECORDER_LOST";
+    pub const FIRST_CALLS_MAP: &str = "FIRST_CALLS";
 }
 
 /// Which kernel program produced an event.
@@ -317,6 +318,16 @@ pub struct RecordKey {
     pub _padding: u32,
 }
 
+/// A record of [`names::FIRST_CALLS_MAP`], a ring buffer: the first call counted under a key,
+/// made by a process that is still running, so userspace can ask it which container it is in
+/// before a short-lived container is gone.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FirstCall {
+    pub mntns_id: u32,
+    pub tgid: u32,
+}
+
 /// Value of [`names::RECORDED_CALLS_MAP`]: one namespace's calls in one arch.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -491,6 +502,7 @@ mod user {
     unsafe impl aya::Pod for super::PathArg {}
     unsafe impl aya::Pod for super::Settings {}
     unsafe impl aya::Pod for super::RecordKey {}
+    unsafe impl aya::Pod for super::FirstCall {}
     unsafe impl aya::Pod for super::RecordedCalls {}
 }
 

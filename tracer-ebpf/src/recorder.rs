@@ -7,10 +7,10 @@ use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{bpf_get_current_pid_tgid, generated::bpf_ktime_get_boot_ns},
     macros::{map, raw_tracepoint},
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::RawTracePointContext,
 };
-use tracer_common::{RecordKey, RecordedCalls, recorder, seccomp_mode};
+use tracer_common::{FirstCall, RecordKey, RecordedCalls, recorder, seccomp_mode};
 
 use crate::{MNTNS_DROP, OFFSETS, task::Current};
 
@@ -23,6 +23,11 @@ static RECORDED_CALLS: HashMap<RecordKey, RecordedCalls> =
 /// A zeroed entry to insert from: an entry is too large for the program's stack.
 #[map]
 static EMPTY_RECORD: Array<RecordedCalls> = Array::with_max_entries(1, 0);
+
+/// A key's first call, for userspace to name its container while the caller runs. Room for
+/// thousands: userspace reads them within milliseconds.
+#[map]
+static FIRST_CALLS: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
 
 /// Calls not counted because the map was full, per CPU.
 #[map]
@@ -50,13 +55,14 @@ pub fn record_syscall(ctx: RawTracePointContext) -> i32 {
         flags |= recorder::X32;
         nr &= !recorder::X32_SYSCALL_BIT;
     }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let key = RecordKey {
         mntns_id,
         arch: task.syscall_arch(&OFFSETS).unwrap_or(0),
         flags,
         _padding: 0,
     };
-    let Some(calls) = entry(&key) else {
+    let Some(calls) = entry(&key, tgid) else {
         count_lost();
         return 0;
     };
@@ -64,7 +70,7 @@ pub fn record_syscall(ctx: RawTracePointContext) -> i32 {
     // counters are updated atomically, the rest is written whole (a race only picks one
     // caller's value).
     unsafe {
-        (*calls).last_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        (*calls).last_tgid = tgid;
         let slot = nr as usize;
         if slot >= recorder::SLOTS {
             add_one(&raw mut (*calls).beyond_table);
@@ -82,13 +88,24 @@ pub fn record_syscall(ctx: RawTracePointContext) -> i32 {
 
 /// The key's entry, created zeroed on its first call.
 #[inline(always)]
-fn entry(key: &RecordKey) -> Option<*mut RecordedCalls> {
+fn entry(key: &RecordKey, tgid: u32) -> Option<*mut RecordedCalls> {
     if let Some(calls) = RECORDED_CALLS.get_ptr_mut(key) {
         return Some(calls);
     }
     let empty = EMPTY_RECORD.get(0)?;
-    // Another CPU may have created it meanwhile: either way it exists afterwards, unless full.
-    let _ = RECORDED_CALLS.insert(key, empty, u64::from(BPF_NOEXIST));
+    // Another CPU may have created it meanwhile: either way it exists afterwards, unless full,
+    // and only the CPU that created it reports it.
+    if RECORDED_CALLS
+        .insert(key, empty, u64::from(BPF_NOEXIST))
+        .is_ok()
+    {
+        let first = FirstCall {
+            mntns_id: key.mntns_id,
+            tgid,
+        };
+        // A full buffer loses only the early naming: userspace also looks at every key later.
+        let _ = FIRST_CALLS.output::<FirstCall>(&first, 0);
+    }
     RECORDED_CALLS.get_ptr_mut(key)
 }
 

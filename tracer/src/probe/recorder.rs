@@ -3,13 +3,13 @@
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, MapError, PerCpuArray},
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{ProgramError, RawTracePoint},
 };
 use thiserror::Error;
-use tracer_common::{RecordKey, RecordedCalls, names, recorder};
+use tracer_common::{FirstCall, RecordKey, RecordedCalls, names, recorder};
 
-use crate::events::Arch;
+use crate::{events::Arch, source::ringbuf::EventReader};
 
 #[derive(Debug, Error)]
 pub enum RecorderError {
@@ -19,6 +19,8 @@ pub enum RecorderError {
     Program(#[from] ProgramError),
     #[error("reading the recorder's maps")]
     Map(#[from] MapError),
+    #[error("watching the recorder's ring buffer")]
+    Ring(#[from] std::io::Error),
 }
 
 /// One namespace's calls in one arch, as counted so far.
@@ -39,6 +41,7 @@ pub struct NamespaceCalls {
 pub struct SyscallRecorder {
     calls: HashMap<MapData, RecordKey, RecordedCalls>,
     lost: PerCpuArray<MapData, u64>,
+    first_calls: EventReader,
 }
 
 impl SyscallRecorder {
@@ -60,7 +63,27 @@ impl SyscallRecorder {
         Ok(Self {
             calls: HashMap::try_from(take(ebpf, names::RECORDED_CALLS_MAP)?)?,
             lost: PerCpuArray::try_from(take(ebpf, names::RECORDER_LOST_MAP)?)?,
+            first_calls: EventReader::new(RingBuf::try_from(take(ebpf, names::FIRST_CALLS_MAP)?)?)?,
         })
+    }
+
+    /// Waits for namespaces seen calling for the first time, and returns each with the process
+    /// that called (the same namespace may come once per arch).
+    pub async fn first_calls(&mut self) -> Result<Vec<(u32, u32)>, RecorderError> {
+        self.first_calls.ready().await?;
+        let mut found = Vec::new();
+        self.first_calls
+            .read_batch(|record| {
+                if record.len() >= size_of::<FirstCall>() {
+                    // SAFETY: FirstCall is plain integers and the record holds one; read
+                    // unaligned, as a ring buffer record promises no alignment.
+                    let first: FirstCall =
+                        unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+                    found.push((first.mntns_id, first.tgid));
+                }
+            })
+            .await?;
+        Ok(found)
     }
 
     /// The namespaces seen so far and the last process each saw calling, without their counts.
@@ -126,14 +149,14 @@ mod tests {
 
     /// The counter loads and counts on every kernel tracer supports, this test machine's
     /// included: a child in a namespace of its own makes calls the test knows.
-    #[test]
+    #[tokio::test]
     #[ignore = "needs root and BPF: cargo xtask test runs it as root"]
-    fn counts_the_calls_of_a_process_in_its_own_mount_namespace() {
+    async fn counts_the_calls_of_a_process_in_its_own_mount_namespace() {
         let offsets = offsets::from_running_kernel().expect("kernel offsets");
         let mut ebpf = loader::load(&offsets, 4096, &tracer_common::Settings::DEFAULT)
             .expect("loading the object (needs root)");
         let own = crate::enrich::procfs::mount_namespace(std::process::id());
-        let recorder = SyscallRecorder::attach(&mut ebpf, own).expect("attaching the counter");
+        let mut recorder = SyscallRecorder::attach(&mut ebpf, own).expect("attaching the counter");
         // `unshare -m` gives the shell a namespace of its own; `mkdir` is called there only.
         let status = std::process::Command::new("unshare")
             .args(["-m", "sh", "-c", "mkdir -p /tmp/tracer-recorder-test; true"])
@@ -165,5 +188,17 @@ mod tests {
             "the unshared shell's mkdir was not counted: {names:?}"
         );
         assert_eq!(recorder.lost().expect("reading the lost count"), 0);
+        // The namespace's first call was announced, by a process that called in it.
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), recorder.first_calls())
+            .await
+            .expect("a first call within seconds")
+            .expect("reading the first calls");
+        assert!(
+            first
+                .iter()
+                .any(|&(ns, pid)| ns == unshared.mntns && pid > 0),
+            "no first call of namespace {} in {first:?}",
+            unshared.mntns
+        );
     }
 }

@@ -24,9 +24,8 @@ use crate::{
     profile::{RecordedGroup, Recording},
 };
 
-/// How often namespaces the runtime's reports did not cover are looked up while recording: a
-/// container that lives shorter than this, and that the runtime's events missed, stays
-/// unnamed.
+/// How often namespaces neither the runtime's reports nor their first call named are looked up
+/// again while recording (a first call is missed only when its ring buffer was full).
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The recorder needs no event buffer; the smallest the kernel takes.
@@ -41,7 +40,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     let index = Arc::new(Mutex::new(ContainerIndex::with_listener(owners.listener())));
     let docker = DockerRuntime::new(args.docker_socket.clone(), Arc::clone(&index));
     let watcher = docker.spawn_watcher();
-    let recorder = SyscallRecorder::attach(&mut ebpf, filter::host_mount_namespace())
+    let mut recorder = SyscallRecorder::attach(&mut ebpf, filter::host_mount_namespace())
         .context("attaching the system call counter")?;
     tracing::info!(
         "recording the system calls of {}; stop with Ctrl-C{}",
@@ -63,6 +62,11 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
             biased;
             () = signals.received() => break,
             () = sleep_until(deadline) => break,
+            first = recorder.first_calls() => {
+                for (mntns, pid) in first.context("reading the recorder's first calls")? {
+                    owners.learn_from_process(mntns, pid, &index, &docker).await;
+                }
+            }
             _ = lookups.tick() => name_new_namespaces(&recorder, &owners, &index, &docker).await,
         }
     }
