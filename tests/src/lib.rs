@@ -18,5 +18,7 @@ pub mod kmsg;
 pub mod oracle;
 pub mod perf;
 pub mod plan;
+#[cfg(target_arch = "x86_64")]
+pub mod profiles;
 pub mod tracer;
 pub mod workload;

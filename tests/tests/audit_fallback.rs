@@ -563,6 +563,13 @@ fn audit_source_with_all_denials_gives_a_watched_logged_call_its_details() {
     );
 }
 
+// The workload makes i386 calls, which only an x86-64 kernel takes from a 64-bit program.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn records_a_profile_that_runs_the_workload_and_checks_what_it_lacks() {
+    containers(|s| s.records_a_profile_that_runs_the_workload_and_checks_what_it_lacks());
+}
+
 #[test]
 fn numbers_pids_as_the_container_sees_them() {
     containers(|s| s.numbers_pids_as_the_container_sees_them());

@@ -60,6 +60,13 @@ fn shows_a_host_process_in_its_own_mount_namespace_only_with_host() {
     containers(|s| s.shows_a_host_process_in_its_own_mount_namespace_only_with_host());
 }
 
+// The workload makes i386 calls, which only an x86-64 kernel takes from a 64-bit program.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn records_a_profile_that_runs_the_workload_and_checks_what_it_lacks() {
+    containers(|s| s.records_a_profile_that_runs_the_workload_and_checks_what_it_lacks());
+}
+
 #[test]
 fn numbers_pids_as_the_container_sees_them() {
     containers(|s| s.numbers_pids_as_the_container_sees_them());

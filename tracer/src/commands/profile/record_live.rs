@@ -42,6 +42,8 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     let watcher = docker.spawn_watcher();
     let mut recorder = SyscallRecorder::attach(&mut ebpf, filter::host_mount_namespace())
         .context("attaching the system call counter")?;
+    // The same words as `audit seccomp`'s, for scripts that wait for them.
+    tracing::info!("attached recorder on raw_syscalls:sys_enter");
     tracing::info!(
         "recording the system calls of {}; stop with Ctrl-C{}",
         match args.containername.as_slice() {
