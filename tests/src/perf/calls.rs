@@ -18,6 +18,9 @@ use crate::filter::{self, Action, Audit, Rule, nr};
 
 /// The subcommand of `perf-lab` that runs in the child.
 pub const SUBCOMMAND: &str = "calls";
+/// Set in the child's environment: it calls from a mount namespace of its own, as a container's
+/// process does (the profile recorder leaves the host's out).
+const OWN_MOUNT_NAMESPACE: &str = "PERF_LAB_OWN_MOUNT_NAMESPACE";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallPath {
@@ -60,6 +63,7 @@ pub struct Request {
     pub rounds: u32,
     /// The CPU the child runs on, so a consumer can be kept off it.
     pub cpu: Option<usize>,
+    pub own_mount_namespace: bool,
 }
 
 /// Runs the child (this same executable) and returns what it measured.
@@ -73,6 +77,9 @@ pub fn time(lab: &Path, request: Request) -> io::Result<CallTimes> {
     ]);
     if let Some(cpu) = request.cpu {
         command.arg(cpu.to_string());
+    }
+    if request.own_mount_namespace {
+        command.env(OWN_MOUNT_NAMESPACE, "1");
     }
     let output = command.stderr(Stdio::inherit()).output()?;
     if !output.status.success() {
@@ -106,6 +113,16 @@ pub fn child_main(args: &[String]) -> i32 {
         && let Err(error) = pin_to_cpu(cpu)
     {
         eprintln!("perf-lab: cannot run on CPU {cpu}: {error}");
+        return 1;
+    }
+    // SAFETY: unshare has no memory preconditions; the child is single-threaded here.
+    if std::env::var_os(OWN_MOUNT_NAMESPACE).is_some()
+        && unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0
+    {
+        eprintln!(
+            "perf-lab: cannot enter a mount namespace of its own: {}",
+            io::Error::last_os_error()
+        );
         return 1;
     }
     // The same filter either way, so the floor pays for the same filter run.

@@ -11,7 +11,7 @@ use crate::{
     perf::{
         Measurement, Section,
         calls::online_cpus,
-        details,
+        details, recorder,
         runs::{self, Lab},
         tracer_run::RunningTracer,
     },
@@ -34,6 +34,7 @@ pub fn run(lab: &Lab, with_docker: bool) -> io::Result<()> {
     runs::tracer_costs(lab, SOURCE, &mut |_| Ok(()))?;
     runs::auditd_costs(lab)?;
     details::all_denials_cost(lab, SOURCE)?;
+    recorder::recorder_cost(lab, "sys_enter")?;
     for calls in BURSTS {
         let calls = lab.scale.of(calls);
         runs::tracer_burst(lab, SOURCE, calls)?;

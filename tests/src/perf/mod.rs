@@ -11,6 +11,7 @@ pub mod calls;
 pub mod details;
 pub mod host;
 pub mod process;
+pub mod recorder;
 pub mod runs;
 pub mod stacks;
 pub mod tracer_run;

@@ -49,6 +49,26 @@ impl Lab {
                 calls,
                 rounds,
                 cpu: self.workload_cpu,
+                own_mount_namespace: false,
+            },
+        )
+    }
+
+    /// Like [`Lab::time`], from a mount namespace of the child's own, as a container calls.
+    pub fn time_in_own_mount_namespace(
+        &self,
+        path: CallPath,
+        calls: u32,
+        rounds: u32,
+    ) -> io::Result<CallTimes> {
+        calls::time(
+            &self.exe,
+            Request {
+                path,
+                calls,
+                rounds,
+                cpu: self.workload_cpu,
+                own_mount_namespace: true,
             },
         )
     }

@@ -165,11 +165,36 @@ impl RunningTracer {
     }
 
     /// Stops tracer with SIGINT and reads its summary.
-    pub fn stop(mut self) -> io::Result<Stopped> {
+    pub fn stop(self) -> io::Result<Stopped> {
+        let (_, text, lines) = self.interrupt()?;
+        let summary = lines
+            .iter()
+            .rev()
+            .find_map(|line| parse_summary(line))
+            .ok_or_else(|| io::Error::other(format!("tracer printed no summary:\n{text}")))?;
+        Ok(Stopped { summary, log: text })
+    }
+
+    /// Stops tracer with SIGINT and returns its log, once it exited 0.
+    pub fn stop_and_read_log(self) -> io::Result<String> {
+        let (status, text, _) = self.interrupt()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "tracer ended with {status}:\n{text}"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Sends SIGINT, waits for the exit, and returns how it ended and its log.
+    fn interrupt(mut self) -> io::Result<(std::process::ExitStatus, String, Vec<String>)> {
         nix::sys::signal::kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT)
             .map_err(io::Error::from)?;
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while self.child.try_wait()?.is_none() {
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 return Err(io::Error::other(
@@ -177,7 +202,7 @@ impl RunningTracer {
                 ));
             }
             thread::sleep(Duration::from_millis(20));
-        }
+        };
         let (lock, changed) = &*self.log;
         let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
         while !log.closed {
@@ -187,13 +212,7 @@ impl RunningTracer {
                 .0;
         }
         let text = log.lines.join("\n");
-        let summary = log
-            .lines
-            .iter()
-            .rev()
-            .find_map(|line| parse_summary(line))
-            .ok_or_else(|| io::Error::other(format!("tracer printed no summary:\n{text}")))?;
-        Ok(Stopped { summary, log: text })
+        Ok((status, text, log.lines.clone()))
     }
 }
 

@@ -16,7 +16,7 @@ use tracer_common::names;
 use crate::perf::{
     Measurement, Section, bpf_stats,
     calls::{CallPath, online_cpus},
-    details,
+    details, recorder,
     runs::{self, Lab},
     stacks,
     tracer_run::RunningTracer,
@@ -56,6 +56,7 @@ pub fn run(lab: &Lab) -> io::Result<()> {
     }
     details::all_denials_cost(lab, "fentry").map_err(|error| context(error, "--all-denials"))?;
     stacks::stack_cost(lab, "fentry").map_err(|error| context(error, "--stack"))?;
+    recorder::recorder_cost(lab, "sys_enter").map_err(|error| context(error, "profile record"))?;
     exit_cost(lab).map_err(|error| context(error, "the exit tracepoint"))?;
     runs::auditd_costs(lab).map_err(|error| context(error, "auditd"))?;
     for calls in BURSTS {
