@@ -45,12 +45,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             .syscall
             .map_or_else(|| call.nr.to_string(), str::to_owned);
         let arch = event.arch.clone().unwrap_or_else(|| "-".into());
-        let key = (
-            event.group_name().to_owned(),
-            arch,
-            syscall,
-            verdict.to_string(),
-        );
+        let what = match verdict {
+            Verdict::Undecided { reason } => reason,
+            refused => refused.to_string(),
+        };
+        let key = (event.group_name().to_owned(), arch, syscall, what);
         *target.entry(key).or_default() += 1;
     }
 
