@@ -1,5 +1,5 @@
-use crate::{cli::RecordArgs, profile::RecordedGroup};
-
-pub async fn run(_args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
+pub async fn run(
+    _args: &crate::cli::RecordArgs,
+) -> anyhow::Result<Vec<crate::profile::RecordedGroup>> {
     anyhow::bail!("live recording is not built yet")
 }
