@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 use std::path::PathBuf;
 
-use crate::{enrich::Runtime, output::OutputFormat, probe::ProbeChoice};
+use crate::{
+    enrich::Runtime,
+    output::OutputFormat,
+    probe::ProbeChoice,
+    profile::{context::KernelVersion, recording::MergeMode, write::ProfileFormat},
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +29,103 @@ pub enum Command {
     /// Audit security decisions the kernel makes.
     #[command(subcommand)]
     Audit(Audit),
+    /// Record, turn into logs, merge and check seccomp profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Write a profile allowing the calls each container made, when recording stops.
+    Record(RecordArgs),
+    /// Print the profile with every refusal turned into a log (SCMP_ACT_LOG): a workload run
+    /// under it logs what the original would refuse.
+    AuditMode(AuditModeArgs),
+    /// Print one profile allowing what any of the given profiles allows.
+    Merge(MergeArgs),
+    /// List the recorded calls (tracer's JSON events) a profile would refuse. Exits 1 when
+    /// there are any, 2 on errors.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Only record these containers (comma-separated names).
+    #[arg(
+        short = 'c',
+        long = "containername",
+        value_name = "NAME",
+        value_delimiter = ',',
+        value_parser = parse_container_name
+    )]
+    pub containername: Vec<String>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    /// Where the profiles are written.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+
+    /// A profile whose rules the recorded ones are added to (such as Docker's default).
+    #[arg(long, value_name = "PROFILE.json")]
+    pub base: Option<PathBuf>,
+
+    /// One profile per container (none), per image, or one for all containers.
+    #[arg(long, value_enum, default_value_t = MergeMode::None)]
+    pub merge: MergeMode,
+
+    /// Docker's JSON, or a Security Profiles Operator SeccompProfile (YAML).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ProfileFormat::Docker)]
+    pub format: ProfileFormat,
+
+    /// The Docker API socket.
+    #[arg(long, value_name = "PATH", default_value = crate::enrich::docker::DEFAULT_SOCKET)]
+    pub docker_socket: PathBuf,
+
+    /// Build the profiles from tracer's JSON events (`tracer audit seccomp -o json` lines)
+    /// instead of recording.
+    #[arg(long, value_name = "FILE")]
+    pub from_events: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditModeArgs {
+    /// The profile to turn into logs.
+    #[arg(value_name = "PROFILE.json")]
+    pub profile: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The profiles to merge; with --check, the first is the one checked.
+    #[arg(value_name = "PROFILE.json", required = true)]
+    pub profiles: Vec<PathBuf>,
+
+    /// Print what the first profile lacks that the others allow, and exit 1 if anything.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The profile to check.
+    #[arg(value_name = "PROFILE.json")]
+    pub profile: PathBuf,
+
+    /// tracer's JSON events (`tracer audit seccomp -o json` lines).
+    #[arg(long, value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+
+    /// The container's capabilities (comma-separated, CAP_ optional), instead of Docker's
+    /// default 14.
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub caps: Option<Vec<String>>,
+
+    /// The kernel version for minKernel conditions (X.Y), instead of the running kernel's.
+    #[arg(long, value_name = "X.Y")]
+    pub kernel: Option<KernelVersion>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,7 +337,9 @@ mod tests {
             "4096",
         ])
         .unwrap();
-        let Command::Audit(Audit::Seccomp(args)) = cli.command;
+        let Command::Audit(Audit::Seccomp(args)) = cli.command else {
+            panic!("not audit seccomp");
+        };
         assert_eq!(args.probe, ProbeChoice::Kprobe);
         assert_eq!(args.output, OutputFormat::Json);
         assert_eq!(args.timeout, Some(Duration::from_millis(2500)));
@@ -259,9 +363,44 @@ mod tests {
             "/run/d.sock",
         ])
         .unwrap();
-        let Command::Audit(Audit::Seccomp(args)) = cli.command;
+        let Command::Audit(Audit::Seccomp(args)) = cli.command else {
+            panic!("not audit seccomp");
+        };
         assert_eq!(args.containername, ["web", "db"]);
         assert_eq!(args.docker_socket, PathBuf::from("/run/d.sock"));
+    }
+
+    #[test]
+    fn parses_profile_record() {
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "profile",
+            "record",
+            "-c",
+            "web,db",
+            "--merge",
+            "image",
+            "-o",
+            "kubernetes",
+            "--from-events",
+            "e.jsonl",
+            "--timeout",
+            "3",
+        ])
+        .unwrap();
+        let Command::Profile(ProfileCommand::Record(args)) = cli.command else {
+            panic!("not profile record");
+        };
+        assert_eq!(args.containername, ["web", "db"]);
+        assert_eq!(args.merge, MergeMode::Image);
+        assert_eq!(args.format, ProfileFormat::Kubernetes);
+        assert_eq!(args.output_dir, PathBuf::from("."));
+        assert_eq!(args.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(args.from_events, Some(PathBuf::from("e.jsonl")));
+        assert_eq!(
+            args.docker_socket,
+            PathBuf::from(crate::enrich::docker::DEFAULT_SOCKET)
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! what they or the kernel's audit records report, [`events`] decodes it, [`enrich`] names the
 //! container, [`filter`] selects, [`output`] formats and [`sink`] delivers; [`pipeline`] runs
 //! that path for every source, and [`commands`] wires it for each subcommand. [`stack`]
-//! symbolizes the user stacks captured with an event.
+//! symbolizes the user stacks captured with an event. [`profile`] reads, checks, merges and
+//! writes seccomp profiles, and builds them from the calls a workload made.
 
 pub mod cli;
 pub mod commands;
@@ -16,6 +17,7 @@ pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
+pub mod profile;
 pub mod sink;
 pub mod source;
 pub mod stack;

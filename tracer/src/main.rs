@@ -28,21 +28,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `profile` commands exit 1 when a check finds something, so their errors exit 2.
+    let error_code = match cli.command {
+        Command::Profile(_) => tracer::commands::profile::ERROR,
+        Command::Audit(_) => 1,
+    };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Audit(Audit::Seccomp(args)) => {
-                tracer::commands::audit_seccomp::run(args).await
-            }
+            Command::Audit(Audit::Seccomp(args)) => tracer::commands::audit_seccomp::run(args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Profile(command) => tracer::commands::profile::run(command).await,
         }
     });
     // A sink's writer blocked on a reader that stopped reading must not keep tracer alive: what
     // it held is already counted as unwritten.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("tracer: error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
     }
 }

@@ -1,3 +1,4 @@
 //! What each subcommand does, wiring the data path together.
 
 pub mod audit_seccomp;
+pub mod profile;

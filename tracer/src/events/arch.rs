@@ -6,7 +6,7 @@ use std::fmt;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// The architecture a system call was made in, as the kernel's audit record names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Arch {
     X86_64,
     /// x32: the x86-64 ABI with 32-bit pointers (audited as x86-64, told apart by the number).
