@@ -209,6 +209,12 @@ pub struct SeccompArgs {
     )]
     pub stack: Option<StackEvents>,
 
+    /// Show only the calls this seccomp profile (Docker or OCI JSON) would refuse, as a
+    /// container with Docker's default capabilities on this machine; at the end, list them and
+    /// exit non-zero if there were any.
+    #[arg(long, value_name = "PROFILE.json")]
+    pub check: Option<PathBuf>,
+
     /// What the kernel programs read for each event: none (the base fields), registers
     /// (adds errno, args, ip, ns ids, parent comm) or all (adds path, exe, cmdline).
     #[arg(long, value_enum, default_value_t = KernelDetails::All, hide = true)]

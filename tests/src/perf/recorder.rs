@@ -37,7 +37,13 @@ pub fn recorder_cost(lab: &Lab, label: &str) -> io::Result<()> {
     lab.time_in_own_mount_namespace(CallPath::Allow, lab.scale.of(STATS_CALLS), STATS_ROUNDS)?;
     let counted_after = bpf_stats::of(names::RECORDER_PROGRAM)?;
     drop(stats);
-    tracer.stop_and_read_log()?;
+    let (status, log) = tracer.stop_and_read_log()?;
+    // No container ran here, so there is nothing to write, which the recorder says.
+    if !status.success() && !log.contains("nothing to write") {
+        return Err(io::Error::other(format!(
+            "profile record ended with {status}:\n{log}"
+        )));
+    }
     let after = timed(lab)?;
     let _ = fs::remove_dir_all(&dir);
     let without = (before + after) / 2.0;

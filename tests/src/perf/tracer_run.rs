@@ -175,15 +175,10 @@ impl RunningTracer {
         Ok(Stopped { summary, log: text })
     }
 
-    /// Stops tracer with SIGINT and returns its log, once it exited 0.
-    pub fn stop_and_read_log(self) -> io::Result<String> {
+    /// Stops tracer with SIGINT and returns how it ended and its log.
+    pub fn stop_and_read_log(self) -> io::Result<(std::process::ExitStatus, String)> {
         let (status, text, _) = self.interrupt()?;
-        if !status.success() {
-            return Err(io::Error::other(format!(
-                "tracer ended with {status}:\n{text}"
-            )));
-        }
-        Ok(text)
+        Ok((status, text))
     }
 
     /// Sends SIGINT, waits for the exit, and returns how it ended and its log.

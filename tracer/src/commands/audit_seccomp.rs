@@ -16,6 +16,7 @@ use crate::{
     filter::{
         self, Filter,
         kernel::{DropList, NamespaceChange},
+        profile_check::ProfileCheck,
     },
     pipeline::{
         Pipeline, Summary,
@@ -31,6 +32,13 @@ use crate::{
 
 pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     let mut signals = StopSignals::install()?;
+    // Read first: a typo in the profile's path should not wait for the programs to load.
+    let check = args
+        .check
+        .as_deref()
+        .map(ProfileCheck::load)
+        .transpose()
+        .context("--check")?;
     if args.probe != ProbeChoice::Audit {
         privileges::check()?;
     }
@@ -112,6 +120,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         filter,
         sinks,
     );
+    if let Some(check) = check {
+        pipeline = pipeline.with_check(check);
+    }
     if args.stack.is_some() {
         let stacks = StackStage::start().context("starting the stack symbolizer's thread")?;
         pipeline = pipeline.with_stacks(stacks);
@@ -134,7 +145,18 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     }
     summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
     report(&summary, stop);
-    Ok(())
+    match &summary.check {
+        Some(check) if check.refused + check.undecided > 0 => {
+            eprint!("{}", check.report);
+            anyhow::bail!(
+                "the profile {} would refuse {} of the calls seen ({} undecided)",
+                check.profile.display(),
+                check.refused + check.undecided,
+                check.undecided
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Fills the kernel program's drop list and hands it to a task of its own, which follows the

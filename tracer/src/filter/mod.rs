@@ -1,7 +1,9 @@
 //! Which events reach the output: in userspace ([`Filter`]), and, where the kernel can decide
-//! it, already in the kernel program ([`kernel::DropList`]).
+//! it, already in the kernel program ([`kernel::DropList`]); with `--check`, only the calls a
+//! profile would refuse ([`profile_check::ProfileCheck`]).
 
 pub mod kernel;
+pub mod profile_check;
 
 use std::os::unix::fs::MetadataExt as _;
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::{
     enrich::{Enriched, Enricher},
     events::{Decoder, Event, Source},
-    filter::Filter,
+    filter::{Filter, profile_check::ProfileCheck},
     sink::Sinks,
     source::RawRecord,
 };
@@ -36,6 +36,8 @@ pub struct Pipeline {
     filter: Filter,
     /// Present with `--stack`.
     stacks: Option<StackStage>,
+    /// Present with `--check`.
+    check: Option<ProfileCheck>,
     sinks: Sinks,
     summary: Summary,
 }
@@ -55,9 +57,23 @@ impl Pipeline {
             pending: Pending::default(),
             filter,
             stacks: None,
+            check: None,
             sinks,
             summary: Summary::default(),
         }
+    }
+
+    /// With a profile check: only the calls the profile would refuse go out.
+    pub fn with_check(self, check: ProfileCheck) -> Self {
+        Self {
+            check: Some(check),
+            ..self
+        }
+    }
+
+    /// Puts what the profile check found into the summary; call it once every event went by.
+    pub fn conclude_check(&mut self) {
+        self.summary.check = self.check.as_ref().map(ProfileCheck::outcome);
     }
 
     /// With stacks: events that carry one get it symbolized before they go out.
@@ -178,6 +194,11 @@ impl Pipeline {
 
     fn emit(&mut self, event: Event) {
         if !self.filter.keep(&event) {
+            return;
+        }
+        if let Some(check) = &mut self.check
+            && !check.keep(&event)
+        {
             return;
         }
         let now = Instant::now();

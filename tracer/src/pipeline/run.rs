@@ -104,6 +104,7 @@ pub async fn finish(source: &mut Source, mut pipeline: Pipeline) -> anyhow::Resu
     pipeline
         .finish_stacks(Instant::now() + STACKS_AT_STOP)
         .await;
+    pipeline.conclude_check();
     let losses = source.final_losses().await?;
     let totals = pipeline.sinks.close(FLUSH_DEADLINE).await;
     Ok(Summary {

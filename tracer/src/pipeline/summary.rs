@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::filter::profile_check::CheckOutcome;
+
 /// What happened to the events of a run, counted the same way for every source.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -21,6 +23,8 @@ pub struct Summary {
     pub counted_but_delivered: u64,
     /// Stacks that went out as the kernel read them, not symbolized in time.
     pub unsymbolized: u64,
+    /// What `--check` found.
+    pub check: Option<CheckOutcome>,
 }
 
 impl fmt::Display for Summary {
@@ -48,6 +52,13 @@ impl fmt::Display for Summary {
         }
         if self.unsymbolized > 0 {
             write!(f, ", {} stacks not symbolized in time", self.unsymbolized)?;
+        }
+        if let Some(check) = &self.check {
+            write!(
+                f,
+                ", {} calls the profile would refuse, {} undecided",
+                check.refused, check.undecided
+            )?;
         }
         if self.lost > 0 || self.unwritten > 0 {
             write!(f, " (see the warnings above for why)")?;
@@ -77,12 +88,17 @@ mod tests {
             docker_api_calls: Some(5),
             counted_but_delivered: 7,
             unsymbolized: 3,
+            check: Some(CheckOutcome {
+                refused: 2,
+                undecided: 1,
+                ..CheckOutcome::default()
+            }),
         };
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 5 Docker API \
-             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time \
-             (see the warnings above for why)"
+             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 \
+             calls the profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod audit_mode;
 pub mod context;
 pub mod evaluate;
 pub mod events_file;
+pub mod findings;
 pub mod load;
 pub mod merge;
 pub mod model;

@@ -74,7 +74,9 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     }
     name_new_namespaces(&recorder, &owners, &index, &docker).await;
     let recorded = recorder.read().context("reading the recorded calls")?;
-    let lost = recorder.lost().context("reading the recorder's lost count")?;
+    let lost = recorder
+        .lost()
+        .context("reading the recorder's lost count")?;
     drop(ebpf);
     watcher.abort();
 
@@ -164,7 +166,11 @@ fn group_by_container<'a>(
 /// runtime installs its filter right before starting the container's program, so calls made
 /// without one are the runtime's own set-up (mounts, pivot_root), which the profile must not
 /// allow. A container that ran unconfined has only those: all its calls count then.
-fn recording_of(container: &Container, namespaces: &[&NamespaceCalls], clock: WallClock) -> Recording {
+fn recording_of(
+    container: &Container,
+    namespaces: &[&NamespaceCalls],
+    clock: WallClock,
+) -> Recording {
     let confined = namespaces.iter().any(|ns| ns.confined);
     if !confined {
         tracing::warn!(
