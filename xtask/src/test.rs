@@ -16,7 +16,12 @@ use crate::{
 
 /// The integration tests that run on this host's own kernel: its hooks' errors, and the audit
 /// fallback source against a real dockerd and auditd.
-const HOST_TEST_TARGETS: &[&str] = &["host_kernel", "audit_fallback", "pipeline_faults"];
+const HOST_TEST_TARGETS: &[&str] = &[
+    "host_kernel",
+    "audit_fallback",
+    "pipeline_faults",
+    "profile_commands",
+];
 
 #[derive(Args)]
 pub struct Options {
