@@ -42,16 +42,7 @@ pub struct Lab {
 
 impl Lab {
     pub fn time(&self, path: CallPath, calls: u32, rounds: u32) -> io::Result<CallTimes> {
-        calls::time(
-            &self.exe,
-            Request {
-                path,
-                calls,
-                rounds,
-                cpu: self.workload_cpu,
-                own_mount_namespace: false,
-            },
-        )
+        self.time_where(path, calls, rounds, false)
     }
 
     /// Like [`Lab::time`], from a mount namespace of the child's own, as a container calls.
@@ -61,6 +52,16 @@ impl Lab {
         calls: u32,
         rounds: u32,
     ) -> io::Result<CallTimes> {
+        self.time_where(path, calls, rounds, true)
+    }
+
+    fn time_where(
+        &self,
+        path: CallPath,
+        calls: u32,
+        rounds: u32,
+        own_mount_namespace: bool,
+    ) -> io::Result<CallTimes> {
         calls::time(
             &self.exe,
             Request {
@@ -68,7 +69,7 @@ impl Lab {
                 calls,
                 rounds,
                 cpu: self.workload_cpu,
-                own_mount_namespace: true,
+                own_mount_namespace,
             },
         )
     }
