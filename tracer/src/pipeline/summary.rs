@@ -56,7 +56,7 @@ impl fmt::Display for Summary {
         if let Some(check) = &self.check {
             write!(
                 f,
-                ", {} calls the profile would refuse, {} undecided",
+                ", {} the profile would refuse, {} undecided",
                 check.refused, check.undecided
             )?;
         }
@@ -97,8 +97,8 @@ mod tests {
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 5 Docker API \
-             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 \
-             calls the profile would refuse, 1 undecided (see the warnings above for why)"
+             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 the \
+             profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
 }
