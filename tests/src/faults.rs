@@ -93,6 +93,49 @@ impl Scenarios<'_> {
         );
     }
 
+    /// `profile record` with dockerd frozen while a container it does not know calls: asking
+    /// which container that is hangs, yet SIGINT still ends the recording within
+    /// [`STOP_LIMIT`], saying the runtime did not answer.
+    pub fn recording_stops_at_once_while_dockerd_is_frozen(&self) {
+        let dockerd = Dockerd::start();
+        let socket = dockerd.socket();
+        let dir = dockerd.scratch_dir("frozen-profiles");
+        let recorder = Tracer::start(
+            self.tracer,
+            &[
+                "profile",
+                "record",
+                "--docker-socket",
+                socket.to_str().expect("UTF-8 path"),
+                "--output-dir",
+                dir.to_str().expect("UTF-8 path"),
+            ],
+        );
+        assert_eq!(recorder.wait_attached(), "recorder");
+        // Let the recorder follow dockerd first, so what is tested is a runtime that stops
+        // answering, not one that never answered.
+        dockerd.docker_ok(&["version"]);
+        std::thread::sleep(Duration::from_secs(1));
+        let _frozen = Frozen::new(dockerd.pid().expect("dockerd runs"));
+        let mut run = Detached::start(self.workload, &["burst", "10"], true);
+        run.wait_workload();
+        // Time for the question about its namespace to be asked and to hang.
+        std::thread::sleep(Duration::from_millis(500));
+
+        let stop = recorder.interrupt_timed(STOP_PATIENCE);
+        let stderr = stop.finished.stderr_text();
+        assert!(
+            stop.exited_after.is_some_and(|t| t <= STOP_LIMIT),
+            "profile record did not exit within {STOP_LIMIT:?} of SIGINT while dockerd was \
+             frozen: {}; stderr:\n{stderr}",
+            describe_stop(&stop)
+        );
+        assert!(
+            stderr.contains("did not answer"),
+            "profile record did not say the runtime left a question open: {stderr}"
+        );
+    }
+
     /// An unwanted container, then a wanted one, each killed at once by its profile, until a
     /// wanted one gets a mount namespace number an unwanted one had: `-c` must still show every
     /// wanted container's kill the kernel recorded.

@@ -274,6 +274,11 @@ fn stops_at_once_and_prints_events_while_dockerd_is_frozen() {
 }
 
 #[test]
+fn recording_stops_at_once_while_dockerd_is_frozen() {
+    containers(|s| s.recording_stops_at_once_while_dockerd_is_frozen());
+}
+
+#[test]
 fn shows_every_wanted_kill_when_an_unwanted_containers_namespace_is_reused() {
     containers(|s| s.shows_every_wanted_kill_when_an_unwanted_containers_namespace_is_reused());
 }

@@ -2,13 +2,16 @@
 //! kernel until the stop, then hands each chosen container's calls to the profile writer.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use anyhow::Context as _;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::{
+    task::JoinSet,
+    time::{Instant, MissedTickBehavior},
+};
 
 use crate::{
     cli::RecordArgs,
@@ -27,6 +30,11 @@ use crate::{
 /// How often namespaces neither the runtime's reports nor their first call named are looked up
 /// again while recording (a first call is missed only when its ring buffer was full).
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(200);
+
+/// At stop, how long the last questions to the runtime may take: a stop takes a second at most.
+const LAST_LOOKUPS: Duration = Duration::from_millis(500);
+/// Questions remembered, so each is asked once; beyond it they start over.
+const REMEMBERED_QUESTIONS: usize = 65536;
 
 /// The recorder needs no event buffer; the smallest the kernel takes.
 const RING_BUFFER_BYTES: u32 = 4096;
@@ -59,6 +67,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let mut lookups = tokio::time::interval(LOOKUP_INTERVAL);
     lookups.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut naming = Naming::new(owners.clone(), Arc::clone(&index), Arc::clone(&docker));
     loop {
         tokio::select! {
             biased;
@@ -66,13 +75,20 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
             () = sleep_until(deadline) => break,
             first = recorder.first_calls() => {
                 for (mntns, pid) in first.context("reading the recorder's first calls")? {
-                    owners.learn_from_process(mntns, pid, &index, &docker).await;
+                    naming.ask(mntns, pid);
                 }
             }
-            _ = lookups.tick() => name_new_namespaces(&recorder, &owners, &index, &docker).await,
+            _ = lookups.tick() => {
+                for (mntns, pid) in recorder.callers() {
+                    naming.ask(mntns, pid);
+                }
+            }
         }
     }
-    name_new_namespaces(&recorder, &owners, &index, &docker).await;
+    for (mntns, pid) in recorder.callers() {
+        naming.ask(mntns, pid);
+    }
+    naming.settle(LAST_LOOKUPS).await;
     let recorded = recorder.read().context("reading the recorded calls")?;
     let lost = recorder
         .lost()
@@ -127,18 +143,64 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     Ok(groups)
 }
 
-/// Asks about every namespace seen calling that no runtime report covered yet, from the last
-/// process seen calling in it.
-async fn name_new_namespaces(
-    recorder: &SyscallRecorder,
-    owners: &NamespaceOwners,
-    index: &Mutex<ContainerIndex>,
-    docker: &DockerRuntime,
-) {
-    for (mntns, pid) in recorder.callers() {
-        if !owners.knows(mntns) {
-            owners.learn_from_process(mntns, pid, index, docker).await;
+/// Asks in the background which container owns a namespace no runtime report covered yet, from
+/// a process seen calling in it: a frozen dockerd must hold up neither the recording nor its
+/// stop.
+struct Naming {
+    owners: NamespaceOwners,
+    index: Arc<Mutex<ContainerIndex>>,
+    docker: Arc<DockerRuntime>,
+    /// (namespace, process) pairs asked about already: a namespace no runtime knows is asked
+    /// about again only from another process.
+    asked: HashSet<(u32, u32)>,
+    tasks: JoinSet<()>,
+}
+
+impl Naming {
+    fn new(
+        owners: NamespaceOwners,
+        index: Arc<Mutex<ContainerIndex>>,
+        docker: Arc<DockerRuntime>,
+    ) -> Self {
+        Self {
+            owners,
+            index,
+            docker,
+            asked: HashSet::new(),
+            tasks: JoinSet::new(),
         }
+    }
+
+    fn ask(&mut self, mntns: u32, pid: u32) {
+        if self.owners.knows(mntns) {
+            return;
+        }
+        if self.asked.len() >= REMEMBERED_QUESTIONS {
+            self.asked.clear();
+        }
+        if !self.asked.insert((mntns, pid)) {
+            return;
+        }
+        let (owners, index, docker) = (
+            self.owners.clone(),
+            Arc::clone(&self.index),
+            Arc::clone(&self.docker),
+        );
+        self.tasks.spawn(async move {
+            owners.learn_from_process(mntns, pid, &index, &docker).await;
+        });
+    }
+
+    /// Waits for the questions still open, until `patience` runs out.
+    async fn settle(&mut self, patience: Duration) {
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(patience, all).await.is_err() {
+            tracing::warn!(
+                "the runtime did not answer within {patience:?}: containers it had not named \
+                 by then are left out"
+            );
+        }
+        self.tasks.abort_all();
     }
 }
 
