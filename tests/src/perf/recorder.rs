@@ -25,7 +25,7 @@ pub fn recorder_cost(lab: &Lab, label: &str) -> io::Result<()> {
     let output_dir = dir
         .to_str()
         .ok_or_else(|| io::Error::other("a UTF-8 temp dir"))?;
-    let tracer = RunningTracer::start(
+    let tracer = RunningTracer::start_subcommand(
         &lab.tracer,
         &["profile", "record", "--output-dir", output_dir],
         lab.consumer_cpu,

@@ -57,9 +57,24 @@ impl RunningTracer {
         cpu: Option<usize>,
         watched: Option<String>,
     ) -> io::Result<Self> {
+        let mut all = vec!["audit", "seccomp", "-o", "json"];
+        all.extend_from_slice(args);
+        Self::spawn(bin, &all, cpu, watched)
+    }
+
+    /// Starts `tracer ARGS`, another subcommand than `audit seccomp`.
+    pub fn start_subcommand(bin: &Path, args: &[&str], cpu: Option<usize>) -> io::Result<Self> {
+        Self::spawn(bin, args, cpu, None)
+    }
+
+    fn spawn(
+        bin: &Path,
+        args: &[&str],
+        cpu: Option<usize>,
+        watched: Option<String>,
+    ) -> io::Result<Self> {
         let mut command = Command::new(bin);
         command
-            .args(["audit", "seccomp", "-o", "json"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
