@@ -70,7 +70,11 @@ pub fn record_syscall(ctx: RawTracePointContext) -> i32 {
     // counters are updated atomically, the rest is written whole (a race only picks one
     // caller's value).
     unsafe {
-        (*calls).last_tgid = tgid;
+        // Written only when it changes: a store on every call would bounce the cache line
+        // between the CPUs a container's threads run on.
+        if (*calls).last_tgid != tgid {
+            (*calls).last_tgid = tgid;
+        }
         let slot = nr as usize;
         if slot >= recorder::SLOTS {
             add_one(&raw mut (*calls).beyond_table);

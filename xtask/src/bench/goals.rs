@@ -117,6 +117,15 @@ pub static GOALS: &[Goal] = &[
         unit: "MiB",
     },
     Goal {
+        what: "a recorded workload's call with profile record ≤ 2× without (same run)",
+        applies: Applies::Both,
+        sources: &["sys_enter"],
+        metric: "call of a recorded workload with profile record ÷ without tracer",
+        bound: Bound::AtMost(2.0),
+        convert: same,
+        unit: "×",
+    },
+    Goal {
         what: "RSS ≤ 16 MiB steady",
         applies: Applies::Both,
         sources: TRACER,
