@@ -98,19 +98,17 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
 
     let clock = WallClock::now();
     let by_container = group_by_container(&recorded, &owners);
-    let unnamed: Vec<u32> = recorded
+    let unnamed = recorded
         .iter()
         .map(|ns| ns.mntns)
         .filter(|&ns| !owners.knows(ns))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !unnamed.is_empty() {
+        .collect::<HashSet<_>>()
+        .len();
+    if unnamed > 0 {
         tracing::info!(
-            "{} mount namespaces outside the host's belong to no container the runtime named \
-             (processes of other runtimes, or services with a namespace of their own); their \
-             calls are left out",
-            unnamed.len()
+            "{unnamed} mount namespaces outside the host's belong to no container the runtime \
+             named (processes of other runtimes, or services with a namespace of their own); \
+             their calls are left out"
         );
     }
     if lost > 0 {
