@@ -50,15 +50,8 @@ pub enum ProfileCommand {
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Only record these containers (comma-separated names).
-    #[arg(
-        short = 'c',
-        long = "containername",
-        value_name = "NAME",
-        value_delimiter = ',',
-        value_parser = parse_container_name
-    )]
-    pub containername: Vec<String>,
+    #[command(flatten)]
+    pub containers: ContainerNames,
 
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -134,6 +127,20 @@ pub enum Audit {
     Seccomp(SeccompArgs),
 }
 
+/// `-c`: the containers a command is about.
+#[derive(Debug, Args)]
+pub struct ContainerNames {
+    /// Only these containers (comma-separated names).
+    #[arg(
+        short = 'c',
+        long = "containername",
+        value_name = "NAME",
+        value_delimiter = ',',
+        value_parser = parse_container_name
+    )]
+    pub names: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct SeccompArgs {
     /// Where events come from: auto tries fentry, then kprobe, then audit (the kernel's own
@@ -168,15 +175,8 @@ pub struct SeccompArgs {
     #[arg(long, value_name = "PATH", default_value = crate::enrich::docker::DEFAULT_SOCKET)]
     pub docker_socket: PathBuf,
 
-    /// Only show events of these containers (comma-separated names).
-    #[arg(
-        short = 'c',
-        long = "containername",
-        value_name = "NAME",
-        value_delimiter = ',',
-        value_parser = parse_container_name
-    )]
-    pub containername: Vec<String>,
+    #[command(flatten)]
+    pub containers: ContainerNames,
 
     /// Size of the kernel's event buffer: a power of two, at least one page (e.g. 4096, 256K,
     /// 4M). Larger buffers absorb longer bursts; lost events are always counted and reported.
@@ -352,7 +352,7 @@ mod tests {
         assert!(args.host);
         assert_eq!(args.ring_buffer_size, 4096);
         assert_eq!(args.runtimes, [Runtime::Docker]);
-        assert!(args.containername.is_empty());
+        assert!(args.containers.names.is_empty());
     }
 
     #[test]
@@ -372,7 +372,7 @@ mod tests {
         let Command::Audit(Audit::Seccomp(args)) = cli.command else {
             panic!("not audit seccomp");
         };
-        assert_eq!(args.containername, ["web", "db"]);
+        assert_eq!(args.containers.names, ["web", "db"]);
         assert_eq!(args.docker_socket, PathBuf::from("/run/d.sock"));
     }
 
@@ -397,7 +397,7 @@ mod tests {
         let Command::Profile(ProfileCommand::Record(args)) = cli.command else {
             panic!("not profile record");
         };
-        assert_eq!(args.containername, ["web", "db"]);
+        assert_eq!(args.containers.names, ["web", "db"]);
         assert_eq!(args.merge, MergeMode::Image);
         assert_eq!(args.format, ProfileFormat::Kubernetes);
         assert_eq!(args.output_dir, PathBuf::from("."));

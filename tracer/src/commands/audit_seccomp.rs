@@ -58,7 +58,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     )?;
 
     let host_mntns = filter::host_mount_namespace();
-    let filter = Filter::new(args.host, args.containername.clone());
+    let filter = Filter::new(args.host, args.containers.names.clone());
     let index = Arc::new(Mutex::new(match programs.as_mut() {
         Ok(ebpf) if opened.hook != Hook::Audit => {
             let changes = follow_in_kernel_drop_list(ebpf, &filter, host_mntns, args.host)?;

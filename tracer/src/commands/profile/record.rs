@@ -24,12 +24,12 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
     };
     let groups: Vec<RecordedGroup> = groups
         .into_iter()
-        .filter(|g| args.containername.is_empty() || args.containername.contains(&g.name))
+        .filter(|g| args.containers.names.is_empty() || args.containers.names.contains(&g.name))
         .collect();
     if groups.is_empty() {
         anyhow::bail!(
             "no calls were recorded{}: nothing to write",
-            if args.containername.is_empty() {
+            if args.containers.names.is_empty() {
                 ""
             } else {
                 " for the containers given with -c"

@@ -54,7 +54,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     tracing::info!("attached recorder on raw_syscalls:sys_enter");
     tracing::info!(
         "recording the system calls of {}; stop with Ctrl-C{}",
-        match args.containername.as_slice() {
+        match args.containers.names.as_slice() {
             [] => "every container".to_owned(),
             names => for_terminal(&names.join(", "), Encoding::Plain).into_owned(),
         },
@@ -120,7 +120,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
     }
     let mut groups = Vec::new();
     for (container, namespaces) in by_container {
-        if !args.containername.is_empty() && !args.containername.contains(&container.name) {
+        if !args.containers.names.is_empty() && !args.containers.names.contains(&container.name) {
             continue;
         }
         groups.push(RecordedGroup {
@@ -130,7 +130,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<Vec<RecordedGroup>> {
             recording: recording_of(&container, &namespaces, clock),
         });
     }
-    for wanted in &args.containername {
+    for wanted in &args.containers.names {
         if !groups.iter().any(|group| &group.name == wanted) {
             tracing::warn!(
                 "container {} made no call while recording (or never ran): no profile for it",
