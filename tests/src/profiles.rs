@@ -329,21 +329,9 @@ fn run_reading_the_kernel_log(
     profile: &Path,
     audit: &mut AuditLog,
 ) -> Output {
-    let seccomp = format!("seccomp={}", profile.display());
+    let args = workload_args(name, profile);
     let mut child = dockerd
-        .docker_command(&[
-            "run",
-            "--name",
-            name,
-            "--network",
-            "none",
-            "--security-opt",
-            &seccomp,
-            IMAGE,
-            "sh",
-            "-c",
-            WORKLOAD,
-        ])
+        .docker_command(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
