@@ -146,7 +146,7 @@ fn per_event(c: &mut Criterion) {
         })
     });
     for format in ["columns", "json"] {
-        let mut formatter = format.parse::<OutputFormat>().unwrap().formatter();
+        let mut formatter = format.parse::<OutputFormat>().unwrap().formatter().unwrap();
         group.bench_function(format!("decode+{format}"), |b| {
             let mut out = Vec::with_capacity(BATCH * 1024);
             b.iter(|| {
@@ -185,7 +185,7 @@ fn end_to_end(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     copy(&mut group, &records);
     for format in ["json", "columns"] {
-        let formatter = format.parse::<OutputFormat>().unwrap().formatter();
+        let formatter = format.parse::<OutputFormat>().unwrap().formatter().unwrap();
         let null = std::fs::File::create("/dev/null").expect("opening /dev/null");
         let sinks = Sinks::start(vec![Box::new(Stdout::to_file(formatter, null))])
             .expect("starting the sink");

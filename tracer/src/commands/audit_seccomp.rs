@@ -26,7 +26,7 @@ use crate::{
         symbolize::StackStage,
     },
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
-    sink::{Sinks, stdout::Stdout},
+    sink::Sinks,
     source,
 };
 
@@ -39,6 +39,8 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .map(ProfileCheck::load)
         .transpose()
         .context("--check")?;
+    // Opened before the programs load, so a bad path or URL fails at once.
+    let writers = super::sinks::writers(&args)?;
     if args.probe != ProbeChoice::Audit {
         privileges::check()?;
     }
@@ -111,8 +113,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
         .into();
-    let sinks = Sinks::start(vec![Box::new(Stdout::new(args.output.formatter()))])
-        .context("starting the stdout writer")?;
+    let sinks = Sinks::start(writers).context("starting the sinks' writer threads")?;
     let mut pipeline = Pipeline::new(
         Decoder::new(node, WallClock::now()),
         correlator,

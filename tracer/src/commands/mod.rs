@@ -2,3 +2,4 @@
 
 pub mod audit_seccomp;
 pub mod profile;
+pub mod sinks;

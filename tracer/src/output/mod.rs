@@ -21,11 +21,15 @@ pub enum OutputFormat {
     Columns(Vec<Field>),
     Json,
     JsonPretty,
+    /// Nothing on standard output: events go only to the other sinks.
+    None,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FormatError {
-    #[error("unknown output format {0:?}: use columns, json, jsonpretty or columns=FIELD,...")]
+    #[error(
+        "unknown output format {0:?}: use columns, json, jsonpretty, none or columns=FIELD,..."
+    )]
     UnknownFormat(String),
     #[error("columns= needs at least one field; known fields: {}", fields::names())]
     NoColumns,
@@ -41,6 +45,7 @@ impl FromStr for OutputFormat {
             "columns" => Ok(Self::Columns(fields::default_columns())),
             "json" => Ok(Self::Json),
             "jsonpretty" => Ok(Self::JsonPretty),
+            "none" => Ok(Self::None),
             _ => {
                 let list = spec
                     .strip_prefix("columns=")
@@ -72,6 +77,7 @@ impl fmt::Display for OutputFormat {
             }
             Self::Json => f.write_str("json"),
             Self::JsonPretty => f.write_str("jsonpretty"),
+            Self::None => f.write_str("none"),
         }
     }
 }
@@ -85,11 +91,13 @@ pub trait Formatter: Send {
 }
 
 impl OutputFormat {
-    pub fn formatter(&self) -> Box<dyn Formatter> {
+    /// None for `-o none`.
+    pub fn formatter(&self) -> Option<Box<dyn Formatter>> {
         match self {
-            Self::Columns(columns) => Box::new(Columns::new(columns.clone())),
-            Self::Json => Box::new(Json::new(false)),
-            Self::JsonPretty => Box::new(Json::new(true)),
+            Self::Columns(columns) => Some(Box::new(Columns::new(columns.clone()))),
+            Self::Json => Some(Box::new(Json::new(false))),
+            Self::JsonPretty => Some(Box::new(Json::new(true))),
+            Self::None => None,
         }
     }
 }
@@ -102,6 +110,7 @@ mod tests {
     fn parses_every_format() {
         assert_eq!("json".parse(), Ok(OutputFormat::Json));
         assert_eq!("jsonpretty".parse(), Ok(OutputFormat::JsonPretty));
+        assert_eq!("none".parse(), Ok(OutputFormat::None));
         assert_eq!(
             "columns".parse(),
             Ok(OutputFormat::Columns(fields::default_columns()))

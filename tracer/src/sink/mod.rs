@@ -24,11 +24,19 @@ pub struct Progress {
     pub reader_gone: bool,
     /// The writer has written everything it was given, or given up.
     pub finished: bool,
+    /// Writes or sends tried again after a failure (a receiver that was down, a full disk).
+    pub retries: u64,
+    /// Writes or sends that failed; what they held is written later, or counted as unwritten.
+    pub failures: u64,
 }
 
 /// A sink's writer: runs in its own thread until the queue closes.
 pub trait Writer: Send + 'static {
     fn name(&self) -> &'static str;
+    /// Events its queue holds before new ones are counted as unwritten.
+    fn capacity(&self) -> usize {
+        QUEUE_EVENTS
+    }
     fn run(self: Box<Self>, events: queue::Receiver<Arc<Event>>, progress: watch::Sender<Progress>);
 }
 
@@ -51,6 +59,17 @@ pub struct SinkTotals {
     pub reader_gone: bool,
 }
 
+/// One sink, as [`Sinks::states`] reports it.
+#[derive(Clone, Debug)]
+pub struct SinkState {
+    pub name: &'static str,
+    /// Events in its queue.
+    pub queued: usize,
+    /// Events its queue could not take so far.
+    pub unwritten: u64,
+    pub progress: Progress,
+}
+
 pub struct Sinks {
     sinks: Vec<Sink>,
 }
@@ -60,7 +79,7 @@ impl Sinks {
         let sinks = writers
             .into_iter()
             .map(|writer| {
-                let (queue, events) = queue::bounded(QUEUE_EVENTS);
+                let (queue, events) = queue::bounded(writer.capacity());
                 let (report, progress) = watch::channel(Progress::default());
                 let name = writer.name();
                 let thread = std::thread::Builder::new()
@@ -109,6 +128,22 @@ impl Sinks {
             .iter()
             .map(|sink| sink.progress.borrow().written)
             .sum()
+    }
+
+    /// How each sink is doing now, for the metrics.
+    pub fn states(&self) -> Vec<SinkState> {
+        self.sinks
+            .iter()
+            .map(|sink| {
+                let progress = sink.progress.borrow().clone();
+                SinkState {
+                    name: sink.name,
+                    queued: sink.queue.as_ref().map_or(0, queue::Sender::len),
+                    unwritten: sink.rejected,
+                    progress,
+                }
+            })
+            .collect()
     }
 
     /// Resolves once a sink's reader is gone for good.

@@ -95,6 +95,13 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Items queued now.
+    pub fn len(&self) -> usize {
+        self.shared.lock().items.len()
+    }
+}
+
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();

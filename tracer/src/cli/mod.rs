@@ -1,5 +1,9 @@
 //! Command-line arguments. Parsing only: the work is done by the modules they are handed to.
 
+pub mod daemon;
+pub mod output_file;
+pub mod webhook;
+
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -148,8 +152,8 @@ pub struct SeccompArgs {
     #[arg(long, value_enum, default_value_t = ProbeChoice::Auto)]
     pub probe: ProbeChoice,
 
-    /// Output: columns, json (one object per line), jsonpretty, or columns=FIELD,... with
-    /// field names as in the JSON (e.g. columns=pid,comm,syscall,code).
+    /// Standard output: columns, json (one object per line), jsonpretty, none, or
+    /// columns=FIELD,... with field names as in the JSON (e.g. columns=pid,comm,syscall,code).
     #[arg(short, long, default_value = "columns")]
     pub output: OutputFormat,
 
@@ -215,6 +219,15 @@ pub struct SeccompArgs {
     #[arg(long, value_name = "PROFILE.json")]
     pub check: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub output_file: output_file::OutputFileArgs,
+
+    #[command(flatten)]
+    pub webhook: webhook::WebhookArgs,
+
+    #[command(flatten)]
+    pub daemon: daemon::DaemonArgs,
+
     /// What the kernel programs read for each event: none (the base fields), registers
     /// (adds errno, args, ip, ns ids, parent comm) or all (adds path, exe, cmdline).
     #[arg(long, value_enum, default_value_t = KernelDetails::All, hide = true)]
@@ -266,12 +279,12 @@ fn parse_container_name(text: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-fn parse_byte_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_byte_size(text: &str) -> Result<usize, String> {
     let bytes = parse_size(text)?;
     usize::try_from(bytes).map_err(|_| format!("{text:?} is too large"))
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
@@ -290,7 +303,7 @@ fn parse_ring_buffer_size(text: &str) -> Result<u32, String> {
 }
 
 /// A size in bytes with an optional unit: 4096, 256K, 4M, 1G.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),
         None => (text, ""),
