@@ -138,7 +138,7 @@ impl Sinks {
                 let progress = sink.progress.borrow().clone();
                 SinkState {
                     name: sink.name,
-                    queued: sink.queue.as_ref().map_or(0, queue::Sender::len),
+                    queued: sink.queue.as_ref().map_or(0, queue::Sender::queued),
                     unwritten: sink.rejected,
                     progress,
                 }

@@ -97,7 +97,7 @@ impl<T> Sender<T> {
 
 impl<T> Sender<T> {
     /// Items queued now.
-    pub fn len(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.shared.lock().items.len()
     }
 }
