@@ -314,21 +314,36 @@ if grep -qw tracer.suite=audit /proc/cmdline; then
     poweroff -f
 fi
 
+# Recording a profile counts calls with a raw tracepoint whatever the hook, and each hook's own
+# part of that scenario (--all-denials, --check) has scenarios of its own: it runs with one hook
+# per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted.
+case "$(uname -r)" in
+    6.1.*) profile_probe=kprobe ;;
+    *) profile_probe=fentry ;;
+esac
+case " {probes} " in
+    *" $profile_probe "*) ;;
+    *) profile_probe={first} ;;
+esac
+
 status=success
 for probe in {probes}; do
     echo "init: probe $probe"
     export TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
+    once=
+    [ "$probe" = "$profile_probe" ] || once="--skip records_a_profile_that_runs_the_workload"
     # Both run even when the first fails, so the host counts every test of every probe.
     result=passed
     /bin/kernel_hooks --test-threads=1 || result=failed
-    /bin/docker_containers --test-threads=1 || result=failed
+    /bin/docker_containers --test-threads=1 $once || result=failed
     echo "init: result $probe $result"
     [ "$result" = passed ] || status=failure
 done
 echo "init: $status"
 poweroff -f
 "#,
-        probes = probes.join(" ")
+        probes = probes.join(" "),
+        first = probes.first().copied().unwrap_or_default(),
     )
 }
 
