@@ -10,7 +10,10 @@ use tracer_common::names;
 
 use crate::{
     cli::SeccompArgs,
-    enrich::{ContainerIndex, DockerRuntime, Enricher, Runtime, whereabouts::Whereabouts},
+    enrich::{
+        ContainerIndex, DockerRuntime, Enricher, Runtime, cgroup_names::CgroupNames,
+        whereabouts::Whereabouts,
+    },
     error_chain::Chain,
     events::{Decoder, clock::WallClock},
     filter::{
@@ -114,10 +117,18 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .unwrap_or_default()
         .into();
     let sinks = Sinks::start(writers).context("starting the sinks' writer threads")?;
+    let mut enricher = Enricher::new(index, Whereabouts::new(exits), docker.clone(), host_mntns);
+    let cgroups = match CgroupNames::watch() {
+        Some((names, task)) => {
+            enricher = enricher.with_cgroup_names(names);
+            Some(task)
+        }
+        None => None,
+    };
     let mut pipeline = Pipeline::new(
         Decoder::new(node, WallClock::now()),
         correlator,
-        Enricher::new(index, Whereabouts::new(exits), docker.clone(), host_mntns),
+        enricher,
         filter,
         sinks,
     );
@@ -141,8 +152,8 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(programs);
     let mut summary = run::finish(&mut opened.source, pipeline).await?;
-    if let Some(watcher) = watcher {
-        watcher.abort();
+    for task in [watcher, cgroups].into_iter().flatten() {
+        task.abort();
     }
     summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
     report(&summary, stop);

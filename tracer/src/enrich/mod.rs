@@ -3,6 +3,7 @@
 //! Nothing here waits: what only a runtime can answer is asked in the background
 //! ([`lookups`]), and the event waits for the answer in the pipeline, not here.
 
+pub mod cgroup_names;
 pub mod docker;
 pub mod index;
 pub mod lookups;
@@ -15,6 +16,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use cgroup_names::CgroupNames;
 pub use docker::DockerRuntime;
 pub use index::ContainerIndex;
 use lookups::{Asked, Lookups};
@@ -51,6 +53,8 @@ pub struct Enricher {
     /// well as namespace: the kernel reuses the numbers of freed namespaces, and a container
     /// may get one a host process had.
     host_processes: HashSet<(u32, u32)>,
+    /// Containers by cgroup id, for callers /proc no longer knows.
+    cgroups: Option<CgroupNames>,
 }
 
 impl Enricher {
@@ -66,6 +70,16 @@ impl Enricher {
             lookups: docker.map(Lookups::new),
             host_mntns,
             host_processes: HashSet::new(),
+            cgroups: None,
+        }
+    }
+
+    /// Names the containers of callers that are gone from /proc by their cgroup, as `names`
+    /// learned it.
+    pub fn with_cgroup_names(self, names: CgroupNames) -> Self {
+        Self {
+            cgroups: Some(names),
+            ..self
         }
     }
 
@@ -111,8 +125,15 @@ impl Enricher {
         match procfs::placement(event) {
             procfs::Placement::Container(id) => self.name(event, id),
             procfs::Placement::Host => self.on_host(event),
-            procfs::Placement::Unknown => Enriched::Ready,
+            procfs::Placement::Unknown => match self.container_by_cgroup(event) {
+                Some(id) => self.name(event, id),
+                None => Enriched::Ready,
+            },
         }
+    }
+
+    fn container_by_cgroup(&self, event: &Event) -> Option<String> {
+        self.cgroups.as_ref()?.container_of(event.cgroup_id?)
     }
 
     /// Fills in the container of an event that waited for a lookup, from what the index holds

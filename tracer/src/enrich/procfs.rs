@@ -77,11 +77,17 @@ pub fn container_id_from_shim(pid: u32) -> Option<String> {
 /// `/system.slice/docker-ID.scope` (systemd driver), on v1 and v2 alike.
 fn container_id_in_cgroup_line(line: &str) -> Option<String> {
     let path = line.splitn(3, ':').nth(2)?;
-    path.split('/').rev().find_map(|segment| {
-        let segment = segment.strip_suffix(".scope").unwrap_or(segment);
-        let id = segment.rsplit('-').next().unwrap_or(segment);
-        is_container_id(id).then(|| id.to_owned())
-    })
+    path.split('/')
+        .rev()
+        .find_map(container_id_in_cgroup_segment)
+}
+
+/// The container id in one directory name of a cgroup path: `ID`, `docker-ID.scope`,
+/// `cri-containerd-ID.scope`.
+pub fn container_id_in_cgroup_segment(segment: &str) -> Option<String> {
+    let segment = segment.strip_suffix(".scope").unwrap_or(segment);
+    let id = segment.rsplit('-').next().unwrap_or(segment);
+    is_container_id(id).then(|| id.to_owned())
 }
 
 fn is_container_id(text: &str) -> bool {
