@@ -43,8 +43,9 @@ fn symbolized_burst(lab: &Lab, probe: &str) -> io::Result<()> {
     let cpu_before = process::cpu_time(tracer.pid())?;
     let calls = lab.scale.of(BURST);
     lab.time(CallPath::Log, calls, 1)?;
-    thread::sleep(std::time::Duration::from_millis(500));
-    let cpu_after = process::cpu_time(tracer.pid())?;
+    // Measured once tracer is idle: under emulation the burst's last stacks may still be
+    // symbolized long after the calls, and memory is given back only once they are.
+    let cpu_after = settled_cpu_time(tracer.pid())?;
     let memory = process::memory(tracer.pid())?;
     let stopped = tracer.stop()?;
     let delivered = stopped.summary.delivered.max(1);
@@ -69,4 +70,20 @@ fn symbolized_burst(lab: &Lab, probe: &str) -> io::Result<()> {
         )),
     );
     Ok(())
+}
+
+/// The process's CPU time once it stops growing: not one clock tick (10 ms) in the last 200 ms,
+/// or 20 s went by.
+fn settled_cpu_time(pid: u32) -> io::Result<std::time::Duration> {
+    let step = std::time::Duration::from_millis(200);
+    let mut last = process::cpu_time(pid)?;
+    for _ in 0..100 {
+        thread::sleep(step);
+        let now = process::cpu_time(pid)?;
+        if now.saturating_sub(last) < std::time::Duration::from_millis(1) {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
 }
