@@ -20,6 +20,9 @@ const APT_PACKAGES: &[&str] = &[
     // The stack tests' C workloads, one linked statically against glibc.
     "gcc",
     "libc6-dev",
+    // The packaging tests: `systemd-analyze verify` on the unit, `man` on the packed pages.
+    "systemd",
+    "man-db",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
