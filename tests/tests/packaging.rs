@@ -454,3 +454,26 @@ fn the_container_image_prints_json_events_of_other_containers() {
     finished.assert_stopped_cleanly();
     finished.assert_stdout_is_events();
 }
+
+/// Debian's own checker finds nothing but the placeholder maintainer address, which a
+/// distributor replaces through DEBFULLNAME and DEBEMAIL when packing.
+#[test]
+fn lintian_passes_the_debian_package() {
+    let deb = env::required_file("TRACER_DEB", HOW_TO_RUN);
+    let lintian = packaging::output(
+        Command::new("lintian")
+            .args(["--fail-on", "error,warning"])
+            .args([
+                "--suppress-tags",
+                "bogus-mail-host,bogus-mail-host-in-debian-changelog",
+            ])
+            .arg(&deb),
+    );
+    assert!(
+        lintian.status.success(),
+        "lintian {}: {}\n{}",
+        deb.display(),
+        text(&lintian.stdout),
+        text(&lintian.stderr)
+    );
+}

@@ -19,6 +19,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::{cargo, process};
 
 const PACKAGE: &str = "tracer";
+/// Who the package names as its maintainer unless `DEBFULLNAME` and `DEBEMAIL` say (Debian's
+/// own variables for this).
 const MAINTAINER: &str = "tracer maintainers <tracer@localhost>";
 
 /// What [`build`] wrote.
@@ -35,9 +37,14 @@ pub fn build(tracer: &Path) -> Result<Packaged> {
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
-    let version = version_of(tracer)?;
-    let deb = deb(tracer, &version, &out)?;
-    let image_context = image_context(tracer, &out.join("image"))?;
+    // Symbols of tracer itself are no use to anyone running it (it symbolizes other programs),
+    // and stripped it is a fraction of the size. The .deb and the image ship this same file.
+    let stripped = out.join("tracer");
+    install(tracer, &stripped, 0o755)?;
+    process::run(Command::new("strip").arg("--strip-unneeded").arg(&stripped))?;
+    let version = version_of(&stripped)?;
+    let deb = deb(&stripped, &version, &out)?;
+    let image_context = image_context(&stripped, &out.join("image"))?;
     Ok(Packaged { deb, image_context })
 }
 
@@ -98,20 +105,46 @@ fn deb(tracer: &Path, version: &str, out: &Path) -> Result<PathBuf> {
     }
     let doc = root.join("usr/share/doc/tracer");
     fs::create_dir_all(&doc)?;
+    let maintainer = maintainer();
+    // The commit's date, not today's: the same commit gives the same package.
+    let date = commit_date()?;
+    let year = date
+        .split_whitespace()
+        .nth(3)
+        .ok_or_else(|| anyhow!("git gave the commit date {date:?}, which has no year"))?;
     fs::write(
         doc.join("copyright"),
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
-         Upstream-Name: tracer\n\n\
-         Files: *\n\
-         Copyright: tracer maintainers\n\
-         License: MIT or Apache-2.0\n",
+        format!(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+             Upstream-Name: tracer\n\n\
+             Files: *\n\
+             Copyright: {year} tracer maintainers\n\
+             License: MIT or Apache-2.0\n"
+        ),
+    )?;
+    fs::write(
+        doc.join("changelog"),
+        format!(
+            "{PACKAGE} ({version}) unstable; urgency=medium\n\n  \
+             * Release {version}.\n\n -- {maintainer}  {date}\n"
+        ),
+    )?;
+    process::run(
+        Command::new("gzip")
+            .args(["-9n"])
+            .arg(doc.join("changelog")),
     )?;
 
     let control_dir = root.join("DEBIAN");
     fs::create_dir_all(&control_dir)?;
     fs::write(
         control_dir.join("control"),
-        control(version, &architecture()?, installed_size_kib(&root)?),
+        control(
+            version,
+            &architecture()?,
+            &maintainer,
+            installed_size_kib(&root)?,
+        ),
     )?;
     // dpkg keeps an administrator's edits of a conffile on upgrade and asks before replacing it.
     fs::write(control_dir.join("conffiles"), "/etc/tracer/tracer.yaml\n")?;
@@ -133,12 +166,31 @@ fn deb(tracer: &Path, version: &str, out: &Path) -> Result<PathBuf> {
     Ok(deb)
 }
 
-fn control(version: &str, architecture: &str, installed_kib: u64) -> String {
+fn maintainer() -> String {
+    match (std::env::var("DEBFULLNAME"), std::env::var("DEBEMAIL")) {
+        (Ok(name), Ok(email)) => format!("{name} <{email}>"),
+        _ => MAINTAINER.to_owned(),
+    }
+}
+
+/// The last commit's date in RFC 2822, as a Debian changelog has it.
+fn commit_date() -> Result<String> {
+    Ok(process::stdout(
+        Command::new("git")
+            .arg("-C")
+            .arg(cargo::workspace_root())
+            .args(["log", "-1", "--format=%cD"]),
+    )?
+    .trim()
+    .to_owned())
+}
+
+fn control(version: &str, architecture: &str, maintainer: &str, installed_kib: u64) -> String {
     format!(
         "Package: {PACKAGE}\n\
          Version: {version}\n\
          Architecture: {architecture}\n\
-         Maintainer: {MAINTAINER}\n\
+         Maintainer: {maintainer}\n\
          Installed-Size: {installed_kib}\n\
          Depends: libc6 (>= 2.34), libgcc-s1\n\
          Section: admin\n\
