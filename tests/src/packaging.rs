@@ -131,3 +131,27 @@ impl Drop for Installed {
         let _ = self.purge();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_values_join_every_assignment() {
+        let unit = "[Service]\nCapabilityBoundingSet=CAP_BPF CAP_PERFMON\n\
+                    CapabilityBoundingSet=CAP_AUDIT_READ\nAmbientCapabilities=CAP_BPF\n";
+        assert_eq!(
+            unit_values(unit, "CapabilityBoundingSet"),
+            ["CAP_BPF", "CAP_PERFMON", "CAP_AUDIT_READ"]
+        );
+        assert_eq!(unit_values(unit, "Capability"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn setpriv_gets_lower_case_names_in_every_set() {
+        let args = setpriv_args(&["CAP_BPF".into(), "CAP_AUDIT_READ".into()]);
+        assert_eq!(args[0], "--bounding-set=-all,+bpf,+audit_read");
+        assert_eq!(args[2], "--ambient-caps=-all,+bpf,+audit_read");
+        assert_eq!(args.last().map(String::as_str), Some("--"));
+    }
+}
