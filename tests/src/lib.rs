@@ -16,6 +16,7 @@ pub mod faults;
 pub mod filter;
 pub mod kmsg;
 pub mod oracle;
+pub mod packaging;
 pub mod perf;
 pub mod plan;
 #[cfg(target_arch = "x86_64")]

@@ -5,6 +5,7 @@ mod cargo;
 mod initramfs;
 mod kernels;
 mod libtest;
+mod package;
 mod process;
 mod qemu;
 mod run;
@@ -42,6 +43,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Set up, build tracer in release mode, and pack it: target/package/tracer_VERSION_ARCH.deb
+    /// and target/package/image/, the container image's build context.
+    Package,
     /// Run the kernel-hook tests on stock Debian kernels under qemu.
     VmTest(vm_test::Options),
     /// Measure what tracer costs (the audited call, bursts, CPU, memory, start) on this host
@@ -67,6 +71,12 @@ fn main() -> Result<ExitCode> {
             eprintln!("built {}", tracer.display());
         }
         Command::Run { args } => run::run(&args)?,
+        Command::Package => {
+            setup::run()?;
+            let packaged = package::build(&cargo::build_tracer(true)?)?;
+            println!("{}", packaged.deb.display());
+            println!("{}", packaged.image_context.display());
+        }
         Command::VmTest(options) => {
             setup::run()?;
             return vm_test::run(&options).map(|summary| exit_code(summary.all_passed()));

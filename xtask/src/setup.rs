@@ -20,6 +20,11 @@ const APT_PACKAGES: &[&str] = &[
     // The stack tests' C workloads, one linked statically against glibc.
     "gcc",
     "libc6-dev",
+    // The packaging tests: `systemd-analyze verify` on the unit, `man` on the packed pages,
+    // Debian's checker on the package.
+    "systemd",
+    "man-db",
+    "lintian",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::{
     bench, cargo,
     libtest::{self, Counts, Tally, TestId},
-    process, setup, vm_test,
+    package, process, setup, vm_test,
 };
 
 /// The integration tests that run on this host's own kernel: its hooks' errors, and the audit
@@ -21,6 +21,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "audit_fallback",
     "pipeline_faults",
     "profile_commands",
+    "packaging",
 ];
 
 #[derive(Args)]
@@ -221,6 +222,10 @@ fn bench_smoke() -> Result<()> {
 fn host_tests() -> Result<Outcome> {
     let tracer = cargo::build_tracer(false)?;
     let workload = cargo::build_workload()?;
+    // The packaging tests install what users install: the release build, packed. The bench
+    // step has built it already, so this costs the packing only. A packing failure fails those
+    // tests (their variables are unset), not the other host tests.
+    let packaged = cargo::build_tracer(true).and_then(|tracer| package::build(&tracer));
     let mut integration = cargo::cargo();
     integration.args(["test", "--no-fail-fast", "--package", cargo::TESTS_PACKAGE]);
     for target in HOST_TEST_TARGETS {
@@ -230,6 +235,14 @@ fn host_tests() -> Result<Outcome> {
         // Cargo reports executables by absolute path, as the tests need them.
         .env("TRACER_BIN", &tracer)
         .env("SECCOMP_WORKLOAD", &workload);
+    match packaged {
+        Ok(packaged) => {
+            integration
+                .env("TRACER_DEB", &packaged.deb)
+                .env("TRACER_IMAGE_CONTEXT", &packaged.image_context);
+        }
+        Err(error) => eprintln!("cannot pack tracer, so the packaging tests fail: {error:#}"),
+    }
     as_root(&mut integration);
     let mut needs_root = cargo::cargo();
     needs_root.args([
@@ -255,7 +268,10 @@ fn as_root(cmd: &mut Command) {
             "CARGO_TARGET_{}_UNKNOWN_LINUX_GNU_RUNNER",
             std::env::consts::ARCH.to_uppercase()
         );
-        cmd.env(runner, "sudo --preserve-env=TRACER_BIN,SECCOMP_WORKLOAD");
+        cmd.env(
+            runner,
+            "sudo --preserve-env=TRACER_BIN,SECCOMP_WORKLOAD,TRACER_DEB,TRACER_IMAGE_CONTEXT",
+        );
     }
 }
 

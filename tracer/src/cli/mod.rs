@@ -36,6 +36,16 @@ pub enum Command {
     /// Record, turn into logs, merge and check seccomp profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Write the man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs(GenerateDocsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateDocsArgs {
+    /// The directory to write into: man pages under `man1/`, completions under `completions/`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
