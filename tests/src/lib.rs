@@ -20,5 +20,6 @@ pub mod perf;
 pub mod plan;
 #[cfg(target_arch = "x86_64")]
 pub mod profiles;
+pub mod receiver;
 pub mod tracer;
 pub mod workload;
