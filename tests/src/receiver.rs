@@ -223,8 +223,12 @@ impl Receiver {
                             let shared = Arc::clone(&shared);
                             let tls = tls.clone();
                             let stop = Arc::clone(&stop);
+                            let Ok(closer) = stream.try_clone() else { continue };
                             let thread = std::thread::spawn(move || {
                                 serve_connection(stream, tls, &shared, &stop);
+                                // The list of connections holds the socket open too: the
+                                // client must see it close.
+                                let _ = closer.shutdown(Shutdown::Both);
                             });
                             connections.lock().unwrap().push((handle, thread));
                         }
@@ -368,7 +372,9 @@ fn serve_requests(stream: impl Read + Write, shared: &Shared, stop: &AtomicBool)
             authorization,
             events: lines.len(),
         });
-        if record.requests.len() >= shared.stop_after.load(Ordering::SeqCst) {
+        if record.requests.len() == shared.stop_after.load(Ordering::SeqCst) {
+            // Once: a restarted receiver keeps running.
+            shared.stop_after.store(usize::MAX, Ordering::SeqCst);
             stop.store(true, Ordering::SeqCst);
         }
         drop(record);

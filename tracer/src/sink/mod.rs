@@ -169,7 +169,8 @@ impl Sinks {
                 if sent == Err(queue::SendError::Full) {
                     if !give_up.warned {
                         tracing::warn!(
-                            "the {} sink is full: tracer waits for it, reading no events                              meanwhile, as its blocking mode asks",
+                            "the {} sink is full: tracer waits for it, reading no events \
+                             meanwhile, as its blocking mode asks",
                             sink.name
                         );
                         give_up.warned = true;
