@@ -105,9 +105,10 @@ impl TestPki {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.der().clone()).expect("the CA as a root");
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .expect("a client verifier");
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .expect("a client verifier");
         let server = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
@@ -137,8 +138,13 @@ pub struct Receiver {
 struct Running {
     stop: Arc<AtomicBool>,
     accept: JoinHandle<()>,
-    connections: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>,
+    connections: Arc<Mutex<Vec<Connection>>>,
 }
+
+/// A connection's socket (to shut it down) and the thread serving it.
+type Connection = (TcpStream, JoinHandle<()>);
+/// A request's headers (name, value) and body.
+type RawRequest = (Vec<(String, String)>, Vec<u8>);
 
 impl Receiver {
     /// Starts on a free port of 127.0.0.1; `answer` picks each request's status (2xx: its
@@ -206,7 +212,9 @@ impl Receiver {
     }
 
     fn serve(&mut self, listener: TcpListener) {
-        listener.set_nonblocking(true).expect("a non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
         let accept = {
@@ -219,11 +227,15 @@ impl Receiver {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             stream.set_nonblocking(false).expect("a blocking stream");
-                            let Ok(handle) = stream.try_clone() else { continue };
+                            let Ok(handle) = stream.try_clone() else {
+                                continue;
+                            };
                             let shared = Arc::clone(&shared);
                             let tls = tls.clone();
                             let stop = Arc::clone(&stop);
-                            let Ok(closer) = stream.try_clone() else { continue };
+                            let Ok(closer) = stream.try_clone() else {
+                                continue;
+                            };
                             let thread = std::thread::spawn(move || {
                                 serve_connection(stream, tls, &shared, &stop);
                                 // The list of connections holds the socket open too: the
@@ -345,7 +357,11 @@ fn serve_requests(stream: impl Read + Write, shared: &Shared, stop: &AtomicBool)
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         let response = format!(
             "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\n\r\n",
-            if (200..300).contains(&status) { "OK" } else { "No" }
+            if (200..300).contains(&status) {
+                "OK"
+            } else {
+                "No"
+            }
         );
         // Answered before it is recorded as accepted: a batch whose answer cannot be written is
         // one the sender will send again, so it must not count yet.
@@ -383,7 +399,7 @@ fn serve_requests(stream: impl Read + Write, shared: &Shared, stop: &AtomicBool)
 }
 
 /// Reads one request's headers and Content-Length body; None at the end of the connection.
-fn read_request(stream: &mut impl io::BufRead) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+fn read_request(stream: &mut impl io::BufRead) -> Option<RawRequest> {
     let mut line = String::new();
     if stream.read_line(&mut line).ok()? == 0 {
         return None;

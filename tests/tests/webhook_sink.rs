@@ -232,12 +232,18 @@ fn blocking_modes_deliver_every_event_exactly_once_across_a_receiver_restart() {
         );
         assert_eq!(summary.lost, 0, "the kernel lost records: {context}");
         assert!(
-            finished.stderr_text().contains("cannot send events to the webhook"),
+            finished
+                .stderr_text()
+                .contains("cannot send events to the webhook"),
             "tracer never found the receiver down: {context}"
         );
         burst.assert_each_once(&receiver.events(), &context);
         assert_eq!(summary.unwritten, 0, "{context}");
-        assert!(receiver.bad_lines().is_empty(), "{:?}", receiver.bad_lines());
+        assert!(
+            receiver.bad_lines().is_empty(),
+            "{:?}",
+            receiver.bad_lines()
+        );
     }
 }
 
@@ -287,7 +293,11 @@ fn batch_mode_counts_every_event_it_drops_while_the_receiver_is_down() {
         summary.unwritten,
         summary.shown
     );
-    let twice = burst.arrivals(&receiver.events()).values().filter(|n| **n > 1).count();
+    let twice = burst
+        .arrivals(&receiver.events())
+        .values()
+        .filter(|n| **n > 1)
+        .count();
     assert_eq!(twice, 0, "calls arrived more than once; {context}");
 }
 
@@ -313,14 +323,18 @@ fn a_5xx_is_retried_and_a_4xx_is_not() {
     let finished = tracer.stop();
     finished.assert_stopped_cleanly();
     let context = describe(&finished, &unavailable);
-    let refused = unavailable.requests().iter().filter(|r| r.status == 503).count();
+    let refused = unavailable
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
     assert_eq!(refused, 2, "{context}");
     burst.assert_each_once(&unavailable.events(), &context);
     assert_eq!(finished.expect_summary().unwritten, 0, "{context}");
 
     let bad_request = Receiver::start(|_| 400, None, None);
     let tracer = start(&bad_request.url(), &args);
-    let burst = Burst::run(CALLS);
+    Burst::run(CALLS);
     let sent = |requests: &[tracer_integration_tests::receiver::Request]| {
         requests.iter().map(|r| r.events as u64).sum::<u64>()
     };
@@ -344,7 +358,6 @@ fn a_5xx_is_retried_and_a_4xx_is_not() {
         finished.stderr_text().contains("status 400"),
         "tracer did not say the receiver refused the batches: {context}"
     );
-    drop(burst);
 }
 
 #[test]
@@ -394,7 +407,11 @@ fn sends_over_tls_with_a_client_certificate_and_a_bearer_token() {
             Some("application/x-ndjson"),
             "{context}"
         );
-        assert_eq!(request.content_encoding.as_deref(), Some("gzip"), "{context}");
+        assert_eq!(
+            request.content_encoding.as_deref(),
+            Some("gzip"),
+            "{context}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -449,7 +466,11 @@ fn batches_spooled_while_the_receiver_is_down_are_sent_by_the_next_run() {
         first.stderr_text()
     );
     burst.assert_each_once(&receiver.events(), &context);
-    assert_eq!(spooled_events(&spool), 0, "the spool was not emptied; {context}");
+    assert_eq!(
+        spooled_events(&spool),
+        0,
+        "the spool was not emptied; {context}"
+    );
     assert!(
         second.stderr_text().contains("an earlier run had spooled"),
         "{context}"
@@ -512,7 +533,12 @@ fn a_pipeline_waiting_on_a_blocking_webhook_still_stops_at_once() {
     let finished = tracer.wait_exit(STOP_TIMEOUT);
     finished.assert_stopped_cleanly();
     let summary = finished.expect_summary();
-    assert_eq!(summary.unwritten, summary.shown, "{}", finished.stderr_text());
+    assert_eq!(
+        summary.unwritten,
+        summary.shown,
+        "{}",
+        finished.stderr_text()
+    );
 }
 
 #[test]
