@@ -302,6 +302,65 @@ fn batch_mode_counts_every_event_it_drops_while_the_receiver_is_down() {
 }
 
 #[test]
+fn a_spool_carries_every_batch_across_a_receiver_outage_in_batch_mode() {
+    const CALLS: u32 = 5000;
+    const BEFORE_OUTAGE: usize = 3;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let spool = scratch("outage");
+    let mut receiver = Receiver::start(|_| 200, None, None);
+    receiver.stop_after(BEFORE_OUTAGE);
+    let tracer = start(
+        &receiver.url(),
+        &[
+            "--webhook-spool",
+            spool.to_str().expect("UTF-8 path"),
+            "--webhook-batch-max-size",
+            "100",
+            "--webhook-batch-max-wait",
+            "100ms",
+            "--webhook-initial-backoff",
+            "200ms",
+        ],
+    );
+    let burst = Burst::run(CALLS);
+    receiver.wait_for(ARRIVAL_TIMEOUT, |_, r| r.len() >= BEFORE_OUTAGE);
+    receiver.stop();
+    let before_outage = burst.count(&receiver.events());
+    // The batch that failed goes to the spool at once, and the events after it follow.
+    let deadline = Instant::now() + ARRIVAL_TIMEOUT;
+    while spooled_events(&spool) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(OUTAGE);
+    let spooled_in_outage = spooled_events(&spool);
+    receiver.restart();
+    receiver.wait_for(ARRIVAL_TIMEOUT, |events, _| {
+        burst.count(events) >= u64::from(CALLS)
+    });
+    let finished = tracer.stop();
+    finished.assert_stopped_cleanly();
+    let context = describe(&finished, &receiver);
+    assert!(
+        before_outage < u64::from(CALLS),
+        "all {CALLS} events had arrived before the receiver stopped; {context}"
+    );
+    assert!(
+        spooled_in_outage > 0,
+        "nothing was spooled while the receiver was down; {context}"
+    );
+    let summary = finished.expect_summary();
+    assert_eq!(summary.lost, 0, "the kernel lost records: {context}");
+    burst.assert_each_once(&receiver.events(), &context);
+    assert_eq!((summary.unwritten, summary.spooled), (0, 0), "{context}");
+    assert_eq!(
+        spooled_events(&spool),
+        0,
+        "the spool was not emptied; {context}"
+    );
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
 fn a_5xx_is_retried_and_a_4xx_is_not() {
     const CALLS: u32 = 200;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

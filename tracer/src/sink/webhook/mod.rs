@@ -11,8 +11,8 @@
 //!   [`ATTEMPTS`] failed sends, and its events counted as unwritten.
 //! - `blocking-strict`: the pipeline waits, and a batch is tried until it is sent or tracer stops.
 //!
-//! With `--webhook-spool DIR`, a batch given up goes to disk instead, and so does every batch
-//! after it until the spool is sent, keeping their order; the spool is sent first when the
+//! With `--webhook-spool DIR`, a batch whose send fails goes to disk at once, and so does every
+//! batch after it until the spool is sent, keeping their order; the spool is sent first when the
 //! receiver answers again, or by the next run. At stop, what is not sent (a single try each) is
 //! spooled, or counted as unwritten.
 
@@ -249,7 +249,10 @@ impl Run {
                         .as_ref()
                         .is_some_and(|s| s.has_room(batch.body.len()));
                     let strict = self.hook.mode == WebhookMode::BlockingStrict;
-                    if self.closed || (attempts >= ATTEMPTS && (spool_room || !strict)) {
+                    // With room in the spool, the batch goes there at once: its retries then
+                    // run from disk while new events join it there, instead of filling the
+                    // buffer.
+                    if self.closed || spool_room || (attempts >= ATTEMPTS && !strict) {
                         self.give_up(batch);
                         return;
                     }
