@@ -16,7 +16,8 @@ pub fn full_buffer_rss(lab: &Lab, probe: &str) -> io::Result<()> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let url = format!("http://127.0.0.1:{port}/events");
     let mut args = lab.tracer_args(probe);
-    args.extend(["--webhook", &url]);
+    // The lab's workload runs on the host: without --host its events never reach a sink.
+    args.extend(["--host", "--webhook", &url]);
     let tracer = RunningTracer::start(&lab.tracer, &args, lab.consumer_cpu)?;
     tracer.wait_attached()?;
     let idle = process::memory(tracer.pid())?;
@@ -34,9 +35,9 @@ pub fn full_buffer_rss(lab: &Lab, probe: &str) -> io::Result<()> {
             "MiB",
         )
         .with_note(format!(
-            "{:.1} MiB before the burst; {calls} logged calls, {} events, {} unwritten",
+            "{:.1} MiB before the burst; {calls} logged calls, {} events shown, {} unwritten",
             idle.rss as f64 / (1024.0 * 1024.0),
-            stopped.summary.delivered,
+            stopped.summary.shown,
             stopped.summary.unwritten
         )),
     );
