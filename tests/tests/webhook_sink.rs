@@ -603,6 +603,13 @@ fn a_pipeline_waiting_on_a_blocking_webhook_still_stops_at_once() {
 #[test]
 fn a_bad_url_or_file_fails_at_start_saying_what_to_do() {
     let bin = tracer_bin();
+    let dir = scratch("bad-files");
+    let (one, other) = (
+        TestPki::new(&dir.join("one")),
+        TestPki::new(&dir.join("other")),
+    );
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_owned();
+    let (cert, wrong_key) = (path(&one.client_cert), path(&other.client_key));
     for (args, expected) in [
         (&["--webhook", "collector:8443"][..], "http or https"),
         (&["--webhook", "http://"][..], "is not a URL"),
@@ -624,6 +631,17 @@ fn a_bad_url_or_file_fails_at_start_saying_what_to_do() {
             ][..],
             "make it a directory tracer can write to",
         ),
+        (
+            &[
+                "--webhook",
+                "https://127.0.0.1:1/",
+                "--webhook-client-cert",
+                &cert,
+                "--webhook-client-key",
+                &wrong_key,
+            ][..],
+            "is not the key of --webhook-client-cert",
+        ),
     ] {
         let mut all = vec!["audit", "seccomp"];
         all.extend_from_slice(args);
@@ -641,4 +659,5 @@ fn a_bad_url_or_file_fails_at_start_saying_what_to_do() {
             "tracer {args:?} attached before failing:\n{stderr}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

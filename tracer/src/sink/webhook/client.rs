@@ -42,6 +42,16 @@ pub enum ClientError {
     },
     #[error("--webhook-token-file {path:?} is empty: write the bearer token into it")]
     EmptyToken { path: PathBuf },
+    #[error(
+        "--webhook-client-key {key:?} is not the key of --webhook-client-cert {cert:?}: give the \
+         key the certificate was made for"
+    )]
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
     #[error("{flag} is for an https receiver: --webhook {url:?} is plain http")]
     TlsOverHttp { flag: &'static str, url: String },
 }
@@ -95,7 +105,13 @@ impl Client {
         if let Some((cert, key)) = settings.client_cert {
             require_https(https, "--webhook-client-cert", url)?;
             let chain = certificates("--webhook-client-cert", cert)?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, private_key(key)?)));
+            let private = private_key(key)?;
+            check_key_matches(&chain, &private).map_err(|source| ClientError::KeyMismatch {
+                cert: cert.into(),
+                key: key.into(),
+                source,
+            })?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, private)));
         }
         let authorization = settings
             .token_file
@@ -213,6 +229,24 @@ fn certificates(flag: &'static str, path: &Path) -> Result<Vec<Certificate<'stat
         });
     }
     Ok(certs)
+}
+
+/// A key that is not the certificate's would only fail at the first handshake, as a send to
+/// retry; rustls (ureq's TLS, with ring as ureq has it) tells now.
+fn check_key_matches(
+    chain: &[Certificate<'static>],
+    key: &PrivateKey<'static>,
+) -> Result<(), rustls::Error> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    // The DER tells its own format (PKCS#1, SEC1 or PKCS#8).
+    let key = PrivateKeyDer::try_from(key.der().to_vec())
+        .map_err(|_| rustls::Error::General("unknown private key format".into()))?;
+    let chain = chain
+        .iter()
+        .map(|cert| CertificateDer::from(cert.der().to_vec()))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())
+        .map(drop)
 }
 
 fn private_key(path: &Path) -> Result<PrivateKey<'static>, ClientError> {
