@@ -21,5 +21,6 @@ pub mod perf;
 pub mod plan;
 #[cfg(target_arch = "x86_64")]
 pub mod profiles;
+pub mod receiver;
 pub mod tracer;
 pub mod workload;

@@ -83,6 +83,10 @@ pub struct PathArg {
 pub const PATH_REPORTED_BYTES: usize = 255;
 
 /// The argument registers of the two logged calls of the `logged-twice` scenario.
+/// The bytes between the call sites of `numbered-burst`: call `i` is reported with `ip` the
+/// first call's plus `i` times this, so an event's `ip` says which call it was.
+pub const NUMBERED_CALL_BYTES: u64 = 8;
+
 pub const LOGGED_TWICE_ARGS: [[u64; 6]; 2] = [
     [
         0x1111_0000_0000_0011,

@@ -124,6 +124,8 @@ pub struct Summary {
     pub docker_api_calls: Option<u64>,
     /// Records the kernel counted as lost that the audit source received all the same.
     pub kernel_lost_but_delivered: u64,
+    /// Events kept in the webhook's spool for the next run.
+    pub spooled: u64,
 }
 
 /// Finds the summary in a line: `N events delivered, M lost, K shown[, n words]...`.
@@ -154,6 +156,7 @@ pub fn parse_summary(line: &str) -> Option<Summary> {
             "unwritten" => summary.unwritten = n,
             "Docker API calls" => summary.docker_api_calls = Some(n),
             "counted lost by the kernel but delivered" => summary.kernel_lost_but_delivered = n,
+            "spooled for the next run" => summary.spooled = n,
             _ => {}
         }
     }
@@ -660,6 +663,7 @@ mod tests {
                 unwritten: 120,
                 docker_api_calls: Some(3),
                 kernel_lost_but_delivered: 17,
+                spooled: 0,
             })
         );
         assert_eq!(

@@ -22,6 +22,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "pipeline_faults",
     "profile_commands",
     "packaging",
+    "webhook_sink",
 ];
 
 #[derive(Args)]

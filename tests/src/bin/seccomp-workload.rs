@@ -32,13 +32,13 @@ mod x86_64 {
         filter::{self, Action, Audit, Rule, X32_SYSCALL_BIT, nr},
         plan::{
             Details, EXIT_UNSUPPORTED, Expected, ExpectedExit, LOGGED_TWICE_ARGS,
-            PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned,
+            NUMBERED_CALL_BYTES, PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned,
         },
     };
 
     const USAGE: &str = "usage: seccomp-workload SCENARIO [ARGS]\n\
         scenarios: log, kill-thread, kill-thread-in-thread, kill-process, trap, errno, i386, \
-        x32, burst N, errnos, args, args-i386, long-path, killed-at-once TAG, unaudited, \
+        x32, burst N, numbered-burst N, errnos, args, args-i386, long-path, killed-at-once TAG, unaudited, \
         logged-twice";
 
     pub fn main() -> i32 {
@@ -56,6 +56,10 @@ mod x86_64 {
             ["burst", calls] => match calls.parse() {
                 Ok(calls) => burst(calls),
                 Err(_) => usage_error(&format!("burst: {calls:?} is not a number of calls")),
+            },
+            ["numbered-burst", calls] => match calls.parse() {
+                Ok(calls) => numbered_burst(calls),
+                Err(_) => usage_error(&format!("numbered-burst: {calls:?} is not a number")),
             },
             ["errnos"] => errnos(),
             ["args"] => sentinel_args(),
@@ -485,6 +489,53 @@ mod x86_64 {
         for _ in 0..calls {
             // SAFETY: getppid takes no arguments. The raw call keeps libc from caching it.
             unsafe { libc::syscall(libc::SYS_getppid) };
+        }
+        0
+    }
+
+    /// `calls` logged getppid calls, each from a call site of its own, so the kernel's record of
+    /// call `i` (whatever the source: the audit record has no arguments) carries a number of
+    /// its own: `ip`, the first site's plus `i` × [`NUMBERED_CALL_BYTES`].
+    fn numbered_burst(calls: u32) -> i32 {
+        // mov eax, SYS_getppid; syscall; ret
+        const SITE: [u8; 8] = [0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0xc3];
+        const _: () = assert!(SITE.len() as u64 == NUMBERED_CALL_BYTES);
+        const _: () = assert!(libc::SYS_getppid == 110);
+        let len = (calls as usize).max(1) * SITE.len();
+        // SAFETY: a fresh anonymous mapping; written while writable, run once executable.
+        let sites = unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if map == libc::MAP_FAILED {
+                return fail(&format!("mmap: {}", io::Error::last_os_error()));
+            }
+            let bytes = std::slice::from_raw_parts_mut(map.cast::<u8>(), len);
+            for site in bytes.chunks_exact_mut(SITE.len()) {
+                site.copy_from_slice(&SITE);
+            }
+            if libc::mprotect(map, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+                return fail(&format!("mprotect: {}", io::Error::last_os_error()));
+            }
+            map.cast::<u8>()
+        };
+        let rule = Rule::x86_64(nr::x86_64::GETPPID, Action::Log);
+        install(&[rule], Audit::KillAndLog);
+        let mut numbered = expected(tid(), rule, "getppid", calls);
+        // After the `syscall` instruction of the first site.
+        numbered.details.ip = Some(sites as u64 + 7);
+        announce("numbered-burst", vec![numbered], ExpectedExit::Code(0));
+        for i in 0..calls as usize {
+            // SAFETY: each site is a complete function that clobbers only rax, rcx and r11,
+            // which the C calling convention lets a callee clobber.
+            let site: extern "C" fn() -> i64 =
+                unsafe { std::mem::transmute(sites.add(i * SITE.len())) };
+            site();
         }
         0
     }

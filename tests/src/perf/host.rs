@@ -14,6 +14,7 @@ use crate::{
         details, recorder,
         runs::{self, Lab},
         tracer_run::RunningTracer,
+        webhook,
     },
 };
 
@@ -40,6 +41,7 @@ pub fn run(lab: &Lab, with_docker: bool) -> io::Result<()> {
         runs::tracer_burst(lab, SOURCE, calls)?;
         runs::auditd_burst(lab, calls)?;
     }
+    webhook::full_buffer_rss(lab, SOURCE)?;
     if with_docker {
         container_to_named_event(lab)?;
     }

@@ -16,6 +16,7 @@ pub mod runs;
 pub mod stacks;
 pub mod tracer_run;
 pub mod vm;
+pub mod webhook;
 
 use std::io::Write as _;
 

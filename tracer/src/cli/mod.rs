@@ -233,7 +233,8 @@ pub struct SeccompArgs {
     pub output_file: output_file::OutputFileArgs,
 
     #[command(flatten)]
-    pub webhook: webhook::WebhookArgs,
+    // Boxed: its many options would make every `Command` as large as this one.
+    pub webhook: Box<webhook::WebhookArgs>,
 
     #[command(flatten)]
     pub daemon: daemon::DaemonArgs,

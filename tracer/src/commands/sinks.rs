@@ -1,15 +1,21 @@
 //! Which sinks a run writes to, from its arguments: standard output unless `-o none`, and every
 //! sink asked for besides it.
 
+use anyhow::Context as _;
+
 use crate::{
     cli::SeccompArgs,
-    sink::{Writer, stdout::Stdout},
+    sink::{Writer, stdout::Stdout, webhook::Webhook},
 };
 
 pub fn writers(args: &SeccompArgs) -> anyhow::Result<Vec<Box<dyn Writer>>> {
     let mut writers: Vec<Box<dyn Writer>> = Vec::new();
     if let Some(formatter) = args.output.formatter() {
         writers.push(Box::new(Stdout::new(formatter)));
+    }
+    if let Some(url) = &args.webhook.webhook {
+        let webhook = Webhook::new(&args.webhook, url).context("--webhook")?;
+        writers.push(Box::new(webhook));
     }
     if writers.is_empty() {
         anyhow::bail!(

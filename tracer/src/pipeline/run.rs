@@ -2,7 +2,10 @@
 //! stops on SIGINT, SIGTERM, `--timeout` or a sink whose reader is gone. Nothing it waits on can
 //! hold up the others: runtime lookups and writes run elsewhere.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use tokio::{
@@ -35,13 +38,22 @@ pub enum Stop {
 pub struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    /// Set by the same signals, for a thread that waits where tokio cannot wake it (a pipeline
+    /// waiting for room in a blocking sink's queue).
+    received: Arc<AtomicBool>,
 }
 
 impl StopSignals {
     pub fn install() -> anyhow::Result<Self> {
+        let received = Arc::new(AtomicBool::new(false));
+        for signo in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signo, Arc::clone(&received))
+                .context("handling SIGINT and SIGTERM")?;
+        }
         Ok(Self {
             interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            received,
         })
     }
 
@@ -62,6 +74,10 @@ pub async fn stream(
     timeout: Option<Duration>,
 ) -> anyhow::Result<Stop> {
     let deadline = timeout.map(|t| Instant::now() + t);
+    pipeline.sinks.wait_until(
+        Arc::clone(&signals.received),
+        deadline.map(Instant::into_std),
+    );
     let mut loss_report = tokio::time::interval(LOSS_REPORT_INTERVAL);
     loss_report.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut reported = Losses::default();
@@ -99,6 +115,9 @@ pub async fn stream(
 /// Takes everything the source still holds (call it once the kernel programs are detached, so
 /// nothing is written after it), sends every event on and lets the sinks write.
 pub async fn finish(source: &mut Source, mut pipeline: Pipeline) -> anyhow::Result<Summary> {
+    // Within the second a stop takes, no sink may hold up the last events: what does not fit
+    // is counted as unwritten.
+    pipeline.sinks.stop_waiting();
     source.drain(&mut |record| pipeline.accept(record)).await?;
     pipeline.release_all();
     pipeline
@@ -111,6 +130,7 @@ pub async fn finish(source: &mut Source, mut pipeline: Pipeline) -> anyhow::Resu
         lost: losses.lost,
         counted_but_delivered: losses.counted_but_delivered,
         unwritten: totals.unwritten,
+        spooled: totals.deferred,
         ..pipeline.summary
     })
 }

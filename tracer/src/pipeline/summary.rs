@@ -17,6 +17,8 @@ pub struct Summary {
     pub undecodable: u64,
     /// Events a sink could not write.
     pub unwritten: u64,
+    /// Events kept on disk for the next run to send (`--webhook-spool`).
+    pub spooled: u64,
     /// Docker API requests made, when Docker was asked.
     pub docker_api_calls: Option<u64>,
     /// Audit records the kernel counted as lost although tracer received them.
@@ -39,6 +41,9 @@ impl fmt::Display for Summary {
         }
         if self.unwritten > 0 {
             write!(f, ", {} unwritten", self.unwritten)?;
+        }
+        if self.spooled > 0 {
+            write!(f, ", {} spooled for the next run", self.spooled)?;
         }
         if let Some(calls) = self.docker_api_calls {
             write!(f, ", {calls} Docker API calls")?;
@@ -85,6 +90,7 @@ mod tests {
             shown: 8,
             undecodable: 1,
             unwritten: 4,
+            spooled: 6,
             docker_api_calls: Some(5),
             counted_but_delivered: 7,
             unsymbolized: 3,
@@ -96,8 +102,8 @@ mod tests {
         };
         assert_eq!(
             everything.to_string(),
-            "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 5 Docker API \
-             calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 the \
+            "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
+             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 the \
              profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }

@@ -1,11 +1,21 @@
 //! Where events go. Each sink formats and writes in a thread of its own, behind a bounded queue,
 //! so a slow or stalled reader never holds up the pipeline; what a full queue cannot take is
-//! counted as unwritten, never dropped silently. Several sinks can run at once.
+//! counted as unwritten, never dropped silently. Several sinks can run at once. A sink the user
+//! asked to block (`--webhook-mode blocking`) makes the pipeline wait for room in its queue
+//! instead, until the run stops.
 
 pub mod queue;
 pub mod stdout;
+pub mod webhook;
 
-use std::{sync::Arc, thread::JoinHandle, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::watch;
 
@@ -28,6 +38,8 @@ pub struct Progress {
     pub retries: u64,
     /// Writes or sends that failed; what they held is written later, or counted as unwritten.
     pub failures: u64,
+    /// Events kept (on disk) for a later run to write: neither written nor unwritten.
+    pub deferred: u64,
 }
 
 /// A sink's writer: runs in its own thread until the queue closes.
@@ -37,12 +49,17 @@ pub trait Writer: Send + 'static {
     fn capacity(&self) -> usize {
         QUEUE_EVENTS
     }
+    /// Whether the pipeline waits for room in its queue rather than count events as unwritten.
+    fn blocking(&self) -> bool {
+        false
+    }
     fn run(self: Box<Self>, events: queue::Receiver<Arc<Event>>, progress: watch::Sender<Progress>);
 }
 
 struct Sink {
     name: &'static str,
     queue: Option<queue::Sender<Arc<Event>>>,
+    blocking: bool,
     progress: watch::Receiver<Progress>,
     accepted: u64,
     rejected: u64,
@@ -57,6 +74,8 @@ pub struct SinkTotals {
     pub unwritten: u64,
     /// A sink's reader went away (e.g. `tracer ... | head`).
     pub reader_gone: bool,
+    /// Events kept for a later run to write.
+    pub deferred: u64,
 }
 
 /// One sink, as [`Sinks::states`] reports it.
@@ -72,6 +91,29 @@ pub struct SinkState {
 
 pub struct Sinks {
     sinks: Vec<Sink>,
+    give_up: GiveUp,
+}
+
+/// When a blocking sink's full queue stops holding up the pipeline: the run is stopping. The
+/// pipeline's runtime cannot see its signals while the thread waits, so the signals also set a
+/// flag of their own.
+#[derive(Default)]
+struct GiveUp {
+    signal: Option<Arc<AtomicBool>>,
+    deadline: Option<Instant>,
+    now: bool,
+    warned: bool,
+}
+
+impl GiveUp {
+    fn due(&self) -> bool {
+        self.now
+            || self
+                .signal
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            || self.deadline.is_some_and(|at| Instant::now() >= at)
+    }
 }
 
 impl Sinks {
@@ -82,12 +124,14 @@ impl Sinks {
                 let (queue, events) = queue::bounded(writer.capacity());
                 let (report, progress) = watch::channel(Progress::default());
                 let name = writer.name();
+                let blocking = writer.blocking();
                 let thread = std::thread::Builder::new()
                     .name(format!("sink-{name}"))
                     .spawn(move || writer.run(events, report))?;
                 Ok(Sink {
                     name,
                     queue: Some(queue),
+                    blocking,
                     progress,
                     accepted: 0,
                     rejected: 0,
@@ -95,17 +139,51 @@ impl Sinks {
                 })
             })
             .collect::<std::io::Result<_>>()?;
-        Ok(Self { sinks })
+        Ok(Self {
+            sinks,
+            give_up: GiveUp::default(),
+        })
     }
 
-    /// Hands an event to every sink without waiting.
+    /// Blocking sinks stop holding up the pipeline once `signal` is set or at `deadline`.
+    pub fn wait_until(&mut self, signal: Arc<AtomicBool>, deadline: Option<Instant>) {
+        self.give_up.signal = Some(signal);
+        self.give_up.deadline = deadline;
+    }
+
+    /// The run is stopping: from now on no sink holds up the pipeline.
+    pub fn stop_waiting(&mut self) {
+        self.give_up.now = true;
+    }
+
+    /// Hands an event to every sink; waits for room only in a blocking sink's queue.
     pub fn send(&mut self, event: &Arc<Event>) {
+        let give_up = &mut self.give_up;
         for sink in &mut self.sinks {
             let Some(queue) = &sink.queue else {
                 sink.rejected += 1;
                 continue;
             };
-            match queue.send(Arc::clone(event)) {
+            let sent = if sink.blocking {
+                let sent = queue.send(Arc::clone(event));
+                if sent == Err(queue::SendError::Full) {
+                    if !give_up.warned {
+                        tracing::warn!(
+                            "the {} sink is full: tracer waits for it, reading no events \
+                             meanwhile, as its blocking mode asks",
+                            sink.name
+                        );
+                        give_up.warned = true;
+                    }
+                    let waiting = &*give_up;
+                    queue.send_waiting(Arc::clone(event), &|| waiting.due())
+                } else {
+                    sent
+                }
+            } else {
+                queue.send(Arc::clone(event))
+            };
+            match sent {
                 Ok(()) => sink.accepted += 1,
                 Err(queue::SendError::Full) => {
                     if sink.rejected == 0 {
@@ -173,8 +251,12 @@ impl Sinks {
             let finished = sink.progress.wait_for(|p| p.finished);
             let _ = tokio::time::timeout_at(until, finished).await;
             let progress = sink.progress.borrow().clone();
-            totals.unwritten += sink.rejected + sink.accepted.saturating_sub(progress.written);
+            totals.unwritten += sink.rejected
+                + sink
+                    .accepted
+                    .saturating_sub(progress.written + progress.deferred);
             totals.reader_gone |= progress.reader_gone;
+            totals.deferred += progress.deferred;
         }
         totals
     }

@@ -9,12 +9,26 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, Condvar, Mutex, MutexGuard},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// How long a writer that found events looks again before it sleeps. Events arriving meanwhile
 /// wait at most this long; the pipeline sends them without waking anyone.
 pub const LINGER: Duration = Duration::from_millis(1);
+/// How long a sender waiting for room sleeps before it asks again whether to give up: a stop
+/// (a signal, `--timeout`) is seen within this.
+const ROOM_WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// What [`Receiver::recv_until`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Items were moved into the batch.
+    Items,
+    /// The deadline passed with nothing queued.
+    Nothing,
+    /// The queue is closed and empty.
+    Closed,
+}
 
 /// Why [`Sender::send`] did not queue an item.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,11 +47,14 @@ struct State<T> {
     gone: bool,
     /// The receiver sleeps on the condition variable and must be woken for new items.
     asleep: bool,
+    /// A sender waits for room and must be woken when items are taken.
+    sender_waiting: bool,
 }
 
 struct Shared<T> {
     state: Mutex<State<T>>,
     wake: Condvar,
+    room: Condvar,
     capacity: usize,
 }
 
@@ -56,8 +73,10 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             closed: false,
             gone: false,
             asleep: false,
+            sender_waiting: false,
         }),
         wake: Condvar::new(),
+        room: Condvar::new(),
         capacity,
     });
     (
@@ -96,6 +115,36 @@ impl<T> Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// Queues `item`, waiting for room while the queue is full, until `give_up` says to stop
+    /// waiting (it is asked at least every [`ROOM_WAIT_SLICE`]).
+    pub fn send_waiting(&self, item: T, give_up: &dyn Fn() -> bool) -> Result<(), SendError> {
+        let mut state = self.shared.lock();
+        loop {
+            if state.gone {
+                return Err(SendError::Disconnected);
+            }
+            if state.items.len() < self.shared.capacity {
+                state.items.push_back(item);
+                if state.asleep {
+                    state.asleep = false;
+                    drop(state);
+                    self.shared.wake.notify_one();
+                }
+                return Ok(());
+            }
+            if give_up() {
+                return Err(SendError::Full);
+            }
+            state.sender_waiting = true;
+            state = self
+                .shared
+                .room
+                .wait_timeout(state, ROOM_WAIT_SLICE)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Items queued now.
     pub fn queued(&self) -> usize {
         self.shared.lock().items.len()
@@ -138,14 +187,69 @@ impl<T> Receiver<T> {
         state.asleep = false;
         // Swapped, not copied: the two buffers take turns, so a steady stream allocates nothing.
         std::mem::swap(&mut state.items, batch);
+        self.room_made(state);
         self.lingered = !batch.is_empty();
         !batch.is_empty()
+    }
+
+    /// Moves every queued item to the end of `batch`, waiting until `deadline` for some if there
+    /// are none.
+    pub fn recv_until(&mut self, batch: &mut VecDeque<T>, deadline: Instant) -> Received {
+        let mut state = self.shared.lock();
+        while state.items.is_empty() && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Received::Nothing;
+            }
+            state.asleep = true;
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.asleep = false;
+        if state.items.is_empty() {
+            return Received::Closed;
+        }
+        batch.extend(state.items.drain(..));
+        self.room_made(state);
+        Received::Items
+    }
+
+    /// Waits until the queue is closed (true) or `timeout` passes (false), taking nothing.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        while !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn room_made(&self, mut state: MutexGuard<'_, State<T>>) {
+        if state.sender_waiting {
+            state.sender_waiting = false;
+            drop(state);
+            self.shared.room.notify_one();
+        }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.lock().gone = true;
+        self.shared.room.notify_all();
     }
 }
 
@@ -196,5 +300,37 @@ mod tests {
         let (sender, receiver) = bounded(8);
         drop(receiver);
         assert_eq!(sender.send(1), Err(SendError::Disconnected));
+    }
+
+    #[test]
+    fn a_waiting_sender_gets_room_as_the_writer_takes_items_or_gives_up() {
+        let (sender, mut receiver) = bounded(4);
+        let writer = std::thread::spawn(move || {
+            let mut seen = VecDeque::new();
+            loop {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                match receiver.recv_until(&mut seen, deadline) {
+                    Received::Closed => return seen,
+                    Received::Items => std::thread::sleep(Duration::from_millis(1)),
+                    Received::Nothing => panic!("the sender stopped sending"),
+                }
+            }
+        });
+        for i in 0..200 {
+            assert_eq!(sender.send_waiting(i, &|| false), Ok(()));
+        }
+        drop(sender);
+        assert_eq!(
+            writer.join().unwrap(),
+            (0..200).collect::<VecDeque<_>>(),
+            "every item, in order, none dropped"
+        );
+
+        let (sender, receiver) = bounded(1);
+        assert_eq!(sender.send_waiting(1, &|| true), Ok(()));
+        assert_eq!(sender.send_waiting(2, &|| true), Err(SendError::Full));
+        assert!(!receiver.wait_closed(Duration::from_millis(1)));
+        drop(sender);
+        assert!(receiver.wait_closed(Duration::from_secs(5)));
     }
 }

@@ -99,6 +99,15 @@ pub static GOALS: &[Goal] = &[
         unit: "M/s",
     },
     Goal {
+        what: "webhook batch ≥ 100,000 events/s to a local receiver",
+        applies: Applies::Host,
+        sources: &["userspace"],
+        metric: "criterion webhook/batch_to_local_receiver: per event",
+        bound: Bound::AtLeast(0.1),
+        convert: per_second_millions,
+        unit: "M/s",
+    },
+    Goal {
         what: "audit source ≤ 2 µs of tracer CPU per event (largest burst)",
         applies: Applies::Host,
         sources: AUDIT,
