@@ -21,6 +21,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "audit_fallback",
     "pipeline_faults",
     "profile_commands",
+    "daemon_options",
 ];
 
 #[derive(Args)]
