@@ -143,11 +143,17 @@ fn check(command: &Command, key: &Key, args: &[String]) -> Result<(), String> {
         .map_err(|error| clap_reason(&error, key))
 }
 
-/// The first line of clap's message, without its `error: ` prefix and the usage after it.
+/// clap's message up to its first blank line (what follows is usage and `--help`), on one line,
+/// without its `error: ` prefix.
 fn clap_reason(error: &clap::Error, key: &Key) -> String {
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or_default();
-    let reason = first.strip_prefix("error: ").unwrap_or(first).trim();
+    let reason = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reason = reason.strip_prefix("error: ").unwrap_or(&reason).trim();
     if reason.is_empty() {
         format!("is not a valid value of --{}", key.name)
     } else {
@@ -254,6 +260,7 @@ ring-buffer-size: 4096
         let (line, _, message) = located("\n\nruntimes: [podman]\n");
         assert_eq!(line, 3);
         assert!(message.contains("podman"), "{message}");
+        assert!(message.contains("[possible values: docker]"), "{message}");
         let (line, _, message) = located("timeout: [1, 2]\n");
         assert_eq!(line, 1);
         assert!(message.contains("takes one value"), "{message}");

@@ -129,6 +129,19 @@ mod tests {
         assert_eq!(kind_of(&keys, "containername"), Kind::List);
     }
 
+    /// docs/config.md is the reference: a flag added to the command must be added there too.
+    #[test]
+    fn the_reference_lists_every_key() {
+        let reference = include_str!("../../../docs/config.md");
+        for key in seccomp_keys() {
+            assert!(
+                reference.contains(&format!("| `{}` |", key.name)),
+                "docs/config.md has no row for the key `{}`",
+                key.name
+            );
+        }
+    }
+
     #[test]
     fn suggests_the_key_a_typo_meant() {
         let keys = seccomp_keys();
