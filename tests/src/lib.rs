@@ -15,6 +15,7 @@ pub mod env;
 pub mod faults;
 pub mod filter;
 pub mod kmsg;
+pub mod metrics;
 pub mod oracle;
 pub mod packaging;
 pub mod perf;

@@ -285,6 +285,51 @@ fn tiny_ring_buffer_counts_every_lost_event() {
     }
 }
 
+/// A burst into a 4 KiB ring buffer moves the ring-buffer loss of `/metrics`, beside the
+/// events and what stdout wrote; what only other causes move is named with its reason.
+#[test]
+fn a_ring_buffer_burst_moves_the_metrics() {
+    use tracer_integration_tests::metrics::{self, *};
+    let setup = setup();
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], metrics::free_port()));
+    let addr_text = addr.to_string();
+    let tracer = start_tracer(
+        &setup,
+        &["--ring-buffer-size", "4096", "--metrics-addr", &addr_text],
+    );
+    let before = metrics::scrape(addr);
+    let calls = BURST_CALLS.to_string();
+    setup
+        .workload
+        .run(&["burst", &calls])
+        .assert_ended_as_planned();
+    let cannot_move = [
+        (
+            LOST_KERNEL_AUDIT,
+            "the eBPF hooks do not read audit records",
+        ),
+        (LOST_SINK, "stdout is read as fast as it is written"),
+        (SINK_UNWRITTEN, "stdout is read as fast as it is written"),
+        (SINK_QUEUE_DEPTH, "stdout is read as fast as it is written"),
+        (SUPPRESSED_FILTER, "--host shows every event"),
+        (SUPPRESSED_CHECK, "no --check"),
+        (SINK_RETRIES, "stdout never retries"),
+        (SINK_FAILURES, "stdout reports no failed writes"),
+        (DOCKER_API_CALLS, "no container runs in this test"),
+        (ENRICHMENT_MISSES, "no container runs in this test"),
+    ];
+    let stderr = || tracer.stderr_text();
+    metrics::assert_every_series_moves(
+        addr,
+        &before,
+        &cannot_move,
+        Duration::from_secs(30),
+        &stderr,
+    );
+    tracer.stop().assert_stopped_cleanly();
+}
+
 /// Without `-o`, tracer prints columns for a person: the documented header, then one row per
 /// call naming the process, the thread, the call and the action, row for row as the kernel
 /// audited them.

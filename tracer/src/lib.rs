@@ -9,11 +9,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod enrich;
 pub mod error_chain;
 pub mod events;
 pub mod filter;
 pub mod memory;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod probe;

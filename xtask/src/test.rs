@@ -23,6 +23,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "profile_commands",
     "packaging",
     "webhook_sink",
+    "daemon_options",
 ];
 
 #[derive(Args)]

@@ -21,6 +21,7 @@ use crate::{
         kernel::{DropList, NamespaceChange},
         profile_check::ProfileCheck,
     },
+    metrics::{self, Metrics},
     pipeline::{
         Pipeline, Summary,
         correlate::Correlator,
@@ -44,6 +45,11 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .context("--check")?;
     // Opened before the programs load, so a bad path or URL fails at once.
     let writers = super::sinks::writers(&args)?;
+    let metrics_listener = args
+        .daemon
+        .metrics_addr
+        .map(metrics::server::bind)
+        .transpose()?;
     if args.probe != ProbeChoice::Audit {
         privileges::check()?;
     }
@@ -135,6 +141,20 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     if let Some(check) = check {
         pipeline = pipeline.with_check(check);
     }
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let shared = Arc::new(Metrics::new(docker.clone()));
+            pipeline = pipeline.with_metrics(Arc::clone(&shared));
+            let addr = listener
+                .local_addr()
+                .context("the metrics socket's address")?;
+            let server = metrics::server::serve(listener, shared)
+                .context("serving metrics on the runtime")?;
+            tracing::info!("serving metrics at http://{addr}/metrics");
+            Some(server)
+        }
+        None => None,
+    };
     if args.stack.is_some() {
         let stacks = StackStage::start().context("starting the stack symbolizer's thread")?;
         pipeline = pipeline.with_stacks(stacks);
@@ -154,6 +174,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     let mut summary = run::finish(&mut opened.source, pipeline).await?;
     for task in [watcher, cgroups].into_iter().flatten() {
         task.abort();
+    }
+    if let Some(server) = metrics_server {
+        server.abort();
     }
     summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
     report(&summary, stop);

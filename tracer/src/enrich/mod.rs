@@ -55,6 +55,8 @@ pub struct Enricher {
     host_processes: HashSet<(u32, u32)>,
     /// Containers by cgroup id, for callers /proc no longer knows.
     cgroups: Option<CgroupNames>,
+    /// Events of a container that got no name: see [`Enricher::misses`].
+    misses: u64,
 }
 
 impl Enricher {
@@ -71,6 +73,7 @@ impl Enricher {
             host_mntns,
             host_processes: HashSet::new(),
             cgroups: None,
+            misses: 0,
         }
     }
 
@@ -140,7 +143,14 @@ impl Enricher {
     /// now; nothing more is asked.
     pub fn finish(&mut self, event: &mut Event, id: &str) {
         let container = self.named_in_index(event, id);
+        self.misses += u64::from(container.is_none());
         event.set_container(container);
+    }
+
+    /// Events found in a container that no runtime named: it did not know the container, did
+    /// not answer in time, or none is asked.
+    pub fn misses(&self) -> u64 {
+        self.misses
     }
 
     /// Waits for the next runtime lookup to end, and returns the container id it was about.
@@ -158,7 +168,10 @@ impl Enricher {
         }
         match self.lookups.as_mut().map(|lookups| lookups.ask(&id)) {
             Some(Asked::Pending) => Enriched::Waiting(id),
-            Some(Asked::Unknown) | None => Enriched::Ready,
+            Some(Asked::Unknown) | None => {
+                self.misses += 1;
+                Enriched::Ready
+            }
         }
     }
 

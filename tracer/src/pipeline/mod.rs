@@ -17,6 +17,10 @@ use crate::{
     enrich::{Enriched, Enricher},
     events::{Decoder, Event, Source},
     filter::{Filter, profile_check::ProfileCheck},
+    metrics::{
+        LostByStage, Metrics,
+        counts::{EventCounts, Suppressed},
+    },
     sink::Sinks,
     source::RawRecord,
 };
@@ -40,6 +44,9 @@ pub struct Pipeline {
     check: Option<ProfileCheck>,
     sinks: Sinks,
     summary: Summary,
+    counts: EventCounts,
+    /// Present with `--metrics-addr`: where the counts are published.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Pipeline {
@@ -60,6 +67,32 @@ impl Pipeline {
             check: None,
             sinks,
             summary: Summary::default(),
+            counts: EventCounts::default(),
+            metrics: None,
+        }
+    }
+
+    /// With metrics: the counts are published to `metrics` by [`Pipeline::publish_metrics`].
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    pub fn has_metrics(&self) -> bool {
+        self.metrics.is_some()
+    }
+
+    /// Copies the counts, the sinks' states and the source's `lost` to the metrics.
+    pub fn publish_metrics(&self, lost: LostByStage) {
+        if let Some(metrics) = &self.metrics {
+            metrics.publish(
+                &self.counts,
+                lost,
+                self.enricher.misses(),
+                self.sinks.states(),
+            );
         }
     }
 
@@ -117,6 +150,7 @@ impl Pipeline {
 
     /// Sends an enriched event on, or queues it until its runtime answers.
     fn queue(&mut self, event: Event, enriched: Enriched) {
+        self.counts.event(&event);
         if let Some(event) = self.pending.push(event, enriched) {
             self.emit(event);
         }
@@ -194,11 +228,13 @@ impl Pipeline {
 
     fn emit(&mut self, event: Event) {
         if !self.filter.keep(&event) {
+            self.counts.suppressed(Suppressed::Filter);
             return;
         }
         if let Some(check) = &mut self.check
             && !check.keep(&event)
         {
+            self.counts.suppressed(Suppressed::Check);
             return;
         }
         let now = Instant::now();

@@ -94,6 +94,9 @@ pub async fn stream(
                 let losses = source.losses()?;
                 report_growth(&reported, &losses, source);
                 reported = losses;
+                if pipeline.has_metrics() {
+                    pipeline.publish_metrics(source.lost_by_stage()?);
+                }
             }
             id = pipeline.enricher.lookup_done() => pipeline.lookup_done(&id),
             () = symbolize::symbolized(&mut pipeline.stacks) => {

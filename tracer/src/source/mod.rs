@@ -107,6 +107,20 @@ impl Source {
         }
     }
 
+    /// What was lost so far, as [`Source::losses`], by where it was lost.
+    pub fn lost_by_stage(&mut self) -> Result<crate::metrics::LostByStage, SourceError> {
+        Ok(match self {
+            Source::RingBuffer(ring) => crate::metrics::LostByStage {
+                ring_buffer: ring.losses()?.lost,
+                kernel_audit: 0,
+            },
+            Source::Audit(audit, details) => crate::metrics::LostByStage {
+                ring_buffer: with_details_lost(Losses::default(), details)?.lost,
+                kernel_audit: audit.losses().lost,
+            },
+        })
+    }
+
     /// Records the kernel programs beside the audit records lost so far, `None` without them:
     /// a lost entry of a watched call would make the entries left of the same call look
     /// unique.
