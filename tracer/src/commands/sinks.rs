@@ -1,15 +1,34 @@
 //! Which sinks a run writes to, from its arguments: standard output unless `-o none`, and every
 //! sink asked for besides it.
 
+use anyhow::Context as _;
+
 use crate::{
     cli::SeccompArgs,
-    sink::{Writer, stdout::Stdout},
+    sink::{
+        Writer,
+        file::{FileOptions, FileSink},
+        stdout::Stdout,
+    },
 };
 
 pub fn writers(args: &SeccompArgs) -> anyhow::Result<Vec<Box<dyn Writer>>> {
     let mut writers: Vec<Box<dyn Writer>> = Vec::new();
     if let Some(formatter) = args.output.formatter() {
         writers.push(Box::new(Stdout::new(formatter)));
+    }
+    let file = &args.output_file;
+    if let Some(path) = &file.output_file {
+        let sink = FileSink::open(FileOptions {
+            path: path.clone(),
+            max_size: file.output_file_max_size,
+            max_backups: file.output_file_max_backups,
+            max_age: file.output_file_max_age,
+            compress: file.output_file_compress,
+            mode: file.output_file_mode,
+        })
+        .context("--output-file")?;
+        writers.push(Box::new(sink));
     }
     if writers.is_empty() {
         anyhow::bail!(

@@ -2,6 +2,7 @@
 //! so a slow or stalled reader never holds up the pipeline; what a full queue cannot take is
 //! counted as unwritten, never dropped silently. Several sinks can run at once.
 
+pub mod file;
 pub mod queue;
 pub mod stdout;
 
