@@ -20,6 +20,8 @@ const APT_PACKAGES: &[&str] = &[
     // The stack tests' C workloads, one linked statically against glibc.
     "gcc",
     "libc6-dev",
+    // The file sink's test ships its file with rsyslog's imfile, as a node's shipper would.
+    "rsyslog",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
