@@ -95,7 +95,10 @@ pub fn tidy(policy: &Policy, warned: &mut bool) {
     if !policy.compress {
         return;
     }
-    for backup in listed
+    // The newest backup stays plain until the next rotation (logrotate's delaycompress): a
+    // shipper may still be reading what was written just before the rotation.
+    let older = &listed[..listed.len().saturating_sub(1)];
+    for backup in older
         .iter()
         .filter(|b| !b.compressed && !doomed.contains(b))
     {
@@ -135,13 +138,15 @@ mod tests {
         tidy(&policy, &mut warned);
         assert!(!warned);
         let left = backups::list(&path).unwrap();
-        // The oldest (4 h) is beyond the count and the age; 3 h, 2 h and 1 h are kept, gzipped.
+        // The oldest (4 h) is beyond the count and the age; 3 h, 2 h and 1 h are kept, gzipped
+        // but for the newest, which a shipper may still be reading.
         assert_eq!(
             left.iter().map(|b| b.path.clone()).collect::<Vec<_>>(),
-            names[1..]
-                .iter()
-                .map(|n| PathBuf::from(format!("{}.gz", n.display())))
-                .collect::<Vec<_>>()
+            [
+                PathBuf::from(format!("{}.gz", names[1].display())),
+                PathBuf::from(format!("{}.gz", names[2].display())),
+                names[3].clone(),
+            ]
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"live\n");
         assert!(dir.join("unrelated.log").exists());

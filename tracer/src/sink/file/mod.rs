@@ -9,7 +9,8 @@
 //! when a write fails part-way (ENOSPC).
 //!
 //! Rotation renames the file to a name with the time of the rotation ([`backups`]) and opens a
-//! new one; backups are pruned and compressed in a thread of their own ([`housekeeper`]).
+//! new one; backups are pruned and compressed in a thread of their own ([`housekeeper`]), all
+//! but the newest, which a shipper may still be reading (logrotate's `delaycompress`).
 //!
 //! A full disk: events that cannot be written are counted as unwritten, not held. The queue in
 //! front of this writer already absorbs a short stall, and holding more in memory while a disk
