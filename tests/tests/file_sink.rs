@@ -259,7 +259,7 @@ fn a_full_disk_is_reported_counted_and_written_to_again_when_there_is_room() {
     wait_audit_queue_empty();
     let (finished, summary) = stop(tracer);
     let stderr = finished.stderr_text();
-    let lines = file_lines(&[path.clone()]);
+    let lines = file_lines(std::slice::from_ref(&path));
     let context = format!(
         "{} lines; summary {summary:?}; stderr:\n{stderr}",
         lines.len()
@@ -309,7 +309,7 @@ fn sighup_moves_writing_to_a_new_file_and_loses_nothing() {
     wait_audit_queue_empty();
     // Every event printed so far is in the file before it is renamed.
     let flushed = wait_until(Duration::from_secs(10), || {
-        file_lines(&[path.clone()]).len() >= tracer.events().len()
+        file_lines(std::slice::from_ref(&path)).len() >= tracer.events().len()
     });
     assert!(
         flushed,

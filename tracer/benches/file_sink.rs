@@ -101,11 +101,9 @@ fn events() -> Vec<Arc<Event>> {
 
 fn file_sink(c: &mut Criterion) {
     let events = events();
-    // Beside the build, on a real disk: /tmp may be memory.
-    let dir = std::env::current_dir()
-        .expect("a working directory")
-        .join("target")
-        .join("file-sink-bench");
+    // Cargo's scratch directory for benches, beside the build on a real disk (/tmp may be
+    // memory).
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("file-sink-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("creating the bench's directory");
     let sink = FileSink::open(FileOptions {

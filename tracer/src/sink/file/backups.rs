@@ -79,7 +79,7 @@ pub fn list(path: &Path) -> std::io::Result<Vec<Backup>> {
             compressed,
         });
     }
-    backups.sort_by(|a, b| (a.rotated, a.compressed).cmp(&(b.rotated, b.compressed)));
+    backups.sort_by_key(|b| (b.rotated, b.compressed));
     Ok(backups)
 }
 

@@ -50,15 +50,15 @@ fn cut_back(
     error: io::Error,
 ) -> Appended {
     let (events, end) = whole(ends, reached);
-    let bytes = end.saturating_sub(from).min(reached - from);
+    let bytes = end.saturating_sub(from);
     let done = reached - from;
-    if bytes < done {
-        if let Err(truncate) = file.set_len(size + bytes as u64) {
-            tracing::warn!(
-                "a write to the events file stopped mid-line and the line could not be removed \
+    if bytes < done
+        && let Err(truncate) = file.set_len(size + bytes as u64)
+    {
+        tracing::warn!(
+            "a write to the events file stopped mid-line and the line could not be removed \
                  ({truncate}): the next line is appended after it"
-            );
-        }
+        );
     }
     Appended {
         events,
