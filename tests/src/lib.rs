@@ -13,6 +13,7 @@ pub mod ctr;
 pub mod docker;
 pub mod env;
 pub mod faults;
+pub mod file_sink;
 pub mod filter;
 pub mod kmsg;
 pub mod metrics;

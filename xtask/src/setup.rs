@@ -25,6 +25,8 @@ const APT_PACKAGES: &[&str] = &[
     "systemd",
     "man-db",
     "lintian",
+    // The file sink's test ships its file with rsyslog's imfile, as a node's shipper would.
+    "rsyslog",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 

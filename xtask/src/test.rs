@@ -20,6 +20,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "host_kernel",
     "audit_fallback",
     "pipeline_faults",
+    "file_sink",
     "profile_commands",
     "packaging",
     "webhook_sink",

@@ -4,6 +4,7 @@
 //! asked to block (`--webhook-mode blocking`) makes the pipeline wait for room in its queue
 //! instead, until the run stops.
 
+pub mod file;
 pub mod queue;
 pub mod stdout;
 pub mod webhook;

@@ -108,6 +108,15 @@ pub static GOALS: &[Goal] = &[
         unit: "M/s",
     },
     Goal {
+        what: "file sink ≥ 500,000 JSON events/s on one core (format + append, with rotation)",
+        applies: Applies::Host,
+        sources: &["userspace"],
+        metric: "criterion file_sink/json+append: per event",
+        bound: Bound::AtLeast(0.5),
+        convert: per_second_millions,
+        unit: "M/s",
+    },
+    Goal {
         what: "audit source ≤ 2 µs of tracer CPU per event (largest burst)",
         applies: Applies::Host,
         sources: AUDIT,
