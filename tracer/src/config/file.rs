@@ -140,7 +140,13 @@ fn check(command: &Command, key: &Key, args: &[String]) -> Result<(), String> {
         .clone()
         .try_get_matches_from(std::iter::once(name).chain(args.iter().cloned()))
         .map(drop)
-        .map_err(|error| clap_reason(&error, key))
+        .or_else(|error| match error.kind() {
+            // About the key's company, not its value (`output-file-mode` needs `output-file`):
+            // judged once the whole file and command line are parsed together.
+            clap::error::ErrorKind::MissingRequiredArgument
+            | clap::error::ErrorKind::ArgumentConflict => Ok(()),
+            _ => Err(clap_reason(&error, key)),
+        })
 }
 
 /// clap's message up to its first blank line (what follows is usage and `--help`), on one line,
@@ -246,6 +252,15 @@ ring-buffer-size: 4096
         assert!(message.contains("all-denials"), "lists the keys: {message}");
         let (_, _, message) = located("config: other.yaml\n");
         assert!(message.contains("unknown key `config`"), "{message}");
+    }
+
+    #[test]
+    fn a_key_that_needs_another_is_judged_with_the_whole_file() {
+        let args = args("output-file: /var/log/t.jsonl\noutput-file-mode: \"0640\"\n");
+        assert_eq!(
+            args,
+            ["--output-file=/var/log/t.jsonl", "--output-file-mode=0640"]
+        );
     }
 
     #[test]
