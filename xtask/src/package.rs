@@ -71,6 +71,11 @@ fn deb(tracer: &Path, version: &str, out: &Path) -> Result<PathBuf> {
         &root.join("etc/tracer/tracer.yaml"),
         0o644,
     )?;
+    install(
+        &packaging.join("debian/lintian-overrides"),
+        &root.join("usr/share/lintian/overrides/tracer"),
+        0o644,
+    )?;
 
     let generated = out.join("generated");
     process::run(
