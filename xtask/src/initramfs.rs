@@ -295,6 +295,8 @@ mnt debugfs debugfs /sys/kernel/debug
 mnt cgroup2 cgroup2 /sys/fs/cgroup
 mnt devpts devpts /dev/pts
 mnt tmpfs tmpfs /var/lib
+# The kernel starts with loopback down; tests serve and scrape metrics on 127.0.0.1.
+ip link set lo up || echo "init: cannot bring up lo"
 
 # Without auditd the kernel prints seccomp audit records through printk_ratelimit(), which
 # would drop some of them; the tests compare every record.
