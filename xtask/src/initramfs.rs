@@ -465,14 +465,23 @@ mod tests {
         let script = init_script(&[Probe::Fentry, Probe::Kprobe]);
         assert!(script.contains("for probe in fentry kprobe; do"));
         // A failing first executable must not keep the second one's tests from running.
-        for executable in ["kernel_hooks", "docker_containers"] {
+        for run in [
+            "/bin/kernel_hooks --test-threads=1",
+            "/bin/docker_containers --test-threads=1 $once",
+        ] {
             assert!(
-                script.contains(&format!(
-                    "/bin/{executable} --test-threads=1 || result=failed\n"
-                )),
+                script.contains(&format!("{run} || result=failed\n")),
                 "{script}"
             );
         }
+        // The profile scenario runs with one probe per kernel; with only fentry and kprobe booted,
+        // fentry is the fallback.
+        assert!(script.contains("*) profile_probe=fentry ;;"), "{script}");
+        assert!(
+            script
+                .contains("[ \"$probe\" = \"$profile_probe\" ] || once=\"--skip records_a_profile"),
+            "{script}"
+        );
         assert!(script.contains("echo \"init: $status\"\npoweroff -f\n"));
     }
 }
