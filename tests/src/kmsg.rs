@@ -437,6 +437,34 @@ impl Drop for UnlimitedPrintk {
     }
 }
 
+/// Waits until the kernel's audit queue is empty, so every record of the calls made so far has
+/// been handed to the multicast group tracer reads: what tracer has not delivered by then it
+/// has lost, or still holds.
+pub fn wait_audit_queue_empty() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = std::process::Command::new("auditctl")
+            .arg("-s")
+            .output()
+            .expect("auditctl -s (apt-get install auditd)");
+        let status = String::from_utf8_lossy(&status.stdout).into_owned();
+        let backlog = status
+            .lines()
+            .find_map(|l| l.strip_prefix("backlog "))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        if backlog == Some(0) {
+            // kauditd takes a record off the queue before it multicasts it.
+            std::thread::sleep(Duration::from_millis(100));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kernel's audit queue did not empty within a minute:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,8 @@ use std::{
 use nix::sys::signal::Signal;
 use tracer_integration_tests::{
     env,
-    file_sink::{
-        Rsyslog, ScratchDir, Tmpfs, mode, read_text, sink_files, wait_audit_queue_empty,
-        wait_until, whole_lines,
-    },
+    file_sink::{Rsyslog, ScratchDir, Tmpfs, mode, read_text, sink_files, wait_until, whole_lines},
+    kmsg::wait_audit_queue_empty,
     tracer::{Finished, Summary, Tracer, TracerEvent},
     workload::Workload,
 };

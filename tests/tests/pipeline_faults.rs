@@ -7,7 +7,6 @@
 
 use std::{
     path::PathBuf,
-    process::Command,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -17,6 +16,7 @@ use tracer_integration_tests::{
     containers::Scenarios,
     env,
     faults::{STOP_LIMIT, STOP_PATIENCE},
+    kmsg::wait_audit_queue_empty,
     tracer::{Finished, STOP_TIMEOUT, Tracer, TracerEvent},
     workload::Workload,
 };
@@ -73,34 +73,6 @@ fn burst(workload: &Workload) -> u32 {
     let run = workload.run(&["burst", &calls]);
     run.assert_ended_as_planned();
     run.plan.pid
-}
-
-/// Waits until the kernel's audit queue is empty, so every record of the calls made so far has
-/// been handed to the multicast group tracer reads: what tracer has not delivered by then it
-/// has lost, or still holds.
-fn wait_audit_queue_empty() {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = Command::new("auditctl")
-            .arg("-s")
-            .output()
-            .expect("auditctl -s (apt-get install auditd)");
-        let status = String::from_utf8_lossy(&status.stdout).into_owned();
-        let backlog = status
-            .lines()
-            .find_map(|l| l.strip_prefix("backlog "))
-            .and_then(|n| n.trim().parse::<u64>().ok());
-        if backlog == Some(0) {
-            // kauditd takes a record off the queue before it multicasts it.
-            std::thread::sleep(Duration::from_millis(100));
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the kernel's audit queue did not empty within a minute:\n{status}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn events_of(finished: &Finished, pid: u32) -> u64 {
