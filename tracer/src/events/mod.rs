@@ -7,6 +7,7 @@ pub mod clock;
 pub mod decode;
 pub mod errno;
 pub mod json;
+pub mod owner;
 pub mod summary;
 pub mod text;
 

@@ -72,12 +72,14 @@ impl fmt::Display for Summary {
         if self.unsymbolized > 0 {
             write!(f, ", {} stacks not symbolized in time", self.unsymbolized)?;
         }
-        if self.held_by_dedup + self.held_by_rate_limit + self.summaries > 0 {
-            write!(
-                f,
-                ", {} held back by --dedup, {} by --rate-limit, counted in {} summaries",
-                self.held_by_dedup, self.held_by_rate_limit, self.summaries
-            )?;
+        if self.held_by_dedup > 0 {
+            write!(f, ", {} held back by --dedup", self.held_by_dedup)?;
+        }
+        if self.held_by_rate_limit > 0 {
+            write!(f, ", {} held back by --rate-limit", self.held_by_rate_limit)?;
+        }
+        if self.summaries > 0 {
+            write!(f, ", {} summaries", self.summaries)?;
         }
         if let Some(check) = &self.check {
             write!(
@@ -128,7 +130,7 @@ mod tests {
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
              5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, \
-             9 held back by --dedup, 4 by --rate-limit, counted in 2 summaries, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
+             9 held back by --dedup, 4 held back by --rate-limit, 2 summaries, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
 }

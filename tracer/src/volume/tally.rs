@@ -39,10 +39,6 @@ impl Tally {
         self.latest = event;
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// The summary event, dated `at`: when its window closed, or when tracer stopped.
     pub fn into_summary(self, reason: Reason, at: DateTime<Utc>) -> Event {
         let mut event = self.latest;
@@ -88,7 +84,6 @@ mod tests {
         ] {
             tally.add(call(pid, s));
         }
-        assert_eq!(tally.count(), 8);
         let summary = tally.into_summary(Reason::Dedup, at(20));
         assert_eq!(summary.timestamp, at(20));
         assert_eq!(summary.pid, 16, "the fields are the last call's");
