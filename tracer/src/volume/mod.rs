@@ -76,6 +76,11 @@ impl Clock {
 
 /// What became of a call handed to [`Volume::push`].
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned by value once per event, as the pipeline passes events: boxing would \
+              allocate for every event"
+)]
 pub enum Verdict {
     Pass(Event),
     Held(Reason),
