@@ -7,6 +7,7 @@
 use std::{
     fs,
     io::Read as _,
+    net::SocketAddr,
     os::unix::fs::PermissionsExt as _,
     path::PathBuf,
     process::{Command, Stdio},
@@ -20,6 +21,7 @@ use tracer_integration_tests::{
     docker::{Dockerd, IMAGE},
     env,
     kmsg::SeccompRecord,
+    metrics::{self, SUPPRESSED_DEDUP, SUPPRESSED_RATE_LIMIT, Watched},
     tracer::{Tracer, TracerEvent},
     workload::Workload,
 };
@@ -57,6 +59,31 @@ fn workload() -> Workload {
         env!("CARGO_BIN_EXE_seccomp-workload"),
         HOW_TO_RUN,
     ))
+}
+
+/// tracer's metrics endpoint on a free port: the address, and the flag's value.
+fn metrics_addr() -> (SocketAddr, String) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], metrics::free_port()));
+    (addr, addr.to_string())
+}
+
+/// Scrapes until `watched` reads `expected` (the counts are published once a second); panics
+/// with the last scrape after [`EVENT_TIMEOUT`].
+#[track_caller]
+fn wait_metric(addr: SocketAddr, watched: Watched, expected: u64) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let scrape = metrics::scrape(addr);
+        if scrape.total(watched) == Some(expected as f64) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{watched:?} is not {expected}:\n{}",
+            scrape.text
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 fn count(records: &[SeccompRecord], keep: impl Fn(&SeccompRecord) -> bool) -> u64 {
@@ -102,10 +129,20 @@ fn dedup_turns_a_flood_into_one_event_and_exact_summaries_while_kills_go_out_at_
     .expect("writing the profile");
     let socket = dockerd.socket();
     let socket = socket.to_str().expect("UTF-8 path");
+    let (addr, addr_text) = metrics_addr();
     let tracer = Tracer::start_attached(
         &bin,
         "audit",
-        &["-o", "json", "--dedup", "1s", "--docker-socket", socket],
+        &[
+            "-o",
+            "json",
+            "--dedup",
+            "1s",
+            "--docker-socket",
+            socket,
+            "--metrics-addr",
+            &addr_text,
+        ],
     );
     let kernel = AuditMulticast::subscribe();
 
@@ -169,6 +206,8 @@ fn dedup_turns_a_flood_into_one_event_and_exact_summaries_while_kills_go_out_at_
             .count()
             >= 3
     });
+    // Every call of the flood but its first is held back, and counted as such.
+    wait_metric(addr, SUPPRESSED_DEDUP, flood_records - 1);
     let finished = tracer.stop();
     finished.assert_stopped_cleanly();
     finished.assert_stdout_is_events();
@@ -297,6 +336,8 @@ fn rate_limit_counts_what_it_holds_back_and_lets_kills_pass() {
         "container",
     ];
     args.extend(HOST_ONLY);
+    let (addr, addr_text) = metrics_addr();
+    args.extend(["--metrics-addr", &addr_text]);
     let tracer = Tracer::start_attached(&bin, "audit", &args);
     let kernel = AuditMulticast::subscribe();
     let burst = workload.run(&["burst", &BURST.to_string()]);
@@ -318,6 +359,13 @@ fn rate_limit_counts_what_it_holds_back_and_lets_kills_pass() {
             .iter()
             .all(|pid| events.iter().any(|e| e.pid == *pid))
     });
+    // What did not go out was held back, and counted as such at once.
+    let passed_so_far = tracer
+        .events()
+        .iter()
+        .filter(|e| e.container.is_none() && !e.is_summary())
+        .count() as u64;
+    wait_metric(addr, SUPPRESSED_RATE_LIMIT, recorded_all - passed_so_far);
     // The last summary goes out at stop, if not before.
     let finished = tracer.stop();
     finished.assert_stopped_cleanly();
