@@ -28,6 +28,17 @@ impl Owner {
             None => Owner::Unnamed(event.mntns_id),
         }
     }
+
+    /// As a person reads it: the container's name (not yet escaped for a terminal), `(host)`,
+    /// or the mount namespace of a container no runtime named.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Owner::Container(container) => container.name.as_str().into(),
+            Owner::Host => "(host)".into(),
+            Owner::Unnamed(Some(mntns)) => format!("(mntns {mntns})").into(),
+            Owner::Unnamed(None) => "(unknown)".into(),
+        }
+    }
 }
 
 impl PartialEq for Owner {
@@ -50,19 +61,6 @@ impl Hash for Owner {
             Owner::Container(container) => container.id.hash(state),
             Owner::Host => {}
             Owner::Unnamed(mntns) => mntns.hash(state),
-        }
-    }
-}
-
-impl Owner {
-    /// As a person reads it: the container's name (not yet escaped for a terminal), `(host)`,
-    /// or the mount namespace of a container no runtime named.
-    pub fn name(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            Owner::Container(container) => container.name.as_str().into(),
-            Owner::Host => "(host)".into(),
-            Owner::Unnamed(Some(mntns)) => format!("(mntns {mntns})").into(),
-            Owner::Unnamed(None) => "(unknown)".into(),
         }
     }
 }

@@ -18,10 +18,12 @@ struct RowKey {
     code: &'static str,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Row {
     count: u64,
     last_seen: DateTime<Utc>,
+    /// The owner as last seen: a renamed container shows its new name.
+    latest: Owner,
 }
 
 /// Calls counted so far.
@@ -41,17 +43,20 @@ impl CallTable {
             Some(summarized) => (summarized.summary.count, summarized.summary.last),
             None => (1, event.timestamp),
         };
-        let key = self.key_of(event);
+        let key = Self::key_of(event);
         self.total += count;
-        let row = self.rows.entry(key).or_insert(Row {
+        let latest = key.owner.clone();
+        let row = self.rows.entry(key).or_insert_with(|| Row {
             count: 0,
             last_seen,
+            latest: latest.clone(),
         });
         row.count += count;
+        row.latest = latest;
         row.last_seen = row.last_seen.max(last_seen);
     }
 
-    fn key_of(&self, event: &Event) -> RowKey {
+    fn key_of(event: &Event) -> RowKey {
         RowKey {
             owner: Owner::of(event),
             syscall: (event.syscall.nr, event.syscall.name),
@@ -88,7 +93,7 @@ impl CallTable {
             .map(|(key, row)| {
                 let (nr, name) = key.syscall;
                 [
-                    escape::for_terminal(&key.owner.name(), Encoding::Plain).into_owned(),
+                    escape::for_terminal(&row.latest.name(), Encoding::Plain).into_owned(),
                     name.map_or_else(|| nr.to_string(), str::to_owned),
                     key.code.to_owned(),
                     row.count.to_string(),
@@ -201,6 +206,21 @@ mod tests {
         assert_eq!(&words[3][..4], ["(host)", "mkdir", "kill_thread", "1"]);
         // The summary's last call is the row's last seen.
         assert_eq!(words[1][4], "22:13:21.000");
+    }
+
+    #[test]
+    fn a_renamed_container_is_one_row_under_its_new_name() {
+        let mut table = CallTable::default();
+        table.add(&call(Some("web"), 39));
+        let mut renamed = call(Some("web"), 39);
+        let mut container = (**renamed.container.as_ref().unwrap()).clone();
+        container.name = "web-2".into();
+        renamed.set_container(Some(Arc::new(container)));
+        table.add(&renamed);
+        let lines = table.render(None, None);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].starts_with("web-2 "), "{lines:?}");
+        assert!(lines[1].contains(" 2 "), "{lines:?}");
     }
 
     #[test]
