@@ -22,12 +22,23 @@ pub struct VolumeArgs {
 
     /// With --rate-limit: how many calls a key may send at once after a quiet spell (default:
     /// one second's worth of the rate).
-    #[arg(long, value_name = "N", requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "rate_limit",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub rate_limit_burst: Option<u32>,
 
     /// With --rate-limit: what shares one rate: each container and syscall, each container,
     /// or each syscall.
-    #[arg(long, value_enum, value_name = "KEY", requires = "rate_limit", default_value_t = RateKeyKind::ContainerSyscall)]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KEY",
+        requires = "rate_limit",
+        default_value_t = RateKeyKind::ContainerSyscall
+    )]
     pub rate_limit_key: RateKeyKind,
 
     /// Instead of one line per event, a table of container, syscall, code, count and last
@@ -55,7 +66,8 @@ fn parse_window(text: &str) -> Result<Duration, String> {
     let window = super::webhook::parse_duration(text)?;
     if window.is_zero() {
         return Err(format!(
-            "{text:?}: a dedup window must be longer than zero (e.g. 1s); leave --dedup out to show every call"
+            "{text:?}: a dedup window must be longer than zero (e.g. 1s); leave --dedup out to \
+             show every call"
         ));
     }
     Ok(window)

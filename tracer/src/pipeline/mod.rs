@@ -1,6 +1,6 @@
 //! The path every event takes, whatever its source: decode → enrich → (a bounded wait for a
-//! runtime's answer) → filter → sinks, counted once, here. [`run`] drives it from a source until
-//! the run stops, then drains the source to the end.
+//! runtime's answer) → filter → volume (`--dedup`, `--rate-limit`) → sinks, counted once, here.
+//! [`run`] drives it from a source until the run stops, then drains the source to the end.
 
 pub mod correlate;
 pub mod logged_calls;
