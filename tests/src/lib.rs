@@ -5,6 +5,7 @@
 //! records as an oracle ([`kmsg`]), running tracer ([`tracer`]) and the workload ([`workload`]),
 //! and comparing what tracer saw with the oracle ([`oracle`]).
 
+pub mod audit_multicast;
 pub mod cgroup;
 pub mod container_details;
 pub mod container_stacks;

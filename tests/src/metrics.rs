@@ -34,6 +34,9 @@ pub const LOST_KERNEL_AUDIT: Watched = only("tracer_events_lost_total", "stage",
 pub const LOST_SINK: Watched = only("tracer_events_lost_total", "stage", "sink");
 pub const SUPPRESSED_FILTER: Watched = only("tracer_events_suppressed_total", "reason", "filter");
 pub const SUPPRESSED_CHECK: Watched = only("tracer_events_suppressed_total", "reason", "check");
+pub const SUPPRESSED_DEDUP: Watched = only("tracer_events_suppressed_total", "reason", "dedup");
+pub const SUPPRESSED_RATE_LIMIT: Watched =
+    only("tracer_events_suppressed_total", "reason", "rate_limit");
 pub const SINK_QUEUE_DEPTH: Watched = all("tracer_sink_queue_depth");
 pub const SINK_WRITTEN: Watched = all("tracer_sink_written_total");
 pub const SINK_UNWRITTEN: Watched = all("tracer_sink_unwritten_total");
@@ -44,13 +47,15 @@ pub const ENRICHMENT_MISSES: Watched = all("tracer_enrichment_misses_total");
 pub const LAST_EVENT: Watched = all("tracer_last_event_timestamp_seconds");
 
 /// Every series tracer exports that a run can move; a new one belongs here.
-pub const EVERY_MOVING_SERIES: [Watched; 14] = [
+pub const EVERY_MOVING_SERIES: [Watched; 16] = [
     EVENTS,
     LOST_RING_BUFFER,
     LOST_KERNEL_AUDIT,
     LOST_SINK,
     SUPPRESSED_FILTER,
     SUPPRESSED_CHECK,
+    SUPPRESSED_DEDUP,
+    SUPPRESSED_RATE_LIMIT,
     SINK_QUEUE_DEPTH,
     SINK_WRITTEN,
     SINK_UNWRITTEN,

@@ -85,12 +85,37 @@ pub struct TracerEvent {
     pub ns_ppid: Option<u32>,
     #[serde(default)]
     pub stack: Option<Vec<StackFrame>>,
+    /// `summary` on a summary event (`--dedup`, `--rate-limit`), absent on an event of one call.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub summary: Option<HeldBack>,
     /// The names of the fields the line had, null or not.
     #[serde(skip)]
     pub fields: BTreeSet<String>,
 }
 
+/// What a summary event counts (docs/events.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct HeldBack {
+    pub reason: String,
+    pub count: u64,
+    pub first: String,
+    pub last: String,
+    pub pids: Vec<u32>,
+}
+
 impl TracerEvent {
+    /// Whether it is a summary event rather than one call.
+    pub fn is_summary(&self) -> bool {
+        self.kind.as_deref() == Some("summary")
+    }
+
+    /// The calls it stands for: one, or a summary's count.
+    pub fn calls(&self) -> u64 {
+        self.summary.as_ref().map_or(1, |held| held.count)
+    }
+
     /// Reads one line of `-o json`.
     pub fn parse(line: &str) -> serde_json::Result<Self> {
         let value: serde_json::Value = serde_json::from_str(line)?;
@@ -126,6 +151,10 @@ pub struct Summary {
     pub kernel_lost_but_delivered: u64,
     /// Events kept in the webhook's spool for the next run.
     pub spooled: u64,
+    /// Calls `--dedup` and `--rate-limit` held back, and the summary events that counted them.
+    pub held_by_dedup: u64,
+    pub held_by_rate_limit: u64,
+    pub summaries: u64,
 }
 
 /// Finds the summary in a line: `N events delivered, M lost, K shown[, n words]...`.
@@ -157,6 +186,9 @@ pub fn parse_summary(line: &str) -> Option<Summary> {
             "Docker API calls" => summary.docker_api_calls = Some(n),
             "counted lost by the kernel but delivered" => summary.kernel_lost_but_delivered = n,
             "spooled for the next run" => summary.spooled = n,
+            "held back by --dedup" => summary.held_by_dedup = n,
+            "held back by --rate-limit" => summary.held_by_rate_limit = n,
+            "summaries" => summary.summaries = n,
             _ => {}
         }
     }
@@ -664,6 +696,23 @@ mod tests {
                 docker_api_calls: Some(3),
                 kernel_lost_but_delivered: 17,
                 spooled: 0,
+                held_by_dedup: 0,
+                held_by_rate_limit: 0,
+                summaries: 0,
+            })
+        );
+        assert_eq!(
+            parse_summary(
+                "tracer: 100001 events delivered, 0 lost, 2 shown, 99000 held back by --dedup, \
+                 990 held back by --rate-limit, 7 summaries"
+            ),
+            Some(Summary {
+                delivered: 100_001,
+                shown: 2,
+                held_by_dedup: 99_000,
+                held_by_rate_limit: 990,
+                summaries: 7,
+                ..Summary::default()
             })
         );
         assert_eq!(

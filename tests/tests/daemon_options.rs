@@ -9,7 +9,7 @@ use tracer_integration_tests::{
     docker::Dockerd,
     env,
     faults::Detached,
-    metrics::{self, LOST_RING_BUFFER, LOST_SINK},
+    metrics::{self, LOST_RING_BUFFER, LOST_SINK, SUPPRESSED_DEDUP, SUPPRESSED_RATE_LIMIT},
     tracer::{STOP_TIMEOUT, Tracer},
     workload::Workload,
 };
@@ -283,10 +283,20 @@ fn every_metric_moves_on_the_audit_source() {
             break;
         }
     }
-    let cannot_move = [(
-        LOST_RING_BUFFER,
-        "the audit source reads no ring buffer here (no eBPF event hook on this kernel)",
-    )];
+    let cannot_move = [
+        (
+            LOST_RING_BUFFER,
+            "the audit source reads no ring buffer here (no eBPF event hook on this kernel)",
+        ),
+        (
+            SUPPRESSED_DEDUP,
+            "no --dedup: -c leaves it nothing to hold back (the volume tests move it)",
+        ),
+        (
+            SUPPRESSED_RATE_LIMIT,
+            "no --rate-limit: -c leaves it nothing to hold back (the volume tests move it)",
+        ),
+    ];
     let stderr = || tracer.stderr_text();
     metrics::assert_every_series_moves(addr, &before, &cannot_move, METRICS_PATIENCE, &stderr);
     // --check makes tracer exit 1 at the end; only the metrics are under test here.

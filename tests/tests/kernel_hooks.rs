@@ -314,6 +314,14 @@ fn a_ring_buffer_burst_moves_the_metrics() {
         (SINK_QUEUE_DEPTH, "stdout is read as fast as it is written"),
         (SUPPRESSED_FILTER, "--host shows every event"),
         (SUPPRESSED_CHECK, "no --check"),
+        (
+            SUPPRESSED_DEDUP,
+            "no --dedup (the host's volume tests move it)",
+        ),
+        (
+            SUPPRESSED_RATE_LIMIT,
+            "no --rate-limit (the host's volume tests move it)",
+        ),
         (SINK_RETRIES, "stdout never retries"),
         (SINK_FAILURES, "stdout reports no failed writes"),
         (DOCKER_API_CALLS, "no container runs in this test"),

@@ -23,6 +23,7 @@ pub mod profile;
 pub mod sink;
 pub mod source;
 pub mod stack;
+pub mod volume;
 
 #[cfg(test)]
 mod test_support;

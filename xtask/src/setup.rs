@@ -27,6 +27,8 @@ const APT_PACKAGES: &[&str] = &[
     "lintian",
     // The file sink's test ships its file with rsyslog's imfile, as a node's shipper would.
     "rsyslog",
+    // The --summary test runs tracer on a pseudo-terminal with script(1).
+    "bsdutils",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod output_file;
+pub mod volume;
 pub mod webhook;
 
 use std::time::Duration;
@@ -238,6 +239,9 @@ pub struct SeccompArgs {
 
     #[command(flatten)]
     pub daemon: daemon::DaemonArgs,
+
+    #[command(flatten)]
+    pub volume: volume::VolumeArgs,
 
     /// What the kernel programs read for each event: none (the base fields), registers
     /// (adds errno, args, ip, ns ids, parent comm) or all (adds path, exe, cmdline).

@@ -32,6 +32,7 @@ use crate::{
     probe::{self, Hook, ProbeChoice, exits::ExitedTasks, privileges},
     sink::Sinks,
     source,
+    volume::Volume,
 };
 
 pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
@@ -140,6 +141,10 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     );
     if let Some(check) = check {
         pipeline = pipeline.with_check(check);
+    }
+    let volume = args.volume.options();
+    if volume.any() {
+        pipeline = pipeline.with_volume(Volume::new(&volume));
     }
     let metrics_server = match metrics_listener {
         Some(listener) => {

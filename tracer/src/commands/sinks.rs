@@ -1,5 +1,5 @@
-//! Which sinks a run writes to, from its arguments: standard output unless `-o none`, and every
-//! sink asked for besides it.
+//! Which sinks a run writes to, from its arguments: standard output unless `-o none` (events,
+//! or `--summary`'s table instead), and every sink asked for besides it.
 
 use anyhow::Context as _;
 
@@ -8,6 +8,7 @@ use crate::{
     sink::{
         Writer,
         file::{FileOptions, FileSink},
+        live_table::LiveTable,
         stdout::Stdout,
         webhook::Webhook,
     },
@@ -15,7 +16,9 @@ use crate::{
 
 pub fn writers(args: &SeccompArgs) -> anyhow::Result<Vec<Box<dyn Writer>>> {
     let mut writers: Vec<Box<dyn Writer>> = Vec::new();
-    if let Some(formatter) = args.output.formatter() {
+    if args.volume.summary {
+        writers.push(Box::new(LiveTable::stdout()));
+    } else if let Some(formatter) = args.output.formatter() {
         writers.push(Box::new(Stdout::new(formatter)));
     }
     let file = &args.output_file;

@@ -244,6 +244,7 @@ impl SeccompRecord {
             container: None,
             k8s: None,
             on_host: false,
+            summary: None,
         }
     }
 }

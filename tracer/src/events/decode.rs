@@ -159,6 +159,7 @@ impl Decoder {
             container: None,
             k8s: None,
             on_host: false,
+            summary: None,
         })
     }
 }

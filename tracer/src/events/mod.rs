@@ -7,6 +7,8 @@ pub mod clock;
 pub mod decode;
 pub mod errno;
 pub mod json;
+pub mod owner;
+pub mod summary;
 pub mod text;
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc};
@@ -64,6 +66,11 @@ impl Source {
 /// any change to the output code.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
+    /// Set only on a summary event (`--dedup`, `--rate-limit`): its JSON then starts with
+    /// `"type":"summary","summary":{...}`; an event of one call has neither key.
+    #[serde(flatten)]
+    pub summary: Option<Box<summary::Summarized>>,
+    /// A call's time; a summary's is when its window closed (or when tracer stopped).
     #[serde(serialize_with = "json::timestamp")]
     pub timestamp: DateTime<Utc>,
     pub node: Arc<str>,
@@ -298,6 +305,7 @@ impl Event {
             container: None,
             k8s: None,
             on_host: false,
+            summary: None,
         };
         event.set_container(Some(Arc::new(Container {
             runtime: "docker",

@@ -91,7 +91,7 @@ impl Collector for Metrics {
         counter(
             &mut encoder,
             "tracer_events_suppressed",
-            "Events not shown, by reason: filter (-c, or a host process without --host), check (--check's profile allows the call).",
+            "Events not shown, by reason: filter (-c, or a host process without --host), check (--check's profile allows the call), dedup (--dedup held it back), rate_limit (--rate-limit held it back); summary events count the last two.",
             Suppressed::ALL.iter().map(|why| {
                 (
                     labels(&[("reason", why.label())]),

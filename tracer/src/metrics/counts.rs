@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::events::{Arch, Event, SeccompAction, Source};
+use crate::events::{Arch, Event, SeccompAction, Source, summary::Reason};
 
 /// Values of the `code` label, in index order.
 pub const CODES: [&str; 9] = [
@@ -53,15 +53,34 @@ pub enum Suppressed {
     Filter,
     /// `--check`: the profile would allow the call.
     Check,
+    /// `--dedup` held it back; a summary event counts it.
+    Dedup,
+    /// `--rate-limit` held it back; a summary event counts it.
+    RateLimit,
 }
 
 impl Suppressed {
-    pub const ALL: [Suppressed; 2] = [Suppressed::Filter, Suppressed::Check];
+    pub const ALL: [Suppressed; 4] = [
+        Suppressed::Filter,
+        Suppressed::Check,
+        Suppressed::Dedup,
+        Suppressed::RateLimit,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Suppressed::Filter => "filter",
             Suppressed::Check => "check",
+            Suppressed::Dedup => "dedup",
+            Suppressed::RateLimit => "rate_limit",
+        }
+    }
+
+    /// The reason for calls the volume stage held back.
+    pub fn held_back(reason: Reason) -> Self {
+        match reason {
+            Reason::Dedup => Suppressed::Dedup,
+            Reason::RateLimit => Suppressed::RateLimit,
         }
     }
 }

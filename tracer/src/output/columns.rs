@@ -3,7 +3,7 @@
 use unicode_width::UnicodeWidthStr as _;
 
 use super::{Field, Formatter, Json, escape, fields};
-use crate::events::Event;
+use crate::events::{Event, summary::HeldBack};
 
 pub struct Columns {
     fields: Vec<Field>,
@@ -62,10 +62,34 @@ impl Formatter for Columns {
             let value = field.value_in(json, &self.top);
             self.cell(index, &escape::for_terminal(&value, field.encoding()), out);
         }
+        if let Some(summarized) = &event.summary {
+            // The row is the last call held back; what it stands for follows on the line.
+            out.pop();
+            held_back_note(&summarized.summary, out);
+            out.push(b'\n');
+        }
         if let Some(stack) = &event.stack {
             super::stack_lines::write(stack, out);
         }
     }
+}
+
+/// `  [dedup: 41 more from 22:13:20.000 to 22:13:21.000 UTC, pids 7,8]`: only numbers and
+/// times, nothing a terminal could take as a command.
+fn held_back_note(held: &HeldBack, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%H:%M:%S%.3f");
+    let pids: Vec<String> = held.pids.iter().map(u32::to_string).collect();
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "  [{}: {} more from {} to {} UTC, pids {}]",
+        held.reason.as_str(),
+        held.count,
+        time(&held.first),
+        time(&held.last),
+        pids.join(",")
+    );
 }
 
 #[cfg(test)]
@@ -115,6 +139,20 @@ mod tests {
                 "{word} column misaligned:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_summary_is_its_last_call_and_what_it_stands_for() {
+        let summary = crate::volume::tests_support::summary_of(sample_event(), 41);
+        let text = render(&default_columns(), &summary);
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.ends_with(
+                "kill_thread  [dedup: 41 more from 22:13:20.000 to 22:13:21.000 UTC, pids 485855]"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]

@@ -38,7 +38,15 @@ impl Json {
     }
 
     fn compact(&mut self, event: &Event, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"timestamp\":\"");
+        match &event.summary {
+            // One per key and window at most: serde writes it.
+            Some(summarized) => {
+                out.extend_from_slice(b"{\"type\":\"summary\",\"summary\":");
+                serde_value(out, &summarized.summary);
+                out.extend_from_slice(b",\"timestamp\":\"");
+            }
+            None => out.extend_from_slice(b"{\"timestamp\":\""),
+        }
         out.extend_from_slice(Rfc3339::of(&event.timestamp).as_str().as_bytes());
         out.extend_from_slice(b"\",\"node\":");
         string(out, &event.node);
@@ -435,7 +443,30 @@ mod tests {
         container.labels.insert("a\"b".into(), "\n".into());
         odd.set_container(Some(std::sync::Arc::new(container)));
         events.push(odd);
+        let mut summary = crate::volume::tests_support::summary_of(sample_denial_event(), 99_999);
+        events.push(summary.clone());
+        if let Some(summarized) = &mut summary.summary {
+            summarized.summary.reason = crate::events::summary::Reason::RateLimit;
+            summarized.summary.pids.clear();
+        }
+        events.push(summary);
         events
+    }
+
+    #[test]
+    fn a_summary_starts_with_its_type_and_counts() {
+        let summary = crate::volume::tests_support::summary_of(sample_event(), 41);
+        let mut out = Vec::new();
+        Json::new(false).event(&summary, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(concat!(
+                r#"{"type":"summary","summary":{"reason":"dedup","count":41,"#,
+                r#""first":"2023-11-14T22:13:20.000000005Z","last":"2023-11-14T22:13:21.000000005Z","#,
+                r#""pids":[485855]},"timestamp":"2023-11-14T22:13:22.000000005Z","node":"node-a""#,
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod escape;
 pub mod fields;
 pub mod json;
 mod stack_lines;
+pub mod table;
 
 use std::{fmt, str::FromStr};
 

@@ -1,6 +1,6 @@
 //! The path every event takes, whatever its source: decode → enrich → (a bounded wait for a
-//! runtime's answer) → filter → sinks, counted once, here. [`run`] drives it from a source until
-//! the run stops, then drains the source to the end.
+//! runtime's answer) → filter → volume (`--dedup`, `--rate-limit`) → sinks, counted once, here.
+//! [`run`] drives it from a source until the run stops, then drains the source to the end.
 
 pub mod correlate;
 pub mod logged_calls;
@@ -23,6 +23,7 @@ use crate::{
     },
     sink::Sinks,
     source::RawRecord,
+    volume::{Clock, Verdict, Volume},
 };
 use correlate::Correlator;
 use pending::Pending;
@@ -42,6 +43,8 @@ pub struct Pipeline {
     stacks: Option<StackStage>,
     /// Present with `--check`.
     check: Option<ProfileCheck>,
+    /// Present with `--dedup` or `--rate-limit`.
+    volume: Option<Volume>,
     sinks: Sinks,
     summary: Summary,
     counts: EventCounts,
@@ -65,6 +68,7 @@ impl Pipeline {
             filter,
             stacks: None,
             check: None,
+            volume: None,
             sinks,
             summary: Summary::default(),
             counts: EventCounts::default(),
@@ -107,6 +111,14 @@ impl Pipeline {
     /// Puts what the profile check found into the summary; call it once every event went by.
     pub fn conclude_check(&mut self) {
         self.summary.check = self.check.as_ref().map(ProfileCheck::outcome);
+    }
+
+    /// With `--dedup` or `--rate-limit`: repeated calls are held back and counted in summaries.
+    pub fn with_volume(self, volume: Volume) -> Self {
+        Self {
+            volume: Some(volume),
+            ..self
+        }
     }
 
     /// With stacks: events that carry one get it symbolized before they go out.
@@ -162,6 +174,10 @@ impl Pipeline {
             self.pending.next_deadline(),
             self.correlator.next_deadline(),
             self.stacks.as_ref().and_then(StackStage::next_deadline),
+            self.volume
+                .as_ref()
+                .and_then(Volume::next_due)
+                .map(Instant::from_std),
         ]
         .into_iter()
         .flatten()
@@ -199,6 +215,10 @@ impl Pipeline {
         while let Some(event) = self.pending.pop_ready(now, &mut self.enricher) {
             self.emit(event);
         }
+        if let Some(volume) = &mut self.volume {
+            volume.summarize_due(Clock::read());
+            self.send_summaries(now);
+        }
         self.release_symbolized(now);
     }
 
@@ -209,6 +229,11 @@ impl Pipeline {
         }
         while let Some(event) = self.pending.pop_front(&mut self.enricher) {
             self.emit(event);
+        }
+        if let Some(volume) = &mut self.volume {
+            // Nothing held back is left uncounted at stop.
+            volume.summarize_all(Clock::read());
+            self.send_summaries(Instant::now());
         }
         let unmatched = self.correlator.unmatched_trap_signals();
         if unmatched > 0 {
@@ -238,6 +263,39 @@ impl Pipeline {
             return;
         }
         let now = Instant::now();
+        let Some(event) = self.limit_volume(event, now) else {
+            return;
+        };
+        self.symbolize_and_send(event, now);
+    }
+
+    /// `--dedup` and `--rate-limit` (volume/): the event, or None when it is held back and
+    /// counted. Summaries that came due before it go out first.
+    fn limit_volume(&mut self, event: Event, now: Instant) -> Option<Event> {
+        let Some(volume) = self.volume.as_mut() else {
+            return Some(event);
+        };
+        let verdict = volume.push(event, Clock::read());
+        self.send_summaries(now);
+        match verdict {
+            Verdict::Pass(event) => Some(event),
+            Verdict::Held(reason) => {
+                self.counts.suppressed(Suppressed::held_back(reason));
+                self.summary.held_back(reason);
+                None
+            }
+        }
+    }
+
+    /// Sends on the summaries the volume stage has ready, as events.
+    fn send_summaries(&mut self, now: Instant) {
+        while let Some(summary) = self.volume.as_mut().and_then(Volume::pop_summary) {
+            self.summary.summaries += 1;
+            self.symbolize_and_send(summary, now);
+        }
+    }
+
+    fn symbolize_and_send(&mut self, event: Event, now: Instant) {
         let event = match &mut self.stacks {
             Some(stacks) => match stacks.push(event, now) {
                 Some(event) => event,
@@ -251,7 +309,9 @@ impl Pipeline {
     }
 
     fn send(&mut self, event: Event) {
-        self.summary.shown += 1;
+        if event.summary.is_none() {
+            self.summary.shown += 1;
+        }
         self.sinks.send(&Arc::new(event));
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::filter::profile_check::CheckOutcome;
+use crate::{events::summary::Reason, filter::profile_check::CheckOutcome};
 
 /// What happened to the events of a run, counted the same way for every source.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,6 +27,20 @@ pub struct Summary {
     pub unsymbolized: u64,
     /// What `--check` found.
     pub check: Option<CheckOutcome>,
+    /// Calls `--dedup` held back, and `--rate-limit`; summary events counted them.
+    pub held_by_dedup: u64,
+    pub held_by_rate_limit: u64,
+    /// Summary events sent.
+    pub summaries: u64,
+}
+
+impl Summary {
+    pub fn held_back(&mut self, reason: Reason) {
+        match reason {
+            Reason::Dedup => self.held_by_dedup += 1,
+            Reason::RateLimit => self.held_by_rate_limit += 1,
+        }
+    }
 }
 
 impl fmt::Display for Summary {
@@ -57,6 +71,15 @@ impl fmt::Display for Summary {
         }
         if self.unsymbolized > 0 {
             write!(f, ", {} stacks not symbolized in time", self.unsymbolized)?;
+        }
+        if self.held_by_dedup > 0 {
+            write!(f, ", {} held back by --dedup", self.held_by_dedup)?;
+        }
+        if self.held_by_rate_limit > 0 {
+            write!(f, ", {} held back by --rate-limit", self.held_by_rate_limit)?;
+        }
+        if self.summaries > 0 {
+            write!(f, ", {} summaries", self.summaries)?;
         }
         if let Some(check) = &self.check {
             write!(
@@ -99,12 +122,15 @@ mod tests {
                 undecided: 1,
                 ..CheckOutcome::default()
             }),
+            held_by_dedup: 9,
+            held_by_rate_limit: 4,
+            summaries: 2,
         };
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
-             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 the \
-             profile would refuse, 1 undecided (see the warnings above for why)"
+             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, \
+             9 held back by --dedup, 4 held back by --rate-limit, 2 summaries, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
 }

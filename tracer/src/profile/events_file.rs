@@ -35,6 +35,17 @@ pub struct EventLine {
     pub code: Option<String>,
     #[serde(default)]
     pub container: Option<ContainerRef>,
+    /// On a summary event (`--dedup`, `--rate-limit`): the calls it stands for.
+    #[serde(default)]
+    pub summary: Option<HeldBack>,
+}
+
+/// What a summary event counts, as far as recordings need it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HeldBack {
+    pub count: u64,
+    #[serde(default, deserialize_with = "rfc3339")]
+    pub first: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -53,6 +64,19 @@ impl EventLine {
                 let raw = name.trim_start_matches("0x");
                 u32::from_str_radix(raw, 16).map_or(Arch::Undetected, Arch::Unknown)
             }),
+        }
+    }
+
+    /// How many calls the line stands for: one, or a summary's count.
+    pub fn calls(&self) -> u64 {
+        self.summary.as_ref().map_or(1, |held| held.count)
+    }
+
+    /// When the first call it stands for was made.
+    pub fn first_time(&self) -> Option<DateTime<Utc>> {
+        match &self.summary {
+            Some(held) => held.first,
+            None => self.timestamp,
         }
     }
 
@@ -122,7 +146,8 @@ pub struct Unnamed {
     pub events: u64,
 }
 
-/// The calls of each container (and of the host) in the events, each event one call.
+/// The calls of each container (and of the host) in the events, each event one call and each
+/// summary event the calls it counts.
 pub fn recordings(events: &[EventLine]) -> (Vec<RecordedGroup>, Unnamed) {
     let mut groups: BTreeMap<&str, RecordedGroup> = BTreeMap::new();
     let mut unnamed = Unnamed::default();
@@ -141,7 +166,9 @@ pub fn recordings(events: &[EventLine]) -> (Vec<RecordedGroup>, Unnamed) {
                 recording: Recording::default(),
             }
         });
-        group.recording.add(arch, name, 1, event.timestamp);
+        group
+            .recording
+            .add(arch, name, event.calls(), event.first_time());
     }
     (groups.into_values().collect(), unnamed)
 }
@@ -165,6 +192,7 @@ mod tests {
 
 {"timestamp":"2026-11-23T22:41:09Z","syscall":"getpid","syscall_nr":20,"arch":"i386","code":"log","args":null,"container":null}
 {"timestamp":"2026-11-23T22:41:09Z","syscall":"999","syscall_nr":999,"arch":"x86_64","code":"log","args":null,"container":null}
+{"type":"summary","summary":{"reason":"dedup","count":40,"first":"2026-11-23T22:41:05Z","last":"2026-11-23T22:41:06Z","pids":[7]},"timestamp":"2026-11-23T22:41:09Z","syscall":"mkdirat","syscall_nr":258,"arch":"x86_64","code":"log","args":null,"container":{"runtime":"docker","id":"4f3c","name":"web","image":"nginx","labels":{}}}
 "#;
 
     fn events() -> Vec<EventLine> {
@@ -183,10 +211,11 @@ mod tests {
         let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, [HOST, "web"]);
         let web = &groups[1].recording.calls[&Arch::X86_64]["mkdirat"];
-        assert_eq!(web.count, 2);
+        // Two calls, and a summary of 40 whose first call came before them.
+        assert_eq!(web.count, 42);
         assert_eq!(
             web.first_seen.unwrap().to_rfc3339(),
-            "2026-11-23T22:41:07.123456789+00:00"
+            "2026-11-23T22:41:05+00:00"
         );
         let ctx = CheckContext {
             native: Arch::X86_64,
@@ -214,10 +243,10 @@ mod tests {
         }
         let calls = crate::profile::write::calls_json(&groups[1].recording);
         let calls: serde_json::Value = serde_json::from_slice(&calls).unwrap();
-        assert_eq!(calls["x86_64"]["mkdirat"]["count"], 2);
+        assert_eq!(calls["x86_64"]["mkdirat"]["count"], 42);
         assert_eq!(
             calls["x86_64"]["mkdirat"]["first_seen"],
-            "2026-11-23T22:41:07.123456789Z"
+            "2026-11-23T22:41:05.000000000Z"
         );
     }
 

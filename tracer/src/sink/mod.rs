@@ -5,6 +5,7 @@
 //! instead, until the run stops.
 
 pub mod file;
+pub mod live_table;
 pub mod queue;
 pub mod stdout;
 pub mod webhook;

@@ -117,6 +117,15 @@ pub static GOALS: &[Goal] = &[
         unit: "M/s",
     },
     Goal {
+        what: "--dedup stage ≥ 1 M events/s on one core (the time read per event included)",
+        applies: Applies::Host,
+        sources: &["userspace"],
+        metric: "criterion volume/dedup: per event",
+        bound: Bound::AtLeast(1.0),
+        convert: per_second_millions,
+        unit: "M/s",
+    },
+    Goal {
         what: "audit source ≤ 2 µs of tracer CPU per event (largest burst)",
         applies: Applies::Host,
         sources: AUDIT,
