@@ -122,6 +122,10 @@ pub struct Summary {
     pub unwritten: u64,
     /// Requests made to the Docker API, when Docker was asked.
     pub docker_api_calls: Option<u64>,
+    /// Requests made to containerd's API, when containerd was asked.
+    pub containerd_api_calls: Option<u64>,
+    /// Requests made to podman's API, when podman was asked.
+    pub podman_api_calls: Option<u64>,
     /// Records the kernel counted as lost that the audit source received all the same.
     pub kernel_lost_but_delivered: u64,
     /// Events kept in the webhook's spool for the next run.
@@ -155,6 +159,8 @@ pub fn parse_summary(line: &str) -> Option<Summary> {
             "undecodable" => summary.undecodable = n,
             "unwritten" => summary.unwritten = n,
             "Docker API calls" => summary.docker_api_calls = Some(n),
+            "containerd API calls" => summary.containerd_api_calls = Some(n),
+            "podman API calls" => summary.podman_api_calls = Some(n),
             "counted lost by the kernel but delivered" => summary.kernel_lost_but_delivered = n,
             "spooled for the next run" => summary.spooled = n,
             _ => {}
@@ -652,7 +658,8 @@ mod tests {
     #[test]
     fn reads_the_summary_line() {
         let line = "tracer: 1954 events delivered, 46 lost, 1950 shown, 4 undecodable, \
-                    120 unwritten, 3 Docker API calls, 17 counted lost by the kernel but delivered";
+                    120 unwritten, 3 Docker API calls, 5 containerd API calls, 17 counted lost by \
+                    the kernel but delivered";
         assert_eq!(
             parse_summary(line),
             Some(Summary {
@@ -662,6 +669,8 @@ mod tests {
                 undecodable: 4,
                 unwritten: 120,
                 docker_api_calls: Some(3),
+                containerd_api_calls: Some(5),
+                podman_api_calls: None,
                 kernel_lost_but_delivered: 17,
                 spooled: 0,
             })

@@ -1,4 +1,6 @@
-//! Docker: names containers from the Docker API, kept current from its event stream.
+//! Docker: names containers from the Docker API, kept current from its event stream. podman
+//! answers the same API on a socket of its own (`podman system service`), so it is the same
+//! client with another socket and runtime name.
 //!
 //! The API is asked once per container (at start, and once more when a container is found that
 //! the event stream has not covered yet), never once per seccomp event.
@@ -16,22 +18,33 @@ use std::{
 
 use bollard::query_parameters::InspectContainerOptions;
 
+pub use super::runtimes::Learned;
 use super::{index::ContainerIndex, procfs};
 
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// Where `podman system service` listens when run as root.
+pub const DEFAULT_PODMAN_SOCKET: &str = "/run/podman/podman.sock";
 
-/// What asking dockerd about a container found.
+/// Which daemon answers the Docker API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Learned {
-    /// Recorded in the index.
-    Known,
-    /// dockerd has no such container: another runtime's (containerd's `ctr`, podman, a CRI).
-    Unknown,
-    /// dockerd did not answer.
-    Unavailable,
+struct Flavor {
+    /// `container.runtime` of the containers it names.
+    runtime: &'static str,
+    /// The daemon, as messages name it.
+    daemon: &'static str,
 }
 
+const DOCKER: Flavor = Flavor {
+    runtime: "docker",
+    daemon: "dockerd",
+};
+const PODMAN: Flavor = Flavor {
+    runtime: "podman",
+    daemon: "podman's API service",
+};
+
 pub struct DockerRuntime {
+    flavor: Flavor,
     socket: PathBuf,
     index: Arc<Mutex<ContainerIndex>>,
     /// The connected client while dockerd answers; `None` while it is down.
@@ -49,8 +62,23 @@ const DIRECT_ATTEMPT_INTERVAL: std::time::Duration = std::time::Duration::from_m
 const REQUEST_TIMEOUT_SECS: u64 = 30;
 
 impl DockerRuntime {
+    /// dockerd at `socket`.
     pub fn new(socket: PathBuf, index: Arc<Mutex<ContainerIndex>>) -> Arc<Self> {
+        Self::with_flavor(DOCKER, socket, index)
+    }
+
+    /// podman's Docker-compatible API at `socket`.
+    pub fn podman(socket: PathBuf, index: Arc<Mutex<ContainerIndex>>) -> Arc<Self> {
+        Self::with_flavor(PODMAN, socket, index)
+    }
+
+    fn with_flavor(
+        flavor: Flavor,
+        socket: PathBuf,
+        index: Arc<Mutex<ContainerIndex>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            flavor,
             socket,
             index,
             client: RwLock::new(None),
@@ -58,6 +86,11 @@ impl DockerRuntime {
             data_root: RwLock::new(None),
             api_calls: AtomicU64::new(0),
         })
+    }
+
+    /// `docker` or `podman`.
+    pub fn runtime_name(&self) -> &'static str {
+        self.flavor.runtime
     }
 
     /// Docker API requests made so far.
@@ -80,14 +113,17 @@ impl DockerRuntime {
             .inspect_container(id, None::<InspectContainerOptions>)
             .await;
         match inspected {
-            Ok(response) => match convert::container(response, self.data_root().as_deref()) {
-                Some((container, pid)) => {
-                    let mntns = pid.and_then(procfs::mount_namespace);
-                    self.index().upsert(container, mntns);
-                    Learned::Known
+            Ok(response) => {
+                match convert::container(response, self.flavor.runtime, self.data_root().as_deref())
+                {
+                    Some((container, pid)) => {
+                        let mntns = pid.and_then(procfs::mount_namespace);
+                        self.index().upsert(container, mntns);
+                        Learned::Known
+                    }
+                    None => Learned::Unknown,
                 }
-                None => Learned::Unknown,
-            },
+            }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Learned::Unknown,
