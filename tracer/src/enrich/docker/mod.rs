@@ -58,6 +58,10 @@ pub struct DockerRuntime {
 
 /// How often a lookup may try to reach dockerd itself while the watcher waits to reconnect.
 const DIRECT_ATTEMPT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often, and how far apart, an answer that cannot be read is asked for again (podman's
+/// `stopped` state lasts until its clean-up, a few hundred milliseconds after the exit).
+const UNREADABLE_RETRIES: u32 = 10;
+const UNREADABLE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 /// Per-request timeout; the event stream itself stays open.
 const REQUEST_TIMEOUT_SECS: u64 = 30;
 
@@ -108,29 +112,43 @@ impl DockerRuntime {
         let Some(client) = self.client_or_connect().await else {
             return Learned::Unavailable;
         };
-        self.count_call();
-        let inspected = client
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await;
-        match inspected {
-            Ok(response) => {
-                match convert::container(response, self.flavor.runtime, self.data_root().as_deref())
-                {
+        let mut unreadable = 0;
+        loop {
+            self.count_call();
+            let inspected = client
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await;
+            return match inspected {
+                Ok(response) => match convert::container(
+                    response,
+                    self.flavor.runtime,
+                    self.data_root().as_deref(),
+                ) {
                     Some((container, pid)) => {
                         let mntns = pid.and_then(procfs::mount_namespace);
                         self.index().upsert(container, mntns);
                         Learned::Known
                     }
                     None => Learned::Unknown,
+                },
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Learned::Unknown,
+                // podman shows a container that has just exited, until its clean-up a moment
+                // later, in a state Docker's API does not have (`stopped`), and the answer
+                // cannot be read: ask again shortly, a bounded number of times.
+                Err(bollard::errors::Error::JsonDataError { .. })
+                    if unreadable < UNREADABLE_RETRIES =>
+                {
+                    unreadable += 1;
+                    tokio::time::sleep(UNREADABLE_RETRY_PAUSE).await;
+                    continue;
                 }
-            }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Learned::Unknown,
-            Err(error) => {
-                tracing::debug!("inspecting container {id}: {error}");
-                Learned::Unavailable
-            }
+                Err(error) => {
+                    tracing::debug!("inspecting container {id}: {error}");
+                    Learned::Unavailable
+                }
+            };
         }
     }
 
