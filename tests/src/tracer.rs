@@ -55,6 +55,9 @@ pub struct TracerEvent {
     pub code_raw: u32,
     pub signal: Option<String>,
     pub container: Option<serde_json::Value>,
+    /// Where kubelet ran the container, from its labels.
+    #[serde(default)]
+    pub k8s: Option<serde_json::Value>,
     // Why the call failed and who made it. Absent from tracers that predate them, hence the
     // defaults; `fields` tells a null field from a missing one.
     #[serde(default)]

@@ -218,7 +218,7 @@ fn start_runtimes(args: &SeccompArgs, index: &Arc<Mutex<ContainerIndex>>) -> Arc
             found => {
                 let names: Vec<String> = found
                     .iter()
-                    .filter_map(|runtime| clap::ValueEnum::to_possible_value(runtime))
+                    .filter_map(clap::ValueEnum::to_possible_value)
                     .map(|value| value.get_name().to_owned())
                     .collect();
                 tracing::info!("-r auto: naming containers through {}", names.join(", "));

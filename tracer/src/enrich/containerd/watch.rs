@@ -44,6 +44,8 @@ enum Stopped {
     Api(#[from] tonic::Status),
     #[error("listing its containers took longer than {LISTING_TIMEOUT:?}")]
     ListingTimedOut,
+    #[error("the subscription to its events ended without an answer")]
+    SubscriptionLost,
 }
 
 pub async fn run(containerd: Arc<ContainerdRuntime>) {
@@ -81,16 +83,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 async fn follow(containerd: &ContainerdRuntime, outage_reported: &mut bool) -> Result<(), Stopped> {
     let channel = containerd.connect().await?;
-    // Subscribed before listing, so nothing that happens while the list is read is missed.
+    // Subscribed before listing, so nothing that happens while the list is read is missed. The
+    // subscription's answer comes with containerd's first event, which may be long in coming:
+    // it is awaited beside the events, not before the listing.
     containerd.count_call();
     let filters = TOPICS
         .iter()
         .map(|topic| format!("topic=={topic:?}"))
         .collect();
-    let mut events = EventsClient::new(channel.clone())
-        .subscribe(SubscribeRequest { filters })
-        .await?
-        .into_inner();
+    let mut client = EventsClient::new(channel.clone());
+    let mut subscription =
+        tokio::spawn(async move { client.subscribe(SubscribeRequest { filters }).await });
+    let _abort_unanswered = AbortOnDrop(subscription.abort_handle());
     tokio::time::timeout(LISTING_TIMEOUT, list_everything(containerd, &channel))
         .await
         .map_err(|_| Stopped::ListingTimedOut)??;
@@ -109,14 +113,37 @@ async fn follow(containerd: &ContainerdRuntime, outage_reported: &mut bool) -> R
 
     let mut expiry = tokio::time::interval(EXPIRY);
     expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut events = None;
     loop {
         tokio::select! {
-            event = events.message() => match event? {
+            answered = &mut subscription, if events.is_none() => {
+                let answered = answered.map_err(|_| Stopped::SubscriptionLost)?;
+                events = Some(answered?.into_inner());
+            }
+            event = next_event(&mut events), if events.is_some() => match event? {
                 Some(envelope) => apply(containerd, &channel, envelope).await,
                 None => return Ok(()),
             },
             _ = expiry.tick() => containerd.index().expire(Instant::now().into_std()),
         }
+    }
+}
+
+async fn next_event(
+    events: &mut Option<tonic::Streaming<Envelope>>,
+) -> Result<Option<Envelope>, tonic::Status> {
+    match events {
+        Some(events) => events.message().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ends the subscription's task when following stops before containerd answered it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -26,21 +26,30 @@ pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 pub const DEFAULT_PODMAN_SOCKET: &str = "/run/podman/podman.sock";
 
 /// Which daemon answers the Docker API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 struct Flavor {
     /// `container.runtime` of the containers it names.
     runtime: &'static str,
     /// The daemon, as messages name it.
     daemon: &'static str,
+    /// The API version to speak without asking; `None`: agree on one with the daemon.
+    api_version: Option<&'static bollard::ClientVersion>,
 }
 
 const DOCKER: Flavor = Flavor {
     runtime: "docker",
     daemon: "dockerd",
+    api_version: None,
 };
 const PODMAN: Flavor = Flavor {
     runtime: "podman",
     daemon: "podman's API service",
+    api_version: Some(&PODMAN_API_VERSION),
+};
+/// The Docker API version podman 3 and 4 serve (podman 5 serves 1.44, and older versions too).
+const PODMAN_API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
+    major_version: 1,
+    minor_version: 41,
 };
 
 pub struct DockerRuntime {
@@ -174,15 +183,21 @@ impl DockerRuntime {
     }
 
     /// Opens a client and agrees on an API version with dockerd (which may be older than ours).
+    /// podman's answer to the version question takes about 0.4 s, long enough for a container
+    /// started meanwhile to go unnamed: it is spoken to in the version every podman since 3
+    /// serves, after a ping that says it is there.
     async fn connect(&self) -> Result<bollard::Docker, bollard::errors::Error> {
         let socket = self.socket.to_string_lossy();
-        let client = bollard::Docker::connect_with_unix(
-            &socket,
-            REQUEST_TIMEOUT_SECS,
-            bollard::API_DEFAULT_VERSION,
-        )?;
+        let version = match self.flavor.api_version {
+            Some(version) => version,
+            None => bollard::API_DEFAULT_VERSION,
+        };
+        let client = bollard::Docker::connect_with_unix(&socket, REQUEST_TIMEOUT_SECS, version)?;
         self.count_call();
-        client.negotiate_version().await
+        match self.flavor.api_version {
+            Some(_) => client.ping().await.map(|_| client),
+            None => client.negotiate_version().await,
+        }
     }
 
     fn client(&self) -> Option<bollard::Docker> {
@@ -201,6 +216,13 @@ impl DockerRuntime {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether containers of the vfs driver have their files in Docker's layer store, found from
+    /// the daemon's root directory. Not podman's, whose store is laid out otherwise (and whose
+    /// `info` takes about a second, which would delay naming the first containers).
+    fn keeps_vfs_layers(&self) -> bool {
+        self.flavor.runtime == DOCKER.runtime
     }
 
     /// Asks dockerd where it keeps its files.

@@ -53,7 +53,9 @@ async fn follow(
         until: None,
         filters: Some(filters),
     }));
-    docker.learn_data_root(&client).await;
+    if docker.keeps_vfs_layers() {
+        docker.learn_data_root(&client).await;
+    }
     docker.count_call();
     let running = client
         .list_containers(Some(ListContainersOptions::default()))
