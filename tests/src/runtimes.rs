@@ -282,6 +282,10 @@ impl RuntimeScenarios<'_> {
         );
         let calls = containerd_calls(&finished);
         let for_container = calls.saturating_sub(idle_calls);
+        eprintln!(
+            "containerd API calls: {idle_calls} with no container, {calls} with one that made \
+             {CALLS} logged calls"
+        );
         assert!(
             (1..=ALLOWED).contains(&for_container),
             "tracer made {calls} containerd API calls, {idle_calls} of them as it does with no \
