@@ -131,8 +131,9 @@ impl RuntimeScenarios<'_> {
         assert_eq!(killed_events[0].k8s, None, "no CRI labels: {context}");
     }
 
-    /// containerd frozen, then stopped: events keep flowing with one warning, and a container
-    /// started once it is back is named.
+    /// containerd frozen, then stopped: events keep flowing (a container known before the
+    /// freeze named all along) with one warning, and a container started once it is back is
+    /// named.
     pub fn survives_containerd_frozen_stopped_and_restarted_with_one_warning(&self) {
         let dockerd = Dockerd::start();
         dockerd.import_busybox();
@@ -160,10 +161,38 @@ impl RuntimeScenarios<'_> {
             );
         };
 
+        // A container known before containerd freezes stays named while it is frozen: its
+        // `mkdir` comes two seconds after its start, by when containerd answers nothing.
+        let known = random_container_id();
+        let started = containerd.ctr(&[
+            "run",
+            "-d",
+            "--seccomp",
+            "--seccomp-profile",
+            profile.to_str().expect("UTF-8 path"),
+            &image,
+            &known,
+            "/bin/sh",
+            "-c",
+            "sleep 2; mkdir /tmp/while-frozen; sleep 60",
+        ]);
+        assert!(
+            started.status.success(),
+            "ctr run -d failed: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
         let pid = Pid::from_raw(containerd.pid().expect("running") as i32);
         signal::kill(pid, signal::Signal::SIGSTOP).expect("freezing containerd");
         host_event(&tracer, "frozen");
+        let named_while_frozen = tracer.wait_for_events(EVENT_TIMEOUT, |events| {
+            !events_of(events, &known).is_empty()
+        });
         signal::kill(pid, signal::Signal::SIGCONT).expect("thawing containerd");
+        assert!(
+            named_while_frozen,
+            "no named event of container {known} while containerd was frozen; stderr:\n{}",
+            tracer.stderr_text()
+        );
 
         containerd.stop();
         host_event(&tracer, "stopped");
