@@ -176,7 +176,8 @@ pub struct SeccompArgs {
     pub host: bool,
 
     /// Container runtimes to ask for container names (comma-separated); `auto`: those whose
-    /// socket exists at start. A container two runtimes know is named by one, Docker first.
+    /// socket exists at start. A container Docker and containerd both know is named as Docker
+    /// names it.
     #[arg(
         short = 'r',
         long = "runtimes",

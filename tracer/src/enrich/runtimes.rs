@@ -1,11 +1,13 @@
 //! The container runtimes a run asks for names (`-r`): which ones `auto` picks, and one
-//! question asked of each in turn, so a container two runtimes know is named by one.
+//! question asked of all of them at once.
 
 use std::{
     os::unix::fs::FileTypeExt as _,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
+
+use futures_util::{StreamExt as _, stream::FuturesUnordered};
 
 use super::{ContainerIndex, DockerRuntime, Runtime, containerd::ContainerdRuntime};
 
@@ -40,8 +42,7 @@ impl Sockets {
     }
 }
 
-/// The order runtimes are asked in: Docker before containerd, whose `moby` namespace holds
-/// Docker's containers too, so Docker's view (its names) wins.
+/// The order runtimes are listed in (the summary, the metrics, the `-r auto` message).
 const PREFERENCE: [Runtime; 3] = [Runtime::Docker, Runtime::Podman, Runtime::Containerd];
 
 /// The runtimes `selected` means, each once, in [`PREFERENCE`] order: `auto` stands for every
@@ -142,12 +143,17 @@ impl Runtimes {
         self.clients.iter().map(Client::spawn_watcher).collect()
     }
 
-    /// Asks each runtime in turn about container `id` until one knows it. `Unknown` only when
-    /// every runtime said so: one that did not answer may know it once it is back.
+    /// Asks every runtime about container `id` at once, and answers as soon as one knows it: a
+    /// frozen runtime must not keep another's answer from the event waiting for it. `Unknown`
+    /// only when every runtime said so: one that did not answer may know it once it is back.
+    /// Two runtimes never record the same container: containerd leaves Docker's namespace to
+    /// Docker, and skips a container another runtime recorded.
     pub async fn learn(&self, id: &str) -> Learned {
+        let mut answers: FuturesUnordered<_> =
+            self.clients.iter().map(|client| client.learn(id)).collect();
         let mut outcome = Learned::Unknown;
-        for client in &self.clients {
-            match client.learn(id).await {
+        while let Some(answer) = answers.next().await {
+            match answer {
                 Learned::Known => return Learned::Known,
                 Learned::Unavailable => outcome = Learned::Unavailable,
                 Learned::Unknown => {}
@@ -199,7 +205,7 @@ mod tests {
         assert_eq!(
             resolve(&[Runtime::Auto], &sockets),
             [Runtime::Docker, Runtime::Containerd],
-            "Docker first, so its names win for containers both know"
+            "in the order they are listed"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -213,7 +219,7 @@ mod tests {
                 &sockets
             ),
             [Runtime::Docker, Runtime::Containerd],
-            "each once, Docker first"
+            "each once, in the order they are listed"
         );
         assert_eq!(
             resolve(&[Runtime::Podman, Runtime::Auto], &sockets),
