@@ -17,6 +17,8 @@ use crate::{cgroup, docker::Dockerd};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The containerd namespace the tests' containers live in; their cgroup is `/NAMESPACE/ID`.
 pub const NAMESPACE: &str = "tracer-tests";
+/// Where kubelet keeps its containers.
+pub const KUBELET_NAMESPACE: &str = "k8s.io";
 
 pub struct Containerd {
     root: PathBuf,
@@ -29,25 +31,35 @@ impl Containerd {
     pub fn start() -> Self {
         let root = std::env::temp_dir().join(format!("tracer-containerd-{}", std::process::id()));
         fs::create_dir_all(&root).expect("creating containerd's directory");
-        let config = root.join("config.toml");
         // Kubelet's plugin is not needed and only slows the start down.
         fs::write(
-            &config,
+            root.join("config.toml"),
             "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
         )
         .expect("writing containerd's configuration");
-        let log = fs::File::create(root.join("containerd.log")).expect("containerd log");
         let mut containerd = Self { root, child: None };
+        containerd.restart();
+        containerd
+    }
+
+    /// Starts (again) the daemon, with the state it had, and waits until it answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "containerd is already running");
+        let log = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.root.join("containerd.log"))
+            .expect("containerd log");
         let child = Command::new("setsid")
             .arg("containerd")
             .arg("--config")
-            .arg(&config)
+            .arg(self.root.join("config.toml"))
             .arg("--root")
-            .arg(containerd.root.join("root"))
+            .arg(self.root.join("root"))
             .arg("--state")
-            .arg(containerd.root.join("state"))
+            .arg(self.root.join("state"))
             .arg("--address")
-            .arg(containerd.socket())
+            .arg(self.socket())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("containerd log"))
             .stderr(log)
@@ -55,17 +67,21 @@ impl Containerd {
             .unwrap_or_else(|e| {
                 panic!("cannot start containerd (apt-get install containerd): {e}")
             });
-        containerd.child = Some(child);
+        self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
-        while !containerd.ctr(&["version"]).status.success() {
+        while !self.ctr(&["version"]).status.success() {
             assert!(
                 Instant::now() < deadline,
                 "containerd did not answer within {READY_TIMEOUT:?}; log:\n{}",
-                containerd.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        containerd
+    }
+
+    /// containerd's process id while it runs (`setsid` execs it, so it is the child's).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -83,19 +99,30 @@ impl Containerd {
 
     /// Runs `ctr` against this containerd, in [`NAMESPACE`].
     pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_in(NAMESPACE, args)
+    }
+
+    /// Runs `ctr` against this containerd, in `namespace` ([`KUBELET_NAMESPACE`] for containers
+    /// labelled as kubelet would).
+    pub fn ctr_in(&self, namespace: &str, args: &[&str]) -> Output {
         Command::new("ctr")
             .arg("--address")
             .arg(self.socket())
-            .args(["--namespace", NAMESPACE])
+            .args(["--namespace", namespace])
             .args(args)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run ctr (apt-get install containerd): {e}"))
     }
 
-    /// Copies `image` from `dockerd` (no registry is reachable); returns the reference
-    /// containerd knows it by.
+    /// Copies `image` from `dockerd` (no registry is reachable) into [`NAMESPACE`]; returns the
+    /// reference containerd knows it by.
     pub fn import_from(&self, dockerd: &Dockerd, image: &str) -> String {
+        self.import_into(NAMESPACE, dockerd, image)
+    }
+
+    /// [`Containerd::import_from`], into `namespace`.
+    pub fn import_into(&self, namespace: &str, dockerd: &Dockerd, image: &str) -> String {
         let mut save = dockerd
             .docker_command(&["save", image])
             .stdout(Stdio::piped())
@@ -104,7 +131,7 @@ impl Containerd {
         let import = Command::new("ctr")
             .arg("--address")
             .arg(self.socket())
-            .args(["--namespace", NAMESPACE, "images", "import", "-"])
+            .args(["--namespace", namespace, "images", "import", "-"])
             .stdin(save.stdout.take().expect("docker save's stdout"))
             .output()
             .expect("ctr images import");
@@ -143,17 +170,20 @@ impl Drop for Containerd {
         if self.child.is_some() {
             // A test that panicked may leave a container running: kill and remove it, or its
             // shim and mounts outlive the daemon.
-            let list = self.ctr(&["containers", "list", "--quiet"]);
-            for id in String::from_utf8_lossy(&list.stdout).split_whitespace() {
-                let _ = self.ctr(&["tasks", "kill", "--signal", "SIGKILL", id]);
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = self.ctr(&["tasks", "delete", "--force", id]);
-                let _ = self.ctr(&["containers", "delete", id]);
+            for namespace in [NAMESPACE, KUBELET_NAMESPACE] {
+                let list = self.ctr_in(namespace, &["containers", "list", "--quiet"]);
+                for id in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+                    let _ = self.ctr_in(namespace, &["tasks", "kill", "--signal", "SIGKILL", id]);
+                    std::thread::sleep(Duration::from_millis(200));
+                    let _ = self.ctr_in(namespace, &["tasks", "delete", "--force", id]);
+                    let _ = self.ctr_in(namespace, &["containers", "delete", id]);
+                }
             }
         }
         self.stop();
         // runc leaves the namespace's parent group behind in every hierarchy.
         cgroup::remove_everywhere(NAMESPACE);
+        cgroup::remove_everywhere(KUBELET_NAMESPACE);
         let _ = fs::remove_dir_all(&self.root);
     }
 }

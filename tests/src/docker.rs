@@ -47,6 +47,12 @@ impl Dockerd {
         self.root.join("docker.sock")
     }
 
+    /// The socket of the containerd dockerd runs for itself, under its exec root, which keeps
+    /// Docker's containers in its `moby` namespace.
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.root.join("exec/containerd/containerd.sock")
+    }
+
     /// Starts (again) the daemon and waits until it answers.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "dockerd is already running");

@@ -578,7 +578,7 @@ impl Drop for Detached {
 }
 
 /// 64 hex digits, as container ids are.
-fn random_container_id() -> String {
+pub fn random_container_id() -> String {
     let mut bytes = [0u8; 32];
     fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -22,8 +22,10 @@ pub mod oracle;
 pub mod packaging;
 pub mod perf;
 pub mod plan;
+pub mod podman;
 #[cfg(target_arch = "x86_64")]
 pub mod profiles;
 pub mod receiver;
+pub mod runtimes;
 pub mod tracer;
 pub mod workload;

@@ -42,7 +42,7 @@ pub const SINK_WRITTEN: Watched = all("tracer_sink_written_total");
 pub const SINK_UNWRITTEN: Watched = all("tracer_sink_unwritten_total");
 pub const SINK_RETRIES: Watched = all("tracer_sink_retries_total");
 pub const SINK_FAILURES: Watched = all("tracer_sink_failures_total");
-pub const DOCKER_API_CALLS: Watched = all("tracer_docker_api_calls_total");
+pub const DOCKER_API_CALLS: Watched = only("tracer_runtime_api_calls_total", "runtime", "docker");
 pub const ENRICHMENT_MISSES: Watched = all("tracer_enrichment_misses_total");
 pub const LAST_EVENT: Watched = all("tracer_last_event_timestamp_seconds");
 

@@ -55,6 +55,9 @@ pub struct TracerEvent {
     pub code_raw: u32,
     pub signal: Option<String>,
     pub container: Option<serde_json::Value>,
+    /// Where kubelet ran the container, from its labels.
+    #[serde(default)]
+    pub k8s: Option<serde_json::Value>,
     // Why the call failed and who made it. Absent from tracers that predate them, hence the
     // defaults; `fields` tells a null field from a missing one.
     #[serde(default)]
@@ -147,6 +150,10 @@ pub struct Summary {
     pub unwritten: u64,
     /// Requests made to the Docker API, when Docker was asked.
     pub docker_api_calls: Option<u64>,
+    /// Requests made to containerd's API, when containerd was asked.
+    pub containerd_api_calls: Option<u64>,
+    /// Requests made to podman's API, when podman was asked.
+    pub podman_api_calls: Option<u64>,
     /// Records the kernel counted as lost that the audit source received all the same.
     pub kernel_lost_but_delivered: u64,
     /// Events kept in the webhook's spool for the next run.
@@ -184,6 +191,8 @@ pub fn parse_summary(line: &str) -> Option<Summary> {
             "undecodable" => summary.undecodable = n,
             "unwritten" => summary.unwritten = n,
             "Docker API calls" => summary.docker_api_calls = Some(n),
+            "containerd API calls" => summary.containerd_api_calls = Some(n),
+            "podman API calls" => summary.podman_api_calls = Some(n),
             "counted lost by the kernel but delivered" => summary.kernel_lost_but_delivered = n,
             "spooled for the next run" => summary.spooled = n,
             "held back by --dedup" => summary.held_by_dedup = n,
@@ -684,7 +693,8 @@ mod tests {
     #[test]
     fn reads_the_summary_line() {
         let line = "tracer: 1954 events delivered, 46 lost, 1950 shown, 4 undecodable, \
-                    120 unwritten, 3 Docker API calls, 17 counted lost by the kernel but delivered";
+                    120 unwritten, 3 Docker API calls, 5 containerd API calls, 17 counted lost by \
+                    the kernel but delivered";
         assert_eq!(
             parse_summary(line),
             Some(Summary {
@@ -694,6 +704,8 @@ mod tests {
                 undecodable: 4,
                 unwritten: 120,
                 docker_api_calls: Some(3),
+                containerd_api_calls: Some(5),
+                podman_api_calls: None,
                 kernel_lost_but_delivered: 17,
                 spooled: 0,
                 held_by_dedup: 0,

@@ -87,7 +87,7 @@ fn an_unknown_key_stops_tracer_with_its_line_and_column() {
 
 #[test]
 fn a_wrong_value_names_its_key_and_line() {
-    let config = ConfigFile::new("wrong-value", "output: json\nruntimes: [docker, podman]\n");
+    let config = ConfigFile::new("wrong-value", "output: json\nruntimes: [docker, crio]\n");
     let finished = Tracer::start(
         &tracer_bin(),
         &["audit", "seccomp", "--config", config.path()],
@@ -95,7 +95,7 @@ fn a_wrong_value_names_its_key_and_line() {
     .wait_exit(STOP_TIMEOUT);
     let stderr = finished.stderr_text();
     assert!(!finished.status.success(), "stderr:\n{stderr}");
-    for part in ["line 2 column 11", "`runtimes`", "podman"] {
+    for part in ["line 2 column 11", "`runtimes`", "crio"] {
         assert!(stderr.contains(part), "stderr lacks {part:?}:\n{stderr}");
     }
 }

@@ -131,6 +131,11 @@ fn the_daemonset_gives_tracer_the_units_capabilities_and_the_hosts_namespaces() 
         args.windows(2).any(|pair| pair == ["-o", "json"]),
         "JSON on stdout for the node's log agent: {args:?}"
     );
+    assert!(
+        args.windows(2)
+            .any(|pair| pair[0] == "-r" && pair[1].split(',').any(|r| r == "containerd")),
+        "a node with containerd and no Docker names its containers too: {args:?}"
+    );
     let options = audit_seccomp_options(&tracer_bin());
     for arg in &args {
         if let Some(name) = arg.strip_prefix("--") {
@@ -182,6 +187,7 @@ fn the_daemonset_gives_tracer_the_units_capabilities_and_the_hosts_namespaces() 
         "/sys/kernel/btf",
         "/sys/kernel/tracing",
         "/var/run/docker.sock",
+        "/run/containerd",
     ] {
         assert!(
             mounts.contains(needed),

@@ -10,10 +10,18 @@ use crate::{cargo, process};
 const APT_PACKAGES: &[&str] = &[
     // bpf-linker links against the LLVM that nightly's rustc uses.
     "llvm-22-dev",
+    // containerd-client's build compiles containerd's API (.proto files) with protoc.
+    "protobuf-compiler",
     "qemu-system-x86",
     "cpio",
     "busybox-static",
     "docker.io",
+    // The other runtimes' tests: a standalone containerd driven with ctr (docker.io pulls
+    // containerd in, named here as the tests use it themselves), and podman. The tests start
+    // each daemon with state of its own; none is started here: a containerd on the default
+    // socket would be taken by every dockerd the tests start instead of its own.
+    "containerd",
+    "podman",
     "auditd",
     "util-linux",
     "kmod",

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The integration tests that run on this host's own kernel: its hooks' errors, and the audit
-/// fallback source against a real dockerd and auditd.
+/// fallback source against a real dockerd and auditd; containerd and podman beside it.
 const HOST_TEST_TARGETS: &[&str] = &[
     "host_kernel",
     "audit_fallback",
@@ -26,6 +26,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "webhook_sink",
     "daemon_options",
     "volume",
+    "container_runtimes",
 ];
 
 #[derive(Args)]

@@ -176,7 +176,9 @@ pub struct SeccompArgs {
     #[arg(long)]
     pub host: bool,
 
-    /// Container runtimes to ask for container names (comma-separated).
+    /// Container runtimes to ask for container names (comma-separated); `auto`: those whose
+    /// socket exists at start. A container Docker and containerd both know is named as Docker
+    /// names it.
     #[arg(
         short = 'r',
         long = "runtimes",
@@ -189,6 +191,19 @@ pub struct SeccompArgs {
     /// The Docker API socket.
     #[arg(long, value_name = "PATH", default_value = crate::enrich::docker::DEFAULT_SOCKET)]
     pub docker_socket: PathBuf,
+
+    /// containerd's API socket (`-r containerd`).
+    #[arg(long, value_name = "PATH", default_value = crate::enrich::containerd::DEFAULT_SOCKET)]
+    pub containerd_socket: PathBuf,
+
+    /// podman's Docker-compatible API socket, as `podman system service` serves it
+    /// (`-r podman`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = crate::enrich::docker::DEFAULT_PODMAN_SOCKET
+    )]
+    pub podman_socket: PathBuf,
 
     #[command(flatten)]
     pub containers: ContainerNames,
@@ -439,11 +454,39 @@ mod tests {
 
     #[test]
     fn unknown_runtimes_list_the_supported_ones() {
-        let err = Cli::try_parse_from(["tracer", "audit", "seccomp", "-r", "podman"])
+        let err = Cli::try_parse_from(["tracer", "audit", "seccomp", "-r", "crio"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("invalid value 'podman'"), "{err}");
-        assert!(err.contains("possible values: docker"), "{err}");
+        assert!(err.contains("invalid value 'crio'"), "{err}");
+        assert!(
+            err.contains("possible values: auto, docker, containerd, podman"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parses_a_list_of_runtimes_and_their_sockets() {
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "audit",
+            "seccomp",
+            "-r",
+            "docker,containerd,podman",
+            "--containerd-socket",
+            "/run/c.sock",
+            "--podman-socket",
+            "/run/p.sock",
+        ])
+        .unwrap();
+        let Command::Audit(Audit::Seccomp(args)) = cli.command else {
+            panic!("not audit seccomp");
+        };
+        assert_eq!(
+            args.runtimes,
+            [Runtime::Docker, Runtime::Containerd, Runtime::Podman]
+        );
+        assert_eq!(args.containerd_socket, PathBuf::from("/run/c.sock"));
+        assert_eq!(args.podman_socket, PathBuf::from("/run/p.sock"));
     }
 
     #[test]

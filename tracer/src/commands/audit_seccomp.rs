@@ -11,7 +11,9 @@ use tracer_common::names;
 use crate::{
     cli::SeccompArgs,
     enrich::{
-        ContainerIndex, DockerRuntime, Enricher, Runtime, cgroup_names::CgroupNames,
+        ContainerIndex, Enricher, Runtimes,
+        cgroup_names::CgroupNames,
+        runtimes::{self, Sockets},
         whereabouts::Whereabouts,
     },
     error_chain::Chain,
@@ -113,18 +115,20 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
     }
     opened.announce();
-    let docker = args
-        .runtimes
-        .contains(&Runtime::Docker)
-        .then(|| DockerRuntime::new(args.docker_socket.clone(), Arc::clone(&index)));
-    let watcher = docker.as_ref().map(DockerRuntime::spawn_watcher);
+    let runtimes = start_runtimes(&args, &index);
+    let watchers = runtimes.spawn_watchers();
 
     let node: Arc<str> = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
         .into();
     let sinks = Sinks::start(writers).context("starting the sinks' writer threads")?;
-    let mut enricher = Enricher::new(index, Whereabouts::new(exits), docker.clone(), host_mntns);
+    let mut enricher = Enricher::new(
+        index,
+        Whereabouts::new(exits),
+        Some(Arc::clone(&runtimes)),
+        host_mntns,
+    );
     let cgroups = match CgroupNames::watch() {
         Some((names, task)) => {
             enricher = enricher.with_cgroup_names(names);
@@ -148,7 +152,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     }
     let metrics_server = match metrics_listener {
         Some(listener) => {
-            let shared = Arc::new(Metrics::new(docker.clone()));
+            let shared = Arc::new(Metrics::new(Some(Arc::clone(&runtimes))));
             pipeline = pipeline.with_metrics(Arc::clone(&shared));
             let addr = listener
                 .local_addr()
@@ -177,13 +181,13 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     // Detach before the last read, so nothing written after it is left in the buffer.
     drop(programs);
     let mut summary = run::finish(&mut opened.source, pipeline).await?;
-    for task in [watcher, cgroups].into_iter().flatten() {
+    for task in watchers.into_iter().chain(cgroups) {
         task.abort();
     }
     if let Some(server) = metrics_server {
         server.abort();
     }
-    summary.docker_api_calls = docker.as_ref().map(|d| d.api_calls());
+    summary.runtime_api_calls = runtimes.api_calls();
     report(&summary, stop);
     match &summary.check {
         Some(check) if check.refused + check.undecided > 0 => {
@@ -197,6 +201,36 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The runtimes `-r` names (`auto`: those whose sockets exist now), each following its daemon.
+fn start_runtimes(args: &SeccompArgs, index: &Arc<Mutex<ContainerIndex>>) -> Arc<Runtimes> {
+    let sockets = Sockets {
+        docker: args.docker_socket.clone(),
+        containerd: args.containerd_socket.clone(),
+        podman: args.podman_socket.clone(),
+    };
+    let chosen = runtimes::resolve(&args.runtimes, &sockets);
+    if args.runtimes.contains(&crate::enrich::Runtime::Auto) {
+        match chosen.as_slice() {
+            [] => tracing::warn!(
+                "-r auto found no runtime's socket ({}, {}, {}): containers are not named; name \
+                 the runtime with -r to wait for it",
+                sockets.docker.display(),
+                sockets.containerd.display(),
+                sockets.podman.display()
+            ),
+            found => {
+                let names: Vec<String> = found
+                    .iter()
+                    .filter_map(clap::ValueEnum::to_possible_value)
+                    .map(|value| value.get_name().to_owned())
+                    .collect();
+                tracing::info!("-r auto: naming containers through {}", names.join(", "));
+            }
+        }
+    }
+    Arc::new(Runtimes::new(&chosen, &sockets, index))
 }
 
 /// Fills the kernel program's drop list and hands it to a task of its own, which follows the

@@ -272,10 +272,13 @@ ring-buffer-size: 4096
         let (line, _, message) = located("host: yes please\n");
         assert_eq!(line, 1);
         assert!(message.contains("host: true"), "{message}");
-        let (line, _, message) = located("\n\nruntimes: [podman]\n");
+        let (line, _, message) = located("\n\nruntimes: [crio]\n");
         assert_eq!(line, 3);
-        assert!(message.contains("podman"), "{message}");
-        assert!(message.contains("[possible values: docker]"), "{message}");
+        assert!(message.contains("crio"), "{message}");
+        assert!(
+            message.contains("[possible values: auto, docker, containerd, podman]"),
+            "{message}"
+        );
         let (line, _, message) = located("timeout: [1, 2]\n");
         assert_eq!(line, 1);
         assert!(message.contains("takes one value"), "{message}");

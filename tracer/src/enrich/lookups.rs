@@ -10,10 +10,10 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::docker::{DockerRuntime, Learned};
+use super::runtimes::{Learned, Runtimes};
 
-/// A lookup that takes longer is abandoned (dockerd frozen or overloaded); the next event of the
-/// container asks again.
+/// A lookup that takes longer is abandoned (a runtime frozen or overloaded); the next event of
+/// the container asks again.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many "no such container" answers are remembered.
 const REMEMBERED_UNKNOWN: usize = 4096;
@@ -28,7 +28,7 @@ pub enum Asked {
 }
 
 pub struct Lookups {
-    docker: Arc<DockerRuntime>,
+    runtimes: Arc<Runtimes>,
     in_flight: HashSet<String>,
     unknown: HashSet<String>,
     unknown_order: VecDeque<String>,
@@ -37,10 +37,10 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    pub fn new(docker: Arc<DockerRuntime>) -> Self {
+    pub fn new(runtimes: Arc<Runtimes>) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
-            docker,
+            runtimes,
             in_flight: HashSet::new(),
             unknown: HashSet::new(),
             unknown_order: VecDeque::new(),
@@ -49,18 +49,18 @@ impl Lookups {
         }
     }
 
-    /// Asks the runtime about container `id`, unless it is being asked already or said it
-    /// doesn't know it.
+    /// Asks the runtimes about container `id`, unless it is being asked already or every
+    /// runtime said it doesn't know it.
     pub fn ask(&mut self, id: &str) -> Asked {
         if self.unknown.contains(id) {
             return Asked::Unknown;
         }
         if self.in_flight.insert(id.to_owned()) {
-            let docker = Arc::clone(&self.docker);
+            let runtimes = Arc::clone(&self.runtimes);
             let done = self.done_tx.clone();
             let id = id.to_owned();
             tokio::spawn(async move {
-                let learned = tokio::time::timeout(LOOKUP_TIMEOUT, docker.learn(&id))
+                let learned = tokio::time::timeout(LOOKUP_TIMEOUT, runtimes.learn(&id))
                     .await
                     .ok();
                 let _ = done.send((id, learned));

@@ -4,11 +4,13 @@
 //! ([`lookups`]), and the event waits for the answer in the pipeline, not here.
 
 pub mod cgroup_names;
+pub mod containerd;
 pub mod docker;
 pub mod index;
 pub mod lookups;
 pub mod owners;
 pub mod procfs;
+pub mod runtimes;
 pub mod whereabouts;
 
 use std::{
@@ -20,6 +22,7 @@ use cgroup_names::CgroupNames;
 pub use docker::DockerRuntime;
 pub use index::ContainerIndex;
 use lookups::{Asked, Lookups};
+pub use runtimes::Runtimes;
 use whereabouts::Whereabouts;
 
 use crate::events::{Container, Event};
@@ -27,7 +30,14 @@ use crate::events::{Container, Event};
 /// Container runtimes tracer can ask for names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Runtime {
+    /// Every runtime whose API socket exists when tracer starts.
+    Auto,
+    /// dockerd (`--docker-socket`).
     Docker,
+    /// containerd, every namespace (`--containerd-socket`).
+    Containerd,
+    /// podman's Docker-compatible API service (`--podman-socket`).
+    Podman,
 }
 
 /// How many host processes outside the host's mount namespace are remembered.
@@ -63,13 +73,13 @@ impl Enricher {
     pub fn new(
         index: Arc<Mutex<ContainerIndex>>,
         whereabouts: Whereabouts,
-        docker: Option<Arc<DockerRuntime>>,
+        runtimes: Option<Arc<Runtimes>>,
         host_mntns: Option<u32>,
     ) -> Self {
         Self {
             index,
             whereabouts,
-            lookups: docker.map(Lookups::new),
+            lookups: runtimes.filter(|r| !r.is_empty()).map(Lookups::new),
             host_mntns,
             host_processes: HashSet::new(),
             cgroups: None,

@@ -59,22 +59,34 @@ pub fn container_id_from_cgroup(pid: u32) -> Option<String> {
     cgroup.lines().find_map(container_id_in_cgroup_line)
 }
 
-/// The container a runtime shim (`containerd-shim-runc-v2 ... -id ID`) runs: a container's first
-/// process is the shim's child, so when seccomp kills it at once, its parent still names it.
+/// The container a runtime shim runs (`containerd-shim-runc-v2 ... -id ID`, podman's
+/// `conmon ... -c ID`): a container's first process is the shim's child, so when seccomp kills
+/// it at once, its parent still names it.
 pub fn container_id_from_shim(pid: u32) -> Option<String> {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    container_id_in_shim_cmdline(&cmdline)
+}
+
+/// The container id in a shim's NUL-separated command line.
+fn container_id_in_shim_cmdline(cmdline: &[u8]) -> Option<String> {
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     let program = String::from_utf8_lossy(args.first()?);
-    if !program.contains("containerd-shim") {
+    let id_flags: &[&[u8]] = if program.contains("containerd-shim") {
+        &[b"-id"]
+    } else if program.rsplit('/').next() == Some("conmon") {
+        &[b"-c", b"--cid"]
+    } else {
         return None;
-    }
-    let id = args.windows(2).find(|w| w[0] == b"-id")?[1];
+    };
+    let id = args.windows(2).find(|w| id_flags.contains(&w[0]))?[1];
     let id = std::str::from_utf8(id).ok()?;
     is_container_id(id).then(|| id.to_owned())
 }
 
 /// Docker's cgroup paths end in the 64-hex container id: `/docker/ID` (cgroupfs driver) or
-/// `/system.slice/docker-ID.scope` (systemd driver), on v1 and v2 alike.
+/// `/system.slice/docker-ID.scope` (systemd driver), on v1 and v2 alike; so do containerd's
+/// (`/NAMESPACE/ID`, `cri-containerd-ID.scope`) and podman's (`/libpod_parent/libpod-ID`,
+/// `libpod-ID.scope`).
 fn container_id_in_cgroup_line(line: &str) -> Option<String> {
     let path = line.splitn(3, ':').nth(2)?;
     path.split('/')
@@ -83,7 +95,7 @@ fn container_id_in_cgroup_line(line: &str) -> Option<String> {
 }
 
 /// The container id in one directory name of a cgroup path: `ID`, `docker-ID.scope`,
-/// `cri-containerd-ID.scope`.
+/// `cri-containerd-ID.scope`, `libpod-ID`.
 pub fn container_id_in_cgroup_segment(segment: &str) -> Option<String> {
     let segment = segment.strip_suffix(".scope").unwrap_or(segment);
     let id = segment.rsplit('-').next().unwrap_or(segment);
@@ -107,6 +119,9 @@ mod tests {
             format!("0::/system.slice/docker-{ID}.scope"),
             format!("12:pids:/docker/{ID}"),
             format!("0::/kubepods/besteffort/pod1234/{ID}"),
+            format!("0::/k8s.io/{ID}"),
+            format!("4:memory:/libpod_parent/libpod-{ID}"),
+            format!("0::/machine.slice/libpod-{ID}.scope/container"),
         ] {
             assert_eq!(
                 container_id_in_cgroup_line(&line).as_deref(),
@@ -118,6 +133,36 @@ mod tests {
             container_id_in_cgroup_line("0::/user.slice/session-3.scope"),
             None
         );
+    }
+
+    #[test]
+    fn reads_the_container_id_of_containerds_shim_and_podmans_conmon() {
+        let cmdline = |args: &[&str]| args.join("\0").into_bytes();
+        for (args, expected) in [
+            (
+                vec![
+                    "/usr/bin/containerd-shim-runc-v2",
+                    "-namespace",
+                    "k8s.io",
+                    "-id",
+                    ID,
+                ],
+                Some(ID),
+            ),
+            (
+                vec!["/usr/bin/conmon", "--api-version", "1", "-c", ID, "-u", ID],
+                Some(ID),
+            ),
+            (vec!["/usr/libexec/podman/conmon", "--cid", ID], Some(ID)),
+            (vec!["/bin/sh", "-c", ID], None),
+            (vec!["/usr/bin/conmon", "-c", "not-an-id"], None),
+        ] {
+            assert_eq!(
+                container_id_in_shim_cmdline(&cmdline(&args)).as_deref(),
+                expected,
+                "{args:?}"
+            );
+        }
     }
 
     /// The kernel names a namespace `mnt:[INODE]` in the link's target.

@@ -202,6 +202,9 @@ pub struct K8s {
     pub namespace: String,
     pub pod: String,
     pub container: String,
+    /// The pod's uid (`io.kubernetes.pod.uid`), which tells apart pods of the same name over
+    /// time; null where the runtime's labels lack it.
+    pub pod_uid: Option<String>,
 }
 
 impl Container {
@@ -211,6 +214,7 @@ impl Container {
             namespace: label("io.kubernetes.pod.namespace")?,
             pod: label("io.kubernetes.pod.name")?,
             container: label("io.kubernetes.container.name")?,
+            pod_uid: label("io.kubernetes.pod.uid"),
         })
     }
 }

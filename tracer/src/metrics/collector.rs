@@ -139,12 +139,15 @@ impl Collector for Metrics {
                 .iter()
                 .map(|sink| (labels(&[("sink", sink.name)]), sink.progress.failures)),
         )?;
-        if let Some(docker) = &self.docker {
+        if let Some(runtimes) = &self.runtimes {
             counter(
                 &mut encoder,
-                "tracer_docker_api_calls",
-                "Requests made to the Docker API.",
-                [(Vec::new(), docker.api_calls())],
+                "tracer_runtime_api_calls",
+                "Requests made to a container runtime's API.",
+                runtimes
+                    .api_calls()
+                    .into_iter()
+                    .map(|(runtime, calls)| (labels(&[("runtime", runtime)]), calls)),
             )?;
         }
         counter(

@@ -12,7 +12,7 @@ use std::sync::{
     atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
 };
 
-use crate::{enrich::DockerRuntime, sink::SinkState};
+use crate::{enrich::Runtimes, sink::SinkState};
 use counts::{EventCounts, KINDS, Suppressed};
 
 /// Events lost before they reached the pipeline, by where.
@@ -35,11 +35,11 @@ pub struct Metrics {
     enrichment_misses: AtomicU64,
     sinks: Mutex<Vec<SinkState>>,
     /// Read at scrape time: it counts its own requests.
-    docker: Option<Arc<DockerRuntime>>,
+    runtimes: Option<Arc<Runtimes>>,
 }
 
 impl Metrics {
-    pub fn new(docker: Option<Arc<DockerRuntime>>) -> Self {
+    pub fn new(runtimes: Option<Arc<Runtimes>>) -> Self {
         Self {
             events: (0..KINDS).map(|_| AtomicU64::new(0)).collect(),
             suppressed: Default::default(),
@@ -48,7 +48,7 @@ impl Metrics {
             lost_kernel_audit: AtomicU64::new(0),
             enrichment_misses: AtomicU64::new(0),
             sinks: Mutex::new(Vec::new()),
-            docker,
+            runtimes,
         }
     }
 

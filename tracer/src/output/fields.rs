@@ -59,6 +59,7 @@ const WIDTHS: &[(&str, usize)] = &[
     ("k8s.namespace", 16),
     ("k8s.pod", 16),
     ("k8s.container", 16),
+    ("k8s.pod_uid", 36),
 ];
 
 /// Fields whose text a container runtime supplied. Everything else that is text comes from the
@@ -404,6 +405,7 @@ mod tests {
             "k8s.namespace",
             "k8s.pod",
             "k8s.container",
+            "k8s.pod_uid",
         ] {
             let field = Field::from_name(name).unwrap_or_else(|| panic!("{name} is not offered"));
             assert_eq!(field.name(), name);

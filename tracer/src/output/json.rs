@@ -336,6 +336,10 @@ mod tests {
             ("io.kubernetes.pod.namespace", "default"),
             ("io.kubernetes.pod.name", "mypod"),
             ("io.kubernetes.container.name", "container1"),
+            (
+                "io.kubernetes.pod.uid",
+                "6f1c2d3e-0000-4000-8000-00000000abcd",
+            ),
         ];
         event.set_container(Some(std::sync::Arc::new(Container {
             runtime: "docker",
@@ -359,7 +363,12 @@ mod tests {
         );
         assert_eq!(
             value["k8s"],
-            serde_json::json!({"namespace": "default", "pod": "mypod", "container": "container1"})
+            serde_json::json!({
+                "namespace": "default",
+                "pod": "mypod",
+                "container": "container1",
+                "pod_uid": "6f1c2d3e-0000-4000-8000-00000000abcd"
+            })
         );
     }
 

@@ -19,8 +19,8 @@ pub struct Summary {
     pub unwritten: u64,
     /// Events kept on disk for the next run to send (`--webhook-spool`).
     pub spooled: u64,
-    /// Docker API requests made, when Docker was asked.
-    pub docker_api_calls: Option<u64>,
+    /// API requests made to each runtime asked (`docker`, `podman`, `containerd`).
+    pub runtime_api_calls: Vec<(&'static str, u64)>,
     /// Audit records the kernel counted as lost although tracer received them.
     pub counted_but_delivered: u64,
     /// Stacks that went out as the kernel read them, not symbolized in time.
@@ -59,8 +59,13 @@ impl fmt::Display for Summary {
         if self.spooled > 0 {
             write!(f, ", {} spooled for the next run", self.spooled)?;
         }
-        if let Some(calls) = self.docker_api_calls {
-            write!(f, ", {calls} Docker API calls")?;
+        for (runtime, calls) in &self.runtime_api_calls {
+            let runtime = if *runtime == "docker" {
+                "Docker"
+            } else {
+                runtime
+            };
+            write!(f, ", {calls} {runtime} API calls")?;
         }
         if self.counted_but_delivered > 0 {
             write!(
@@ -114,7 +119,7 @@ mod tests {
             undecodable: 1,
             unwritten: 4,
             spooled: 6,
-            docker_api_calls: Some(5),
+            runtime_api_calls: vec![("docker", 5), ("containerd", 9)],
             counted_but_delivered: 7,
             unsymbolized: 3,
             check: Some(CheckOutcome {
@@ -129,7 +134,7 @@ mod tests {
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
-             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, \
+             5 Docker API calls, 9 containerd API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, \
              9 held back by --dedup, 4 held back by --rate-limit, 2 summaries, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }

@@ -6,10 +6,12 @@ use bollard::models::ContainerInspectResponse;
 
 use crate::events::Container;
 
-/// The container, and the host pid of its first process while it runs.
-/// `data_root` is dockerd's own directory, where a vfs container's files are.
+/// The container, and the host pid of its first process while it runs. `runtime` is the
+/// daemon that answered (`docker`, `podman`); `data_root` is its own directory, where a vfs
+/// container's files are.
 pub fn container(
     inspect: ContainerInspectResponse,
+    runtime: &'static str,
     data_root: Option<&Path>,
 ) -> Option<(Container, Option<u32>)> {
     let file_dirs = file_dirs_of(&inspect, data_root);
@@ -22,7 +24,7 @@ pub fn container(
         .and_then(|pid| u32::try_from(pid).ok())
         .filter(|&pid| pid > 0);
     let container = Container {
-        runtime: "docker",
+        runtime,
         name: inspect
             .name
             .unwrap_or_default()
@@ -103,7 +105,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let (container, pid) = container(inspect, None).unwrap();
+        let (container, pid) = container(inspect, "docker", None).unwrap();
         assert_eq!(container.name, "eager_mclean");
         assert_eq!(container.image, "busybox");
         assert_eq!(container.labels["a"], "b");
@@ -167,6 +169,6 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(container(inspect, None).unwrap().1, None);
+        assert_eq!(container(inspect, "docker", None).unwrap().1, None);
     }
 }

@@ -1,4 +1,6 @@
-//! Docker: names containers from the Docker API, kept current from its event stream.
+//! Docker: names containers from the Docker API, kept current from its event stream. podman
+//! answers the same API on a socket of its own (`podman system service`), so it is the same
+//! client with another socket and runtime name.
 //!
 //! The API is asked once per container (at start, and once more when a container is found that
 //! the event stream has not covered yet), never once per seccomp event.
@@ -16,22 +18,42 @@ use std::{
 
 use bollard::query_parameters::InspectContainerOptions;
 
+pub use super::runtimes::Learned;
 use super::{index::ContainerIndex, procfs};
 
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// Where `podman system service` listens when run as root.
+pub const DEFAULT_PODMAN_SOCKET: &str = "/run/podman/podman.sock";
 
-/// What asking dockerd about a container found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Learned {
-    /// Recorded in the index.
-    Known,
-    /// dockerd has no such container: another runtime's (containerd's `ctr`, podman, a CRI).
-    Unknown,
-    /// dockerd did not answer.
-    Unavailable,
+/// Which daemon answers the Docker API.
+#[derive(Clone, Copy, Debug)]
+struct Flavor {
+    /// `container.runtime` of the containers it names.
+    runtime: &'static str,
+    /// The daemon, as messages name it.
+    daemon: &'static str,
+    /// The API version to speak without asking; `None`: agree on one with the daemon.
+    api_version: Option<&'static bollard::ClientVersion>,
 }
 
+const DOCKER: Flavor = Flavor {
+    runtime: "docker",
+    daemon: "dockerd",
+    api_version: None,
+};
+const PODMAN: Flavor = Flavor {
+    runtime: "podman",
+    daemon: "podman's API service",
+    api_version: Some(&PODMAN_API_VERSION),
+};
+/// The Docker API version podman 3 and 4 serve (podman 5 serves 1.44, and older versions too).
+const PODMAN_API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
 pub struct DockerRuntime {
+    flavor: Flavor,
     socket: PathBuf,
     index: Arc<Mutex<ContainerIndex>>,
     /// The connected client while dockerd answers; `None` while it is down.
@@ -45,12 +67,31 @@ pub struct DockerRuntime {
 
 /// How often a lookup may try to reach dockerd itself while the watcher waits to reconnect.
 const DIRECT_ATTEMPT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often, and how far apart, an answer that cannot be read is asked for again (podman's
+/// `stopped` state lasts until its clean-up, a few hundred milliseconds after the exit).
+const UNREADABLE_RETRIES: u32 = 10;
+const UNREADABLE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 /// Per-request timeout; the event stream itself stays open.
 const REQUEST_TIMEOUT_SECS: u64 = 30;
 
 impl DockerRuntime {
+    /// dockerd at `socket`.
     pub fn new(socket: PathBuf, index: Arc<Mutex<ContainerIndex>>) -> Arc<Self> {
+        Self::with_flavor(DOCKER, socket, index)
+    }
+
+    /// podman's Docker-compatible API at `socket`.
+    pub fn podman(socket: PathBuf, index: Arc<Mutex<ContainerIndex>>) -> Arc<Self> {
+        Self::with_flavor(PODMAN, socket, index)
+    }
+
+    fn with_flavor(
+        flavor: Flavor,
+        socket: PathBuf,
+        index: Arc<Mutex<ContainerIndex>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            flavor,
             socket,
             index,
             client: RwLock::new(None),
@@ -58,6 +99,11 @@ impl DockerRuntime {
             data_root: RwLock::new(None),
             api_calls: AtomicU64::new(0),
         })
+    }
+
+    /// `docker` or `podman`.
+    pub fn runtime_name(&self) -> &'static str {
+        self.flavor.runtime
     }
 
     /// Docker API requests made so far.
@@ -75,26 +121,43 @@ impl DockerRuntime {
         let Some(client) = self.client_or_connect().await else {
             return Learned::Unavailable;
         };
-        self.count_call();
-        let inspected = client
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await;
-        match inspected {
-            Ok(response) => match convert::container(response, self.data_root().as_deref()) {
-                Some((container, pid)) => {
-                    let mntns = pid.and_then(procfs::mount_namespace);
-                    self.index().upsert(container, mntns);
-                    Learned::Known
+        let mut unreadable = 0;
+        loop {
+            self.count_call();
+            let inspected = client
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await;
+            return match inspected {
+                Ok(response) => match convert::container(
+                    response,
+                    self.flavor.runtime,
+                    self.data_root().as_deref(),
+                ) {
+                    Some((container, pid)) => {
+                        let mntns = pid.and_then(procfs::mount_namespace);
+                        self.index().upsert(container, mntns);
+                        Learned::Known
+                    }
+                    None => Learned::Unknown,
+                },
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Learned::Unknown,
+                // podman shows a container that has just exited, until its clean-up a moment
+                // later, in a state Docker's API does not have (`stopped`), and the answer
+                // cannot be read: ask again shortly, a bounded number of times.
+                Err(bollard::errors::Error::JsonDataError { .. })
+                    if unreadable < UNREADABLE_RETRIES =>
+                {
+                    unreadable += 1;
+                    tokio::time::sleep(UNREADABLE_RETRY_PAUSE).await;
+                    continue;
                 }
-                None => Learned::Unknown,
-            },
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Learned::Unknown,
-            Err(error) => {
-                tracing::debug!("inspecting container {id}: {error}");
-                Learned::Unavailable
-            }
+                Err(error) => {
+                    tracing::debug!("inspecting container {id}: {error}");
+                    Learned::Unavailable
+                }
+            };
         }
     }
 
@@ -120,15 +183,21 @@ impl DockerRuntime {
     }
 
     /// Opens a client and agrees on an API version with dockerd (which may be older than ours).
+    /// podman's answer to the version question takes about 0.4 s, long enough for a container
+    /// started meanwhile to go unnamed: it is spoken to in the version every podman since 3
+    /// serves, after a ping that says it is there.
     async fn connect(&self) -> Result<bollard::Docker, bollard::errors::Error> {
         let socket = self.socket.to_string_lossy();
-        let client = bollard::Docker::connect_with_unix(
-            &socket,
-            REQUEST_TIMEOUT_SECS,
-            bollard::API_DEFAULT_VERSION,
-        )?;
+        let version = match self.flavor.api_version {
+            Some(version) => version,
+            None => bollard::API_DEFAULT_VERSION,
+        };
+        let client = bollard::Docker::connect_with_unix(&socket, REQUEST_TIMEOUT_SECS, version)?;
         self.count_call();
-        client.negotiate_version().await
+        match self.flavor.api_version {
+            Some(_) => client.ping().await.map(|_| client),
+            None => client.negotiate_version().await,
+        }
     }
 
     fn client(&self) -> Option<bollard::Docker> {
@@ -147,6 +216,13 @@ impl DockerRuntime {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether containers of the vfs driver have their files in Docker's layer store, found from
+    /// the daemon's root directory. Not podman's, whose store is laid out otherwise (and whose
+    /// `info` takes about a second, which would delay naming the first containers).
+    fn keeps_vfs_layers(&self) -> bool {
+        self.flavor.runtime == DOCKER.runtime
     }
 
     /// Asks dockerd where it keeps its files.

@@ -21,16 +21,17 @@ pub async fn run(docker: Arc<DockerRuntime>) {
     let mut outage_reported = false;
     loop {
         match follow(&docker, &mut outage_reported).await {
-            Ok(()) => tracing::debug!("dockerd closed its event stream"),
+            Ok(()) => tracing::debug!("{} closed its event stream", docker.flavor.daemon),
             Err(error) if !outage_reported => {
                 tracing::warn!(
-                    "dockerd is not reachable at {}: {error}; events are shown without container \
-                     names until it is back",
+                    "{} is not reachable at {}: {error}; events are shown without the names of \
+                     its containers until it is back",
+                    docker.flavor.daemon,
                     docker.socket.display()
                 );
                 outage_reported = true;
             }
-            Err(error) => tracing::debug!("dockerd still unreachable: {error}"),
+            Err(error) => tracing::debug!("{} still unreachable: {error}", docker.flavor.daemon),
         }
         docker.set_client(None);
         tokio::time::sleep(RETRY).await;
@@ -52,7 +53,9 @@ async fn follow(
         until: None,
         filters: Some(filters),
     }));
-    docker.learn_data_root(&client).await;
+    if docker.keeps_vfs_layers() {
+        docker.learn_data_root(&client).await;
+    }
     docker.count_call();
     let running = client
         .list_containers(Some(ListContainersOptions::default()))
@@ -65,13 +68,15 @@ async fn follow(
     }
     if *outage_reported {
         tracing::info!(
-            "dockerd is reachable again at {}; naming containers",
+            "{} is reachable again at {}; naming containers",
+            docker.flavor.daemon,
             docker.socket.display()
         );
         *outage_reported = false;
     }
     tracing::debug!(
-        "following dockerd: {} containers known",
+        "following {}: {} containers known",
+        docker.flavor.daemon,
         docker.index().len()
     );
 
