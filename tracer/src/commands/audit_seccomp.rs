@@ -43,6 +43,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .map(ProfileCheck::load)
         .transpose()
         .context("--check")?;
+    let rules = super::rules::load_for_run(&args.rules)?;
     // Opened before the programs load, so a bad path or URL fails at once.
     let writers = super::sinks::writers(&args)?;
     let metrics_listener = args
@@ -140,6 +141,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     );
     if let Some(check) = check {
         pipeline = pipeline.with_check(check);
+    }
+    if let Some(rules) = rules {
+        pipeline = pipeline.with_rules(rules);
     }
     let metrics_server = match metrics_listener {
         Some(listener) => {

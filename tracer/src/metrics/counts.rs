@@ -53,15 +53,18 @@ pub enum Suppressed {
     Filter,
     /// `--check`: the profile would allow the call.
     Check,
+    /// `--rules`: the first rule the event matched (or the default level) is `none`.
+    Rule,
 }
 
 impl Suppressed {
-    pub const ALL: [Suppressed; 2] = [Suppressed::Filter, Suppressed::Check];
+    pub const ALL: [Suppressed; 3] = [Suppressed::Filter, Suppressed::Check, Suppressed::Rule];
 
     pub fn label(self) -> &'static str {
         match self {
             Suppressed::Filter => "filter",
             Suppressed::Check => "check",
+            Suppressed::Rule => "rule",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The path every event takes, whatever its source: decode → enrich → (a bounded wait for a
-//! runtime's answer) → filter → sinks, counted once, here. [`run`] drives it from a source until
+//! runtime's answer) → filter → rules → symbolize a stack → sinks, counted once, here. [`run`] drives it from a source until
 //! the run stops, then drains the source to the end.
 
 pub mod correlate;
@@ -17,6 +17,7 @@ use crate::{
     enrich::{Enriched, Enricher},
     events::{Decoder, Event, Source},
     filter::{Filter, profile_check::ProfileCheck},
+    rules::RuleSet,
     metrics::{
         LostByStage, Metrics,
         counts::{EventCounts, Suppressed},
@@ -42,6 +43,8 @@ pub struct Pipeline {
     stacks: Option<StackStage>,
     /// Present with `--check`.
     check: Option<ProfileCheck>,
+    /// Present with `--rules`.
+    rules: Option<RuleSet>,
     sinks: Sinks,
     summary: Summary,
     counts: EventCounts,
@@ -65,6 +68,7 @@ impl Pipeline {
             filter,
             stacks: None,
             check: None,
+            rules: None,
             sinks,
             summary: Summary::default(),
             counts: EventCounts::default(),
@@ -107,6 +111,14 @@ impl Pipeline {
     /// Puts what the profile check found into the summary; call it once every event went by.
     pub fn conclude_check(&mut self) {
         self.summary.check = self.check.as_ref().map(ProfileCheck::outcome);
+    }
+
+    /// With rules: the first rule an event matches decides what it carries, or drops it.
+    pub fn with_rules(self, rules: RuleSet) -> Self {
+        Self {
+            rules: Some(rules),
+            ..self
+        }
     }
 
     /// With stacks: events that carry one get it symbolized before they go out.
@@ -237,6 +249,9 @@ impl Pipeline {
             self.counts.suppressed(Suppressed::Check);
             return;
         }
+        let Some(event) = self.apply_rules(event) else {
+            return;
+        };
         let now = Instant::now();
         let event = match &mut self.stacks {
             Some(stacks) => match stacks.push(event, now) {
@@ -248,6 +263,21 @@ impl Pipeline {
         self.send(event);
         // A full queue lets more than one go.
         self.release_symbolized(now);
+    }
+
+    /// `--rules`, after the filter and before the stack is symbolized: an event whose level is
+    /// below `full` loses its stack here, unsymbolized. `None` when its level is `none`,
+    /// counted.
+    fn apply_rules(&mut self, event: Event) -> Option<Event> {
+        let Some(rules) = &self.rules else {
+            return Some(event);
+        };
+        let kept = rules.apply(event);
+        if kept.is_none() {
+            self.counts.suppressed(Suppressed::Rule);
+            self.summary.dropped_by_rules += 1;
+        }
+        kept
     }
 
     fn send(&mut self, event: Event) {

@@ -25,6 +25,8 @@ pub struct Summary {
     pub counted_but_delivered: u64,
     /// Stacks that went out as the kernel read them, not symbolized in time.
     pub unsymbolized: u64,
+    /// Events a rule's level `none` dropped (`--rules`).
+    pub dropped_by_rules: u64,
     /// What `--check` found.
     pub check: Option<CheckOutcome>,
 }
@@ -57,6 +59,9 @@ impl fmt::Display for Summary {
         }
         if self.unsymbolized > 0 {
             write!(f, ", {} stacks not symbolized in time", self.unsymbolized)?;
+        }
+        if self.dropped_by_rules > 0 {
+            write!(f, ", {} dropped by rules", self.dropped_by_rules)?;
         }
         if let Some(check) = &self.check {
             write!(
@@ -94,6 +99,7 @@ mod tests {
             docker_api_calls: Some(5),
             counted_but_delivered: 7,
             unsymbolized: 3,
+            dropped_by_rules: 9,
             check: Some(CheckOutcome {
                 refused: 2,
                 undecided: 1,
@@ -103,7 +109,7 @@ mod tests {
         assert_eq!(
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
-             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 2 the \
+             5 Docker API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, 9 dropped by rules, 2 the \
              profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
