@@ -42,3 +42,6 @@ impl RuleSet {
         Some(event)
     }
 }
+
+#[cfg(test)]
+mod tests;
