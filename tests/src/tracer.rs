@@ -85,6 +85,15 @@ pub struct TracerEvent {
     pub ns_ppid: Option<u32>,
     #[serde(default)]
     pub stack: Option<Vec<StackFrame>>,
+    // What a `--rules` rule added.
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub severity: Option<u8>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub message: Option<String>,
     /// The names of the fields the line had, null or not.
     #[serde(skip)]
     pub fields: BTreeSet<String>,

@@ -25,6 +25,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "packaging",
     "webhook_sink",
     "daemon_options",
+    "rules",
 ];
 
 #[derive(Args)]
