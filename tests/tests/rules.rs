@@ -441,10 +441,11 @@ fn rules_test_shows_the_rule_each_event_matches_first() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
     let levels_at = |line: usize| format!("{}:{line}:5", levels.display());
+    let (at3, at6) = (levels_at(3), levels_at(6));
     let expected = [
         vec!["LINE", "CONTAINER", "SYSCALL", "CODE", "RULE", "AT", "LEVEL"],
-        vec!["1", "wordpress", "syslog", "log", "drop-kernel-log-reads", &levels_at(3), "none"],
-        vec!["2", "wordpress", "chown", "log", "ownership", &levels_at(6), "metadata"],
+        vec!["1", "wordpress", "syslog", "log", "drop-kernel-log-reads", &at3, "none"],
+        vec!["2", "wordpress", "chown", "log", "ownership", &at6, "metadata"],
     ];
     assert_eq!(rows[..3], expected, "{stdout}");
     // The policy's rule: its name has a space, so the row has one word more.
