@@ -106,9 +106,9 @@ fn container_records(audit: &AuditLog) -> Vec<&SeccompRecord> {
         .iter()
         .filter(|r| r.code == SECCOMP_RET_LOG)
         .filter(|r| {
-            CALLS.iter().any(|(_, nr, applet, _)| {
-                *nr == r.syscall && r.comm.as_deref() == Some(applet)
-            })
+            CALLS
+                .iter()
+                .any(|(_, nr, applet, _)| *nr == r.syscall && r.comm.as_deref() == Some(applet))
         })
         .collect()
 }
@@ -253,7 +253,10 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
             .unwrap_or_else(|| panic!("an alert of an unexpected call: {event:#?}"));
         assert_eq!(event.rule.as_deref(), Some(POLICY_NAME), "{event:#?}");
         assert_eq!(event.severity, Some(1), "KubeArmor's default: {event:#?}");
-        assert_eq!(event.tags.as_deref(), Some(&SEED_TAGS.map(String::from)[..]));
+        assert_eq!(
+            event.tags.as_deref(),
+            Some(&SEED_TAGS.map(String::from)[..])
+        );
         assert_eq!(event.message.as_deref(), Some("Warning! Syscall Alert"));
         let container = event.container.as_ref().expect("a container");
         assert_eq!(container["labels"]["app"], "wordpress", "{event:#?}");
@@ -262,7 +265,11 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
             "the parent's pid: {event:#?}"
         );
         assert_eq!(&event.comm, applet, "the process name");
-        assert_eq!(event.exe.as_deref(), Some("/bin/busybox"), "the process's file");
+        assert_eq!(
+            event.exe.as_deref(),
+            Some("/bin/busybox"),
+            "the process's file"
+        );
     }
     // The second call of each: who its parent is, inside the container, and the resource.
     for (name, _, _, path) in CALLS {
@@ -274,7 +281,11 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
         });
         assert!(detailed.ns_pid.is_some_and(|pid| pid > 1), "{detailed:#?}");
         if let Some(path) = path {
-            assert_eq!(detailed.path.as_deref(), Some(path), "the resource: {detailed:#?}");
+            assert_eq!(
+                detailed.path.as_deref(),
+                Some(path),
+                "the resource: {detailed:#?}"
+            );
         }
     }
 
@@ -295,7 +306,8 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
         "the summary does not say `{summary}`:\n{context}"
     );
     for event in &shown {
-        let fields: BTreeSet<&str> = ["args", "path", "exe", "errno", "parent_comm", "stack"].into();
+        let fields: BTreeSet<&str> =
+            ["args", "path", "exe", "errno", "parent_comm", "stack"].into();
         match event.syscall.as_str() {
             "chown" => {
                 assert_eq!(event.rule.as_deref(), Some("ownership"));
@@ -308,22 +320,26 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
                     (&None, &None, &None, &None),
                     "metadata keeps no details: {event:#?}"
                 );
-                assert_eq!(event.ppid.is_some(), true, "metadata keeps the parent's pid");
+                assert!(event.ppid.is_some(), "metadata keeps the parent's pid");
             }
             "unlink" => {
                 assert_eq!(event.rule.as_deref(), Some("deletions"));
                 assert_eq!(event.severity, Some(7));
                 assert_eq!(event.tags.as_deref(), Some(&["files".to_owned()][..]));
                 assert_eq!(event.message.as_deref(), Some("a file was deleted"));
-                assert_eq!(event.exe.as_deref(), Some("/bin/busybox"), "request keeps exe");
+                assert_eq!(
+                    event.exe.as_deref(),
+                    Some("/bin/busybox"),
+                    "request keeps exe"
+                );
             }
             _ => assert_eq!(event.rule.as_deref(), Some(POLICY_NAME), "{event:#?}"),
         }
     }
     assert!(
-        shown
-            .iter()
-            .any(|e| e.syscall == "unlink" && e.path.as_deref() == Some("/tmp/f2") && e.args.is_some()),
+        shown.iter().any(|e| e.syscall == "unlink"
+            && e.path.as_deref() == Some("/tmp/f2")
+            && e.args.is_some()),
         "request keeps the path and arguments of the detailed unlink:\n{context}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -341,7 +357,12 @@ fn rules_check_accepts_valid_files_and_locates_errors() {
     let dir = scratch("check");
     let policy = write(&dir, "policy.yaml", SEED_POLICY);
     let levels = write(&dir, "levels.yaml", LEVELS);
-    let ok = tracer(&["rules", "check", policy.to_str().unwrap(), levels.to_str().unwrap()]);
+    let ok = tracer(&[
+        "rules",
+        "check",
+        policy.to_str().unwrap(),
+        levels.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{ok:?}");
     assert!(stdout.contains("policy.yaml: 1 rules"), "{stdout}");
@@ -372,14 +393,20 @@ fn rules_check_accepts_valid_files_and_locates_errors() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{}:7:11: spec.action `Block` cannot be honoured", block.display())),
+        stderr.contains(&format!(
+            "{}:7:11: spec.action `Block` cannot be honoured",
+            block.display()
+        )),
         "every file's error is reported: {stderr}"
     );
     let yaml = write(&dir, "yaml.yaml", "rules:\n  - name: a\n   level: none\n");
     let bad = tracer(&["rules", "check", yaml.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success());
-    assert!(stderr.contains(&format!("{}:3:4: this is not valid YAML", yaml.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:4: this is not valid YAML", yaml.display())),
+        "{stderr}"
+    );
     let missing = tracer(&["rules", "check", dir.join("absent.yaml").to_str().unwrap()]);
     assert!(!missing.status.success());
     assert!(
@@ -439,31 +466,83 @@ fn rules_test_shows_the_rule_each_event_matches_first() {
     ]);
     assert!(run.status.success(), "{run:?}");
     let stdout = String::from_utf8_lossy(&run.stdout);
-    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     let levels_at = |line: usize| format!("{}:{line}:5", levels.display());
     let (at3, at6) = (levels_at(3), levels_at(6));
     let expected = [
-        vec!["LINE", "CONTAINER", "SYSCALL", "CODE", "RULE", "AT", "LEVEL"],
-        vec!["1", "wordpress", "syslog", "log", "drop-kernel-log-reads", &at3, "none"],
-        vec!["2", "wordpress", "chown", "log", "ownership", &at6, "metadata"],
+        vec![
+            "LINE",
+            "CONTAINER",
+            "SYSCALL",
+            "CODE",
+            "RULE",
+            "AT",
+            "LEVEL",
+        ],
+        vec![
+            "1",
+            "wordpress",
+            "syslog",
+            "log",
+            "drop-kernel-log-reads",
+            &at3,
+            "none",
+        ],
+        vec![
+            "2",
+            "wordpress",
+            "chown",
+            "log",
+            "ownership",
+            &at6,
+            "metadata",
+        ],
     ];
     assert_eq!(rows[..3], expected, "{stdout}");
     // The policy's rule: its name has a space, so the row has one word more.
     assert_eq!(
         rows[3],
-        ["3", "wordpress", "chroot", "log", "Auditing", "Syscalls", &format!("{}:11:7", policy.display()), "full"],
+        [
+            "3",
+            "wordpress",
+            "chroot",
+            "log",
+            "Auditing",
+            "Syscalls",
+            &format!("{}:11:7", policy.display()),
+            "full"
+        ],
         "{stdout}"
     );
-    assert_eq!(rows[4], ["4", "db", "chroot", "log", "(none)", "default", "full"], "{stdout}");
-    assert_eq!(rows[5], ["6", "-", "mkdir", "log", "(none)", "default", "full"], "{stdout}");
+    assert_eq!(
+        rows[4],
+        ["4", "db", "chroot", "log", "(none)", "default", "full"],
+        "{stdout}"
+    );
+    assert_eq!(
+        rows[5],
+        ["6", "-", "mkdir", "log", "(none)", "default", "full"],
+        "{stdout}"
+    );
     assert_eq!(rows.len(), 6, "{stdout}");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("5 events, 3 matched a rule, 2 got the default level full, 1 would be dropped"),
+        stderr.contains(
+            "5 events, 3 matched a rule, 2 got the default level full, 1 would be dropped"
+        ),
         "{stderr}"
     );
     let broken = write(&dir, "broken.jsonl", "not json\n");
-    let run = tracer(&["rules", "test", policy.to_str().unwrap(), "--events", broken.to_str().unwrap()]);
+    let run = tracer(&[
+        "rules",
+        "test",
+        policy.to_str().unwrap(),
+        "--events",
+        broken.to_str().unwrap(),
+    ]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("broken.jsonl:1: not a tracer event"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -13,8 +13,18 @@ use tracer::{
 const RULES: usize = 100;
 const BATCH: usize = 1024;
 const SYSCALLS: [&str; 12] = [
-    "mkdir", "unlink", "chown", "chroot", "mount", "ptrace", "kill", "swapoff", "syslog",
-    "sethostname", "openat", "unshare",
+    "mkdir",
+    "unlink",
+    "chown",
+    "chroot",
+    "mount",
+    "ptrace",
+    "kill",
+    "swapoff",
+    "syslog",
+    "sethostname",
+    "openat",
+    "unshare",
 ];
 
 /// 100 rules: most name calls and containers, some only labels, images or globs on paths.
@@ -89,9 +99,15 @@ fn rules(c: &mut Criterion) {
     assert_eq!(loaded.rules.len(), RULES);
     let set = RuleSet::new(loaded).expect("100 rules");
     let events = events();
-    let matched = events.iter().filter(|e| set.decide(*e).rule.is_some()).count();
+    let matched = events
+        .iter()
+        .filter(|e| set.decide(*e).rule.is_some())
+        .count();
     // Some match (late: the label rules of apps 92 and 97), most try every candidate and miss.
-    assert!(matched > 0 && matched < BATCH, "{matched} of {BATCH} matched");
+    assert!(
+        matched > 0 && matched < BATCH,
+        "{matched} of {BATCH} matched"
+    );
     let mut group = c.benchmark_group("rules");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("first_match_100_rules", |b| {

@@ -91,7 +91,16 @@ fn test(args: &RulesTestArgs) -> anyhow::Result<()> {
     let rules = RuleSet::new(loaded)?;
     let events = event_line::read(&args.events)?;
     let escape = |text: &str| for_terminal(text, Encoding::Plain).into_owned();
-    let header = ["LINE", "CONTAINER", "SYSCALL", "CODE", "RULE", "AT", "LEVEL"].map(str::to_owned);
+    let header = [
+        "LINE",
+        "CONTAINER",
+        "SYSCALL",
+        "CODE",
+        "RULE",
+        "AT",
+        "LEVEL",
+    ]
+    .map(str::to_owned);
     let mut rows = Vec::with_capacity(events.len());
     let (mut matched, mut dropped) = (0, 0);
     for (line, event) in &events {

@@ -17,11 +17,11 @@ use crate::{
     enrich::{Enriched, Enricher},
     events::{Decoder, Event, Source},
     filter::{Filter, profile_check::ProfileCheck},
-    rules::RuleSet,
     metrics::{
         LostByStage, Metrics,
         counts::{EventCounts, Suppressed},
     },
+    rules::RuleSet,
     sink::Sinks,
     source::RawRecord,
 };

@@ -138,7 +138,13 @@ fn index_arch(rules: &[Rule], arch: Option<Arch>) -> ArchIndex {
             names
                 .iter()
                 .filter_map(|name| arch.and_then(|arch| arch_names::syscall_number(arch, name)))
-                .map(|nr| if arch == Some(Arch::X32) { nr & !X32_BIT } else { nr })
+                .map(|nr| {
+                    if arch == Some(Arch::X32) {
+                        nr & !X32_BIT
+                    } else {
+                        nr
+                    }
+                })
                 .collect::<Vec<u32>>()
         });
         named.push((at, numbers));
@@ -161,7 +167,11 @@ fn index_arch(rules: &[Rule], arch: Option<Arch>) -> ArchIndex {
         .collect();
     all.sort_unstable();
     all.dedup();
-    let dense_len = all.iter().filter(|&&nr| nr < DENSE).max().map_or(0, |&nr| nr + 1);
+    let dense_len = all
+        .iter()
+        .filter(|&&nr| nr < DENSE)
+        .max()
+        .map_or(0, |&nr| nr + 1);
     let dense = (0..dense_len)
         .map(|nr| {
             if all.binary_search(&nr).is_ok() {

@@ -32,7 +32,11 @@ impl Facts for Event {
     }
 
     fn label(&self, key: &str) -> Option<&str> {
-        self.container.as_deref()?.labels.get(key).map(String::as_str)
+        self.container
+            .as_deref()?
+            .labels
+            .get(key)
+            .map(String::as_str)
     }
 
     fn arch(&self) -> Arch {

@@ -185,9 +185,13 @@ pub fn policy(
             ));
         };
         for item in items {
-            loaded
-                .rules
-                .push(entry(path, item, &common, from_paths, &mut loaded.warnings)?);
+            loaded.rules.push(entry(
+                path,
+                item,
+                &common,
+                from_paths,
+                &mut loaded.warnings,
+            )?);
         }
     }
     if loaded.rules.len() == before {
@@ -296,9 +300,8 @@ fn entry(
                 },
             ));
         }
-        when.paths = Some(
-            Globs::paths(path_patterns).map_err(|error| glob_error(path, node, &error))?,
-        );
+        when.paths =
+            Some(Globs::paths(path_patterns).map_err(|error| glob_error(path, node, &error))?);
     }
     Ok(Rule {
         name: common.name.clone(),
@@ -312,7 +315,10 @@ fn entry(
 }
 
 fn recursive(entries: &Entries<'_, '_>) -> bool {
-    yaml::get(entries, "recursive").and_then(yaml::scalar).as_deref() == Some("true")
+    yaml::get(entries, "recursive")
+        .and_then(yaml::scalar)
+        .as_deref()
+        == Some("true")
 }
 
 /// A directory's files (`dir: /bin/`), or everything under it with `recursive: true`.

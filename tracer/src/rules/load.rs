@@ -86,13 +86,19 @@ pub enum Problem {
     BadValue { key: String, expected: &'static str },
     #[error("`{key}` is an empty list: give at least one value, or leave the key out to match any")]
     EmptyList { key: String },
-    #[error("`{name}` is not a system call of any architecture tracer knows (names as in `man 2 syscalls`: unlink, openat, ...)")]
+    #[error(
+        "`{name}` is not a system call of any architecture tracer knows (names as in `man 2 syscalls`: unlink, openat, ...)"
+    )]
     UnknownSyscall { name: String },
     #[error("`{name}` is not an errno: use a name such as EPERM or EACCES, or a number")]
     UnknownErrno { name: String },
-    #[error("`{name}` is not a seccomp action: use kill_process, kill_thread, kill, trap, errno, user_notif, trace, log or allow")]
+    #[error(
+        "`{name}` is not a seccomp action: use kill_process, kill_thread, kill, trap, errno, user_notif, trace, log or allow"
+    )]
     UnknownCode { name: String },
-    #[error("`{name}` is not an architecture: use x86_64, x32, i386, aarch64, arm, riscv64, loongarch64, ppc64, ppc64le or s390x")]
+    #[error(
+        "`{name}` is not an architecture: use x86_64, x32, i386, aarch64, arm, riscv64, loongarch64, ppc64, ppc64le or s390x"
+    )]
     UnknownArch { name: String },
     #[error("`{pattern}` is not a valid glob: {reason}")]
     BadGlob { pattern: String, reason: String },
@@ -107,7 +113,9 @@ pub enum Problem {
         what: &'static str,
         why: &'static str,
     },
-    #[error("spec.action `{action}` cannot be honoured: tracer observes system calls and cannot block or allow them; use `action: Audit`, and enforce with a seccomp profile")]
+    #[error(
+        "spec.action `{action}` cannot be honoured: tracer observes system calls and cannot block or allow them; use `action: Audit`, and enforce with a seccomp profile"
+    )]
     KubeArmorAction { action: String },
 }
 
@@ -140,7 +148,8 @@ pub fn parse(path: &Path, text: &str, loaded: &mut Loaded) -> Result<(), RulesEr
             continue;
         }
         let entries = yaml::entries(path, document, "a rules document")?;
-        if yaml::get(&entries, "rules").is_some() || yaml::get(&entries, "default-level").is_some() {
+        if yaml::get(&entries, "rules").is_some() || yaml::get(&entries, "default-level").is_some()
+        {
             native(path, &entries, loaded)?;
         } else if kubearmor::is_policy(&entries) {
             kubearmor::policy(path, document, &entries, loaded)?;
@@ -148,7 +157,12 @@ pub fn parse(path: &Path, text: &str, loaded: &mut Loaded) -> Result<(), RulesEr
             return Err(at(path, document, Problem::UnknownDocument));
         }
     }
-    if loaded.rules.len() == before && loaded.default_origin.as_ref().is_none_or(|o| o.path != path) {
+    if loaded.rules.len() == before
+        && loaded
+            .default_origin
+            .as_ref()
+            .is_none_or(|o| o.path != path)
+    {
         loaded.warnings.push(Warning {
             origin: Origin {
                 path: path.to_owned(),
@@ -222,7 +236,13 @@ fn native(
 ) -> Result<(), RulesError> {
     for (key, key_node, _) in entries {
         if !DOCUMENT_KEYS.contains(key) {
-            return Err(unknown_key(path, key, key_node, "a rules document", DOCUMENT_KEYS));
+            return Err(unknown_key(
+                path,
+                key,
+                key_node,
+                "a rules document",
+                DOCUMENT_KEYS,
+            ));
         }
     }
     if let Some(node) = yaml::get(entries, "default-level") {
@@ -305,7 +325,11 @@ fn rule(path: &Path, node: &Node<'_>) -> Result<Rule, RulesError> {
     let tags = yaml::get(&entries, "tags")
         .map(|node| yaml::list(path, node, "tags", "a list of tags"))
         .transpose()?
-        .map(|tags| tags.into_iter().map(|(tag, _)| tag).collect::<Arc<[String]>>());
+        .map(|tags| {
+            tags.into_iter()
+                .map(|(tag, _)| tag)
+                .collect::<Arc<[String]>>()
+        });
     let message = yaml::get(&entries, "message")
         .map(|node| yaml::text(path, node, "message", "a line of text"))
         .transpose()?

@@ -267,9 +267,23 @@ mod tests {
         let names = ["web-*", "*-db", "*word*", "nginx", "a?c", "{web,db}-1"];
         let paths = ["/usr/bin/*", "/srv/**", "/etc/passwd", "/usr/*/lib", "*.so"];
         let texts = [
-            "web-1", "my-db", "wordpress", "nginx", "abc", "db-1", "web-", "/usr/bin/ls",
-            "/usr/bin/x/y", "/srv/a/b", "/srv", "/etc/passwd", "/usr/x/lib", "a.so", "/lib/a.so",
-            "/usr/bin/", "",
+            "web-1",
+            "my-db",
+            "wordpress",
+            "nginx",
+            "abc",
+            "db-1",
+            "web-",
+            "/usr/bin/ls",
+            "/usr/bin/x/y",
+            "/srv/a/b",
+            "/srv",
+            "/etc/passwd",
+            "/usr/x/lib",
+            "a.so",
+            "/lib/a.so",
+            "/usr/bin/",
+            "",
         ];
         for (patterns, separator) in [(&names[..], false), (&paths[..], true)] {
             for pattern in patterns {

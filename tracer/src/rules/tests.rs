@@ -86,9 +86,20 @@ fn the_seed_kubearmor_policy_marks_its_calls_in_the_selected_containers() {
     assert_eq!(event.path.as_deref(), Some("data"));
     assert_eq!(event.exe.as_deref(), Some("/usr/bin/mkdir"));
     assert_eq!(event.parent_comm.as_deref(), Some("bash"));
-    for syscall in ["chown", "chroot", "swapoff", "syslog", "sethostname", "kill"] {
+    for syscall in [
+        "chown",
+        "chroot",
+        "swapoff",
+        "syslog",
+        "sethostname",
+        "kill",
+    ] {
         let event = rules.apply(call(syscall, Some(wordpress()))).unwrap();
-        assert_eq!(event.rule.as_deref(), Some("Auditing Syscalls"), "{syscall}");
+        assert_eq!(
+            event.rule.as_deref(),
+            Some("Auditing Syscalls"),
+            "{syscall}"
+        );
     }
     // Calls it does not name, containers without its label or outside its namespace, and
     // the host are left as they are.
@@ -103,12 +114,19 @@ fn the_seed_kubearmor_policy_marks_its_calls_in_the_selected_containers() {
     );
     let other_namespace = container(
         "wordpress",
-        &[("app", "wordpress"), ("io.kubernetes.pod.namespace", "default")],
+        &[
+            ("app", "wordpress"),
+            ("io.kubernetes.pod.namespace", "default"),
+        ],
     );
     for container in [Some(other_app), Some(other_namespace), None] {
         let event = rules.apply(call("unlink", container.clone())).unwrap();
         assert_eq!(event.rule, None, "{container:?}");
-        assert_eq!(event, call("unlink", container), "unmatched events are unchanged");
+        assert_eq!(
+            event,
+            call("unlink", container),
+            "unmatched events are unchanged"
+        );
     }
 }
 
@@ -128,7 +146,10 @@ fn what_kubearmor_does_that_tracer_cannot_is_an_error() {
     let typo = SEED_POLICY.replace("- sethostname", "- sethostnam");
     let (at, message) = error(&typo);
     assert_eq!(at, "21:9");
-    assert!(message.contains("`sethostnam` is not a system call"), "{message}");
+    assert!(
+        message.contains("`sethostnam` is not a system call"),
+        "{message}"
+    );
     let severity = SEED_POLICY.replace("action: Audit", "action: Audit\n  severity: 11");
     let (at, message) = error(&severity);
     assert_eq!(at, "8:13");
@@ -140,7 +161,10 @@ fn a_kubearmor_policy_without_an_action_loads_with_a_warning() {
     let loaded = load(&[("p.yaml", &SEED_POLICY.replace("  action: Audit\n", ""))]).unwrap();
     assert_eq!(loaded.rules.len(), 1);
     assert!(
-        loaded.warnings.iter().any(|w| w.message.contains("spec.action")),
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("spec.action")),
         "{:?}",
         loaded.warnings
     );
@@ -167,8 +191,14 @@ fn the_first_matching_rule_wins() {
     let web = || Some(container("web-1", &[]));
     assert!(rules.apply(call("syslog", web())).is_none(), "dropped");
     let event = rules.apply(call("mkdirat", web())).unwrap();
-    assert_eq!((event.rule.as_deref(), event.severity), (Some("web-writes"), Some(3)));
-    assert_eq!(rules.decide(&call("mkdirat", None)).rule.map(|r| &*r.name), None);
+    assert_eq!(
+        (event.rule.as_deref(), event.severity),
+        (Some("web-writes"), Some(3))
+    );
+    assert_eq!(
+        rules.decide(&call("mkdirat", None)).rule.map(|r| &*r.name),
+        None
+    );
     assert_eq!(rules.decide(&call("mkdirat", None)).level, Level::Full);
 }
 
@@ -197,7 +227,10 @@ fn levels_decide_what_an_event_carries() {
     let request = rules.apply(call("unlink", None)).unwrap();
     assert!(request.args.is_some() && request.path.is_some());
     assert_eq!(request.errno, Some(13));
-    assert!(rules.apply(call("chown", None)).is_none(), "the default level");
+    assert!(
+        rules.apply(call("chown", None)).is_none(),
+        "the default level"
+    );
 }
 
 #[test]
@@ -222,17 +255,27 @@ rules:
     );
     let base = || call("mkdirat", Some(wordpress()));
     assert_eq!(&*rules.decide(&base()).rule.unwrap().name, "all");
-    let misses: Vec<(&str, Box<dyn Fn(&mut Event)>)> = vec![
-        ("container", Box::new(|e| e.set_container(Some(container("web", &[("app", "wordpress")]))))),
-        ("syscall", Box::new(|e| {
-            e.syscall_nr = 83;
-            e.syscall = SyscallName::of(Arch::X86_64, 83);
-        })),
+    type Change = Box<dyn Fn(&mut Event)>;
+    let misses: Vec<(&str, Change)> = vec![
+        (
+            "container",
+            Box::new(|e| e.set_container(Some(container("web", &[("app", "wordpress")])))),
+        ),
+        (
+            "syscall",
+            Box::new(|e| {
+                e.syscall_nr = 83;
+                e.syscall = SyscallName::of(Arch::X86_64, 83);
+            }),
+        ),
         ("code", Box::new(|e| e.code = SeccompAction::KillThread)),
         ("errno", Box::new(|e| e.errno = Some(2))),
         ("no errno", Box::new(|e| e.errno = None)),
         ("arch", Box::new(|e| e.arch = Arch::I386)),
-        ("exe", Box::new(|e| e.exe = Some("/usr/local/bin/mkdir".into()))),
+        (
+            "exe",
+            Box::new(|e| e.exe = Some("/usr/local/bin/mkdir".into())),
+        ),
         ("path", Box::new(|e| e.path = Some("/data".into()))),
         ("no path", Box::new(|e| e.path = None)),
         ("uid", Box::new(|e| e.uid = 0)),
@@ -240,13 +283,18 @@ rules:
     for (what, change) in misses {
         let mut event = base();
         change(&mut event);
-        assert!(rules.decide(&event).rule.is_none(), "a different {what} matched");
+        assert!(
+            rules.decide(&event).rule.is_none(),
+            "a different {what} matched"
+        );
     }
 }
 
 #[test]
 fn exe_globs_stay_within_a_directory_unless_doubled() {
-    let rules = rules("rules:\n  - {name: one, exes: [\"/usr/*\"]}\n  - {name: deep, exes: [\"/usr/**\"]}\n");
+    let rules = rules(
+        "rules:\n  - {name: one, exes: [\"/usr/*\"]}\n  - {name: deep, exes: [\"/usr/**\"]}\n",
+    );
     let mut event = call("mkdirat", None);
     event.exe = Some("/usr/bin/mkdir".into());
     assert_eq!(&*rules.decide(&event).rule.unwrap().name, "deep");
@@ -256,7 +304,8 @@ fn exe_globs_stay_within_a_directory_unless_doubled() {
 
 #[test]
 fn calls_of_other_arches_and_unknown_numbers_match_rules_without_syscalls() {
-    let rules = rules("rules:\n  - {name: named, syscalls: [mkdirat]}\n  - {name: any, codes: [log]}\n");
+    let rules =
+        rules("rules:\n  - {name: named, syscalls: [mkdirat]}\n  - {name: any, codes: [log]}\n");
     let mut event = call("mkdirat", None);
     event.arch = Arch::Undetected;
     assert_eq!(&*rules.decide(&event).rule.unwrap().name, "any");
@@ -273,23 +322,67 @@ fn calls_of_other_arches_and_unknown_numbers_match_rules_without_syscalls() {
 #[test]
 fn malformed_rules_are_located() {
     let cases = [
-        ("rules:\n  - name: a\n    level: loud\n", "3:12", "the level `loud`"),
-        ("rules:\n  - name: a\n    sycalls: [read]\n", "3:5", "did you mean `syscalls`"),
+        (
+            "rules:\n  - name: a\n    level: loud\n",
+            "3:12",
+            "the level `loud`",
+        ),
+        (
+            "rules:\n  - name: a\n    sycalls: [read]\n",
+            "3:5",
+            "did you mean `syscalls`",
+        ),
         ("rules:\n  - level: none\n", "2:5", "needs `name`"),
-        ("rules:\n  - name: a\n    syscalls: [read, nosuchcall]\n", "3:22", "`nosuchcall`"),
-        ("rules:\n  - name: a\n    errnos: [EWHAT]\n", "3:14", "not an errno"),
-        ("rules:\n  - name: a\n    codes: [deny]\n", "3:13", "not a seccomp action"),
-        ("rules:\n  - name: a\n    paths: [\"/a/[b\"]\n", "3:13", "not a valid glob"),
-        ("rules:\n  - name: a\n    syscalls: []\n", "3:15", "empty list"),
-        ("rules:\n  - name: a\n    severity: 0\n", "3:15", "from 1 (lowest) to 10"),
-        ("rules:\n  - name: a\n   level: none\n", "3:4", "not valid YAML"),
+        (
+            "rules:\n  - name: a\n    syscalls: [read, nosuchcall]\n",
+            "3:22",
+            "`nosuchcall`",
+        ),
+        (
+            "rules:\n  - name: a\n    errnos: [EWHAT]\n",
+            "3:14",
+            "not an errno",
+        ),
+        (
+            "rules:\n  - name: a\n    codes: [deny]\n",
+            "3:13",
+            "not a seccomp action",
+        ),
+        (
+            "rules:\n  - name: a\n    paths: [\"/a/[b\"]\n",
+            "3:13",
+            "not a valid glob",
+        ),
+        (
+            "rules:\n  - name: a\n    syscalls: []\n",
+            "3:15",
+            "empty list",
+        ),
+        (
+            "rules:\n  - name: a\n    severity: 0\n",
+            "3:15",
+            "from 1 (lowest) to 10",
+        ),
+        (
+            "rules:\n  - name: a\n   level: none\n",
+            "3:4",
+            "not valid YAML",
+        ),
         ("rulez:\n  - name: a\n", "1:1", "neither tracer rules"),
         ("rules: {name: a}\n", "1:8", "a list of rules"),
-        ("rules:\n  - name: a\n    labels: [app]\n", "3:13", "must be a mapping"),
+        (
+            "rules:\n  - name: a\n    labels: [app]\n",
+            "3:13",
+            "must be a mapping",
+        ),
     ];
     for (text, at, message) in cases {
         let (found_at, found) = error(text);
-        assert_eq!((found_at.as_str(), found.contains(message)), (at, true), "{text:?}: {found}");
+        assert_eq!(
+            (found_at.as_str(), found.contains(message)),
+            (at, true),
+            "{text:?}: {found}"
+        );
     }
 }
 
@@ -300,7 +393,8 @@ fn the_default_level_is_set_once() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.starts_with("b.yaml:1:16: `default-level` was already set to metadata at a.yaml:1:16"),
+        error
+            .starts_with("b.yaml:1:16: `default-level` was already set to metadata at a.yaml:1:16"),
         "{error}"
     );
 }
@@ -311,7 +405,11 @@ fn json_event_lines_match_as_live_events_do() {
     let mut event = rules.apply(call("unlink", Some(wordpress()))).unwrap();
     event.rule = None;
     let mut json = Vec::new();
-    crate::output::Formatter::event(&mut crate::output::json::Json::new(false), &event, &mut json);
+    crate::output::Formatter::event(
+        &mut crate::output::json::Json::new(false),
+        &event,
+        &mut json,
+    );
     let line: event_line::EventLine = serde_json::from_slice(&json).unwrap();
     assert_eq!(
         rules.decide(&line).rule.map(|r| &*r.name),
@@ -320,7 +418,11 @@ fn json_event_lines_match_as_live_events_do() {
     let mut other = call("unlink", None);
     other.errno = Some(1);
     json.clear();
-    crate::output::Formatter::event(&mut crate::output::json::Json::new(false), &other, &mut json);
+    crate::output::Formatter::event(
+        &mut crate::output::json::Json::new(false),
+        &other,
+        &mut json,
+    );
     let line: event_line::EventLine = serde_json::from_slice(&json).unwrap();
     assert!(rules.decide(&line).rule.is_none());
 }

@@ -38,7 +38,10 @@ pub fn entries<'a, 'b>(
 }
 
 /// The value of `key` in a mapping's entries.
-pub fn get<'a, 'b>(entries: &[(&str, &'b Node<'a>, &'b Node<'a>)], key: &str) -> Option<&'b Node<'a>> {
+pub fn get<'a, 'b>(
+    entries: &[(&str, &'b Node<'a>, &'b Node<'a>)],
+    key: &str,
+) -> Option<&'b Node<'a>> {
     entries
         .iter()
         .find(|(name, ..)| *name == key)
@@ -58,7 +61,12 @@ pub fn scalar(node: &Node<'_>) -> Option<String> {
 }
 
 /// A scalar's text, or an error naming `key` and what it takes.
-pub fn text(path: &Path, node: &Node<'_>, key: &str, expected: &'static str) -> Result<String, RulesError> {
+pub fn text(
+    path: &Path,
+    node: &Node<'_>,
+    key: &str,
+    expected: &'static str,
+) -> Result<String, RulesError> {
     scalar(node).ok_or_else(|| {
         at(
             path,
@@ -83,7 +91,13 @@ pub fn list<'a, 'b>(
         _ => vec![node],
     };
     if items.is_empty() {
-        return Err(at(path, node, Problem::EmptyList { key: key.to_owned() }));
+        return Err(at(
+            path,
+            node,
+            Problem::EmptyList {
+                key: key.to_owned(),
+            },
+        ));
     }
     items
         .into_iter()
