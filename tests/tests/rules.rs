@@ -38,14 +38,40 @@ const SEED_TAGS: [&str; 3] = ["CIS-4.4,4.3,4.12", "NIST-4.4,4.3,4.12", "MITRE-T1
 const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
 
 /// The calls the container makes, their x86-64 numbers, the busybox applet making each, and
-/// the path argument of the second round's call (where the call takes one).
-const CALLS: [(&str, u64, &str, Option<&str>); 6] = [
-    ("unlink", 87, "unlink", Some("/tmp/f2")),
-    ("chown", 92, "chown", Some("/tmp/g")),
-    ("chroot", 161, "chroot", Some("/")),
-    ("swapoff", 168, "swapoff", Some("/tmp/none")),
-    ("syslog", 103, "dmesg", None),
-    ("sethostname", 170, "hostname", None),
+/// the second round's command line and path argument (where the call takes one).
+const CALLS: [(&str, u64, &str, &str, Option<&str>); 6] = [
+    (
+        "unlink",
+        87,
+        "unlink",
+        "/bin/unlink /tmp/f2",
+        Some("/tmp/f2"),
+    ),
+    ("chown", 92, "chown", "/bin/chown 1 /tmp/g", Some("/tmp/g")),
+    (
+        "chroot",
+        161,
+        "chroot",
+        "/bin/chroot / /bin/true",
+        Some("/"),
+    ),
+    (
+        "swapoff",
+        168,
+        "swapoff",
+        "/bin/swapoff /tmp/none",
+        Some("/tmp/none"),
+    ),
+    // One call: without -s, dmesg asks the buffer's size first, from the same place, and on the
+    // audit source two differing calls from one place within milliseconds get no details.
+    ("syslog", 103, "dmesg", "/bin/dmesg -s 16384", None),
+    (
+        "sethostname",
+        170,
+        "hostname",
+        "/bin/hostname wordpress-2",
+        None,
+    ),
 ];
 
 /// Rules ahead of the policy: syslog dropped, chown cut to metadata, unlink to request.
@@ -108,7 +134,7 @@ fn container_records(audit: &AuditLog) -> Vec<&SeccompRecord> {
         .filter(|r| {
             CALLS
                 .iter()
-                .any(|(_, nr, applet, _)| *nr == r.syscall && r.comm.as_deref() == Some(applet))
+                .any(|(_, nr, applet, ..)| *nr == r.syscall && r.comm.as_deref() == Some(applet))
         })
         .collect()
 }
@@ -164,7 +190,7 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
     // source the details of a logged call (path, parent) come from its second call on.
     let script = "touch /tmp/f1 /tmp/f2 /tmp/g; for i in 1 2; do /bin/unlink /tmp/f$i; \
                   /bin/chown 1 /tmp/g; /bin/chroot / /bin/true; /bin/swapoff /tmp/none; \
-                  /bin/dmesg >/dev/null; /bin/hostname wordpress-$i; sleep 1; done; true";
+                  /bin/dmesg -s 16384 >/dev/null; /bin/hostname wordpress-$i; sleep 1; done; true";
     let seccomp = format!("seccomp={}", profile.display());
     let run = dockerd.docker(&[
         "run",
@@ -247,7 +273,7 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
         ])
     );
     for event in &alerted {
-        let (_, _, applet, _) = CALLS
+        let (_, _, applet, ..) = CALLS
             .iter()
             .find(|(name, ..)| *name == event.syscall)
             .unwrap_or_else(|| panic!("an alert of an unexpected call: {event:#?}"));
@@ -272,7 +298,7 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
         );
     }
     // The second call of each: who its parent is, inside the container, and the resource.
-    for (name, _, _, path) in CALLS {
+    for (name, _, _, cmdline, path) in CALLS {
         let detailed = alerted.iter().find(|e| {
             e.syscall == name && e.parent_comm.as_deref() == Some("sh") && e.ns_ppid == Some(1)
         });
@@ -280,6 +306,11 @@ fn the_kubearmor_policy_alerts_on_the_containers_calls_and_rules_set_their_level
             panic!("no alert of {name} names its parent (sh, pid 1 in the container):\n{context}")
         });
         assert!(detailed.ns_pid.is_some_and(|pid| pid > 1), "{detailed:#?}");
+        assert_eq!(
+            detailed.cmdline.as_deref(),
+            Some(cmdline),
+            "the source: {detailed:#?}"
+        );
         if let Some(path) = path {
             assert_eq!(
                 detailed.path.as_deref(),
