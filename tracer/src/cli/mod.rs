@@ -435,6 +435,18 @@ mod tests {
         };
         assert_eq!(args.containers.names, ["web", "db"]);
         assert_eq!(args.docker_socket, PathBuf::from("/run/d.sock"));
+        assert!(args.rules.is_empty(), "no rules unless asked");
+        let cli = Cli::try_parse_from([
+            "tracer", "audit", "seccomp", "--rules", "a.yaml", "--rules", "b.yaml",
+        ])
+        .unwrap();
+        let Command::Audit(Audit::Seccomp(args)) = cli.command else {
+            panic!("not audit seccomp");
+        };
+        assert_eq!(
+            args.rules,
+            [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
     }
 
     #[test]
