@@ -426,3 +426,55 @@ fn json_event_lines_match_as_live_events_do() {
     let line: event_line::EventLine = serde_json::from_slice(&json).unwrap();
     assert!(rules.decide(&line).rule.is_none());
 }
+
+#[test]
+fn kubearmor_sources_paths_and_container_names_become_conditions() {
+    let rules = rules(
+        r#"
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: data-deletions}
+spec:
+  action: Audit
+  severity: 4
+  selector:
+    matchLabels: {kubearmor.io/container.name: wordpress}
+  syscalls:
+    matchSyscalls:
+    - syscall: [unlink]
+      fromSource:
+      - dir: /usr/bin/
+      severity: 8
+    matchPaths:
+    - path: /srv/[x].db
+      syscall: [mkdirat]
+    - dir: /srv/data/
+      recursive: true
+      syscall: [mkdirat]
+"#,
+    );
+    assert_eq!(rules.rules().len(), 3);
+    let mut event = call("unlink", Some(wordpress()));
+    event.exe = Some("/usr/bin/unlink".into());
+    let verdict = rules.decide(&event);
+    assert_eq!(
+        verdict.rule.map(|r| r.severity),
+        Some(Some(8)),
+        "the entry's own"
+    );
+    event.exe = Some("/usr/local/bin/unlink".into());
+    assert!(rules.decide(&event).rule.is_none(), "not from /usr/bin/");
+    let mut event = call("mkdirat", Some(wordpress()));
+    event.path = Some("/srv/[x].db".into());
+    assert_eq!(rules.decide(&event).rule.map(|r| r.severity), Some(Some(4)));
+    event.path = Some("/srv/x.db".into());
+    assert!(
+        rules.decide(&event).rule.is_none(),
+        "a path is literal, not a glob"
+    );
+    event.path = Some("/srv/data/a/b".into());
+    assert!(rules.decide(&event).rule.is_some(), "recursive");
+    let mut elsewhere = event.clone();
+    elsewhere.set_container(Some(container("db", &[])));
+    assert!(rules.decide(&elsewhere).rule.is_none(), "another container");
+}
