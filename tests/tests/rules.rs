@@ -430,6 +430,24 @@ fn rules_check_accepts_valid_files_and_locates_errors() {
         )),
         "every file's error is reported: {stderr}"
     );
+    // The run itself refuses them before it loads anything, saying where.
+    let run = tracer(&[
+        "audit",
+        "seccomp",
+        "--rules",
+        levels.to_str().unwrap(),
+        "--rules",
+        typo.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        stderr.contains(&format!(
+            "--rules: {}:4:5: unknown key `sycalls`",
+            typo.display()
+        )),
+        "{stderr}"
+    );
     let yaml = write(&dir, "yaml.yaml", "rules:\n  - name: a\n   level: none\n");
     let bad = tracer(&["rules", "check", yaml.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&bad.stderr);
