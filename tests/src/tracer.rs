@@ -93,6 +93,15 @@ pub struct TracerEvent {
     pub kind: Option<String>,
     #[serde(default)]
     pub summary: Option<HeldBack>,
+    // What a `--rules` rule added.
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub severity: Option<u8>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub message: Option<String>,
     /// The names of the fields the line had, null or not.
     #[serde(skip)]
     pub fields: BTreeSet<String>,

@@ -2,7 +2,7 @@
 //!
 //! The modules follow an event's path: [`probe`] loads the kernel programs, [`source`] reads
 //! what they or the kernel's audit records report, [`events`] decodes it, [`enrich`] names the
-//! container, [`filter`] selects, [`output`] formats and [`sink`] delivers; [`pipeline`] runs
+//! container, [`filter`] selects, [`rules`] decide what each event carries, [`output`] formats and [`sink`] delivers; [`pipeline`] runs
 //! that path for every source, and [`commands`] wires it for each subcommand. [`stack`]
 //! symbolizes the user stacks captured with an event. [`profile`] reads, checks, merges and
 //! writes seccomp profiles, and builds them from the calls a workload made.
@@ -20,6 +20,7 @@ pub mod output;
 pub mod pipeline;
 pub mod probe;
 pub mod profile;
+pub mod rules;
 pub mod sink;
 pub mod source;
 pub mod stack;

@@ -40,14 +40,15 @@ fn main() -> ExitCode {
     // `profile` commands exit 1 when a check finds something, so their errors exit 2.
     let error_code = match cli.command {
         Command::Profile(_) => tracer::commands::profile::ERROR,
-        Command::Audit(_) | Command::GenerateDocs(_) => 1,
+        Command::Audit(_) | Command::Rules(_) | Command::GenerateDocs(_) => 1,
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Audit(Audit::Seccomp(args)) => tracer::commands::audit_seccomp::run(args)
+            Command::Audit(Audit::Seccomp(args)) => tracer::commands::audit_seccomp::run(*args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Profile(command) => tracer::commands::profile::run(command).await,
+            Command::Rules(command) => tracer::commands::rules::run(command),
             Command::GenerateDocs(args) => {
                 tracer::commands::docs::generate(&args.out).map(|()| ExitCode::SUCCESS)
             }

@@ -27,6 +27,7 @@ const HOST_TEST_TARGETS: &[&str] = &[
     "daemon_options",
     "volume",
     "container_runtimes",
+    "rules",
 ];
 
 #[derive(Args)]

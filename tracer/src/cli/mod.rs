@@ -37,6 +37,9 @@ pub enum Command {
     /// Record, turn into logs, merge and check seccomp profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Check rules files (`--rules`) and see which rule recorded events match.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Write the man pages and shell completions (for packaging).
     #[command(hide = true)]
     GenerateDocs(GenerateDocsArgs),
@@ -137,9 +140,37 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rules files (tracer's format or KubeArmorPolicy); errors give the file, line and
+    /// column. Exits 0 when every file is valid, 1 otherwise.
+    Check(RulesCheckArgs),
+    /// Show, for each event of a JSON events file, the rule it matches first (or none) and the
+    /// level it gets.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// The rules files, in the order `--rules` would take them.
+    #[arg(value_name = "FILE.yaml", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The rules files, in the order `--rules` would take them.
+    #[arg(value_name = "FILE.yaml", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// tracer's JSON events (`tracer audit seccomp -o json` or `--output-file` lines).
+    #[arg(long, value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Audit {
     /// Print every system call that seccomp logged, refused or killed.
-    Seccomp(SeccompArgs),
+    Seccomp(Box<SeccompArgs>),
 }
 
 /// `-c`: the containers a command is about.
@@ -244,6 +275,12 @@ pub struct SeccompArgs {
     /// exit non-zero if there were any.
     #[arg(long, value_name = "PROFILE.json")]
     pub check: Option<PathBuf>,
+
+    /// Rules that decide what each event carries, drop it, or mark it with a rule's name,
+    /// severity, tags and message (tracer's format or KubeArmorPolicy, docs/rules.md). Repeat
+    /// for several files: their rules are tried in order, and the first match wins.
+    #[arg(long = "rules", value_name = "FILE.yaml", action = clap::ArgAction::Append)]
+    pub rules: Vec<PathBuf>,
 
     #[command(flatten)]
     pub output_file: output_file::OutputFileArgs,
@@ -417,6 +454,18 @@ mod tests {
         };
         assert_eq!(args.containers.names, ["web", "db"]);
         assert_eq!(args.docker_socket, PathBuf::from("/run/d.sock"));
+        assert!(args.rules.is_empty(), "no rules unless asked");
+        let cli = Cli::try_parse_from([
+            "tracer", "audit", "seccomp", "--rules", "a.yaml", "--rules", "b.yaml",
+        ])
+        .unwrap();
+        let Command::Audit(Audit::Seccomp(args)) = cli.command else {
+            panic!("not audit seccomp");
+        };
+        assert_eq!(
+            args.rules,
+            [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
     }
 
     #[test]

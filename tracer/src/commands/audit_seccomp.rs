@@ -46,6 +46,7 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
         .map(ProfileCheck::load)
         .transpose()
         .context("--check")?;
+    let rules = super::rules::load_for_run(&args.rules)?;
     // Opened before the programs load, so a bad path or URL fails at once.
     let writers = super::sinks::writers(&args)?;
     let metrics_listener = args
@@ -149,6 +150,9 @@ pub async fn run(args: SeccompArgs) -> anyhow::Result<()> {
     let volume = args.volume.options();
     if volume.any() {
         pipeline = pipeline.with_volume(Volume::new(&volume));
+    }
+    if let Some(rules) = rules {
+        pipeline = pipeline.with_rules(rules);
     }
     let metrics_server = match metrics_listener {
         Some(listener) => {

@@ -3,4 +3,5 @@
 pub mod audit_seccomp;
 pub mod docs;
 pub mod profile;
+pub mod rules;
 pub mod sinks;

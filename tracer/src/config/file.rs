@@ -232,6 +232,10 @@ ring-buffer-size: 4096
             args("stack: true\ncontainername: web,db\n"),
             ["--stack", "--containername=web,db"]
         );
+        assert_eq!(
+            args("rules: [/etc/tracer/levels.yaml, policy.yaml]\n"),
+            ["--rules=/etc/tracer/levels.yaml", "--rules=policy.yaml"]
+        );
         assert!(args("").is_empty());
         assert!(args("# nothing set\n").is_empty());
         assert!(args("timeout: ~\n").is_empty());

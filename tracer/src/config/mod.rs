@@ -131,7 +131,7 @@ mod tests {
             .try_get_matches_from(std::iter::once(OsString::from("tracer")).chain(merged))
             .unwrap();
         match Cli::from_arg_matches(&matches).unwrap().command {
-            Sub::Audit(Audit::Seccomp(args)) => args,
+            Sub::Audit(Audit::Seccomp(args)) => *args,
             _ => unreachable!(),
         }
     }

@@ -243,6 +243,10 @@ impl SeccompRecord {
             raw_stack: None,
             container: None,
             k8s: None,
+            rule: None,
+            severity: None,
+            tags: None,
+            message: None,
             on_host: false,
             summary: None,
         }

@@ -158,6 +158,10 @@ impl Decoder {
             raw_stack: None,
             container: None,
             k8s: None,
+            rule: None,
+            severity: None,
+            tags: None,
+            message: None,
             on_host: false,
             summary: None,
         })

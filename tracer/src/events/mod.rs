@@ -139,6 +139,14 @@ pub struct Event {
     pub container: Option<Arc<Container>>,
     /// Where kubelet ran the container, from its labels.
     pub k8s: Option<K8s>,
+    /// The `--rules` rule the event matched first, by name (a KubeArmorPolicy's
+    /// `metadata.name`); `None` without rules or where none matched. The rule's severity (1 to
+    /// 10), tags and message follow, each `None` where the rule gives none. Shared with the
+    /// rule: marking an event allocates nothing.
+    pub rule: Option<Arc<str>>,
+    pub severity: Option<u8>,
+    pub tags: Option<Arc<[String]>>,
+    pub message: Option<Arc<str>>,
     /// Whether enrichment found the caller on the host, outside every container: in the host's
     /// own mount namespace, or in a private one of a host process (a service's PrivateTmp,
     /// `unshare -m`).
@@ -308,6 +316,10 @@ impl Event {
             raw_stack: None,
             container: None,
             k8s: None,
+            rule: Some("rule".into()),
+            severity: Some(5),
+            tags: Some(["tag".to_owned()].into()),
+            message: Some("message".into()),
             on_host: false,
             summary: None,
         };

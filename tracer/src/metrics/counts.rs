@@ -57,14 +57,17 @@ pub enum Suppressed {
     Dedup,
     /// `--rate-limit` held it back; a summary event counts it.
     RateLimit,
+    /// `--rules`: the first rule the event matched (or the default level) is `none`.
+    Rule,
 }
 
 impl Suppressed {
-    pub const ALL: [Suppressed; 4] = [
+    pub const ALL: [Suppressed; 5] = [
         Suppressed::Filter,
         Suppressed::Check,
         Suppressed::Dedup,
         Suppressed::RateLimit,
+        Suppressed::Rule,
     ];
 
     pub fn label(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Suppressed {
             Suppressed::Check => "check",
             Suppressed::Dedup => "dedup",
             Suppressed::RateLimit => "rate_limit",
+            Suppressed::Rule => "rule",
         }
     }
 

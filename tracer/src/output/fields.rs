@@ -60,11 +60,16 @@ const WIDTHS: &[(&str, usize)] = &[
     ("k8s.pod", 16),
     ("k8s.container", 16),
     ("k8s.pod_uid", 36),
+    ("rule", 20),
+    ("severity", 8),
+    ("tags", 20),
+    ("message", 30),
 ];
 
-/// Fields whose text a container runtime supplied. Everything else that is text comes from the
-/// kernel and is already in the visible encoding (`events::text`), backslashes included.
-const RUNTIME_TEXT: &[&str] = &["node", "container.", "k8s."];
+/// Fields whose text a container runtime (or a `--rules` file: the rule's name, tags and
+/// message) supplied. Everything else that is text comes from the kernel and is already in the
+/// visible encoding (`events::text`), backslashes included.
+const RUNTIME_TEXT: &[&str] = &["node", "container.", "k8s.", "rule", "tags", "message"];
 
 /// One column.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -417,6 +422,13 @@ mod tests {
             "an object is not a column"
         );
         assert_eq!(Field::from_name("on_host"), None, "not part of the output");
+        for name in ["rule", "severity", "tags", "message"] {
+            assert!(Field::from_name(name).is_some(), "{name} is not offered");
+        }
+        // A rules file's text is plain: a backslash in it cannot forge an escape.
+        for name in ["rule", "tags", "message"] {
+            assert_eq!(Field::from_name(name).unwrap().encoding, Encoding::Plain);
+        }
     }
 
     #[test]

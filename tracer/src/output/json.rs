@@ -153,6 +153,26 @@ impl Json {
         }
         out.extend_from_slice(b",\"k8s\":");
         serde_value(out, &event.k8s);
+        out.extend_from_slice(b",\"rule\":");
+        optional_string(out, event.rule.as_deref());
+        out.extend_from_slice(b",\"severity\":");
+        optional(out, event.severity.map(u64::from));
+        out.extend_from_slice(b",\"tags\":");
+        match &event.tags {
+            Some(tags) => {
+                out.push(b'[');
+                for (index, tag) in tags.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    string(out, tag);
+                }
+                out.push(b']');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"message\":");
+        optional_string(out, event.message.as_deref());
         out.push(b'}');
     }
 
@@ -302,7 +322,7 @@ mod tests {
                 r#""errno":null,"errno_name":null,"args":null,"ip":null,"path":null,"#,
                 r#""path_truncated":null,"dirfd":null,"exe":null,"cmdline":null,"#,
                 r#""cmdline_truncated":null,"parent_comm":null,"ns_pid":null,"ns_ppid":null,"stack":null,"#,
-                r#""container":null,"k8s":null}"#,
+                r#""container":null,"k8s":null,"rule":null,"severity":null,"tags":null,"message":null}"#,
                 "\n"
             )
         );
@@ -323,7 +343,8 @@ mod tests {
                 r#""args":[18446744073709551516,140725579357248,493,0,0,0],"ip":139898059041335,"#,
                 r#""path":"data","path_truncated":false,"dirfd":-100,"exe":"/usr/bin/mkdir","#,
                 r#""cmdline":"mkdir -p data","cmdline_truncated":false,"parent_comm":"bash","#,
-                r#""ns_pid":42,"ns_ppid":1,"stack":null,"container":null,"k8s":null}"#,
+                r#""ns_pid":42,"ns_ppid":1,"stack":null,"container":null,"k8s":null,"rule":null,"#,
+                r#""severity":null,"tags":null,"message":null}"#,
                 "\n"
             )
         );
@@ -451,6 +472,13 @@ mod tests {
         container.name = "\\x1b\u{0}".into();
         container.labels.insert("a\"b".into(), "\n".into());
         odd.set_container(Some(std::sync::Arc::new(container)));
+        odd.rule = Some("a \"rule\"\n".into());
+        odd.severity = Some(10);
+        odd.tags = Some(vec!["CIS-4.4,4.3".to_owned(), "\u{1b}]2;".to_owned()].into());
+        odd.message = Some("Warning! Syscall Alert".into());
+        events.push(odd.clone());
+        odd.tags = Some(Vec::new().into());
+        odd.message = None;
         events.push(odd);
         let mut summary = crate::volume::tests_support::summary_of(sample_denial_event(), 99_999);
         events.push(summary.clone());

@@ -1,6 +1,7 @@
 //! The path every event takes, whatever its source: decode → enrich → (a bounded wait for a
-//! runtime's answer) → filter → volume (`--dedup`, `--rate-limit`) → sinks, counted once, here.
-//! [`run`] drives it from a source until the run stops, then drains the source to the end.
+//! runtime's answer) → filter → rules → volume (`--dedup`, `--rate-limit`) → symbolize a stack →
+//! sinks, counted once, here. [`run`] drives it from a source until the run stops, then drains
+//! the source to the end.
 
 pub mod correlate;
 pub mod logged_calls;
@@ -21,6 +22,7 @@ use crate::{
         LostByStage, Metrics,
         counts::{EventCounts, Suppressed},
     },
+    rules::RuleSet,
     sink::Sinks,
     source::RawRecord,
     volume::{Clock, Verdict, Volume},
@@ -45,6 +47,8 @@ pub struct Pipeline {
     check: Option<ProfileCheck>,
     /// Present with `--dedup` or `--rate-limit`.
     volume: Option<Volume>,
+    /// Present with `--rules`.
+    rules: Option<RuleSet>,
     sinks: Sinks,
     summary: Summary,
     counts: EventCounts,
@@ -69,6 +73,7 @@ impl Pipeline {
             stacks: None,
             check: None,
             volume: None,
+            rules: None,
             sinks,
             summary: Summary::default(),
             counts: EventCounts::default(),
@@ -117,6 +122,14 @@ impl Pipeline {
     pub fn with_volume(self, volume: Volume) -> Self {
         Self {
             volume: Some(volume),
+            ..self
+        }
+    }
+
+    /// With rules: the first rule an event matches decides what it carries, or drops it.
+    pub fn with_rules(self, rules: RuleSet) -> Self {
+        Self {
+            rules: Some(rules),
             ..self
         }
     }
@@ -262,6 +275,9 @@ impl Pipeline {
             self.counts.suppressed(Suppressed::Check);
             return;
         }
+        let Some(event) = self.apply_rules(event) else {
+            return;
+        };
         let now = Instant::now();
         let Some(event) = self.limit_volume(event, now) else {
             return;
@@ -306,6 +322,21 @@ impl Pipeline {
         self.send(event);
         // A full queue lets more than one go.
         self.release_symbolized(now);
+    }
+
+    /// `--rules`, after the filter and before the stack is symbolized: an event whose level is
+    /// below `full` loses its stack here, unsymbolized. `None` when its level is `none`,
+    /// counted.
+    fn apply_rules(&mut self, event: Event) -> Option<Event> {
+        let Some(rules) = &self.rules else {
+            return Some(event);
+        };
+        let kept = rules.apply(event);
+        if kept.is_none() {
+            self.counts.suppressed(Suppressed::Rule);
+            self.summary.dropped_by_rules += 1;
+        }
+        kept
     }
 
     fn send(&mut self, event: Event) {

@@ -25,6 +25,8 @@ pub struct Summary {
     pub counted_but_delivered: u64,
     /// Stacks that went out as the kernel read them, not symbolized in time.
     pub unsymbolized: u64,
+    /// Events a rule's level `none` dropped (`--rules`).
+    pub dropped_by_rules: u64,
     /// What `--check` found.
     pub check: Option<CheckOutcome>,
     /// Calls `--dedup` held back, and `--rate-limit`; summary events counted them.
@@ -86,6 +88,9 @@ impl fmt::Display for Summary {
         if self.summaries > 0 {
             write!(f, ", {} summaries", self.summaries)?;
         }
+        if self.dropped_by_rules > 0 {
+            write!(f, ", {} dropped by rules", self.dropped_by_rules)?;
+        }
         if let Some(check) = &self.check {
             write!(
                 f,
@@ -122,6 +127,7 @@ mod tests {
             runtime_api_calls: vec![("docker", 5), ("containerd", 9)],
             counted_but_delivered: 7,
             unsymbolized: 3,
+            dropped_by_rules: 9,
             check: Some(CheckOutcome {
                 refused: 2,
                 undecided: 1,
@@ -135,7 +141,7 @@ mod tests {
             everything.to_string(),
             "10 events delivered, 2 lost, 8 shown, 1 undecodable, 4 unwritten, 6 spooled for the next run, \
              5 Docker API calls, 9 containerd API calls, 7 counted lost by the kernel but delivered, 3 stacks not symbolized in time, \
-             9 held back by --dedup, 4 held back by --rate-limit, 2 summaries, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
+             9 held back by --dedup, 4 held back by --rate-limit, 2 summaries, 9 dropped by rules, 2 the profile would refuse, 1 undecided (see the warnings above for why)"
         );
     }
 }

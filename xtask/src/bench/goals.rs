@@ -126,6 +126,15 @@ pub static GOALS: &[Goal] = &[
         unit: "M/s",
     },
     Goal {
+        what: "rule matching ≥ 1 M events/s with 100 rules (--rules)",
+        applies: Applies::Host,
+        sources: &["userspace"],
+        metric: "criterion rules/first_match_100_rules: per event",
+        bound: Bound::AtLeast(1.0),
+        convert: per_second_millions,
+        unit: "M/s",
+    },
+    Goal {
         what: "audit source ≤ 2 µs of tracer CPU per event (largest burst)",
         applies: Applies::Host,
         sources: AUDIT,
