@@ -10,12 +10,13 @@ use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 
 use crate::{
-    cargo,
+    arm64_guest, cargo,
     initramfs::{self, Binaries},
     kernels::{self, Apt, Kernel, KernelLine},
     libtest::Counts,
     qemu::{self, Boot, Cpus, End},
     scratch::ScratchDir,
+    target::Arch,
 };
 
 const TEST_TARGET: &str = "kernel_hooks";
@@ -54,9 +55,14 @@ pub struct Options {
     /// Kernel line to boot; repeat for several. Default: all.
     #[arg(long = "kernel", value_enum)]
     kernels: Vec<KernelLine>,
-    /// Probe to test; repeat for several. Default: all.
+    /// Probe to test; repeat for several. Default: all (each kernel runs those it allows:
+    /// arm64's 6.1 has no BPF trampolines, so fentry is checked to be refused there instead).
     #[arg(long = "probe", value_enum)]
     probes: Vec<Probe>,
+    /// The guests' architecture: aarch64 cross-builds tracer and the kernel-hook tests and
+    /// boots Debian's arm64 kernels under qemu-system-aarch64. Default: this machine's.
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
     /// Keep the initramfs and its tree under target/xtask.
     #[arg(long)]
     pub keep: bool,
@@ -74,6 +80,22 @@ impl Options {
         Self {
             kernels: Vec::new(),
             probes: Vec::new(),
+            arch: None,
+            keep,
+            timeout: DEFAULT_TIMEOUT_SECS,
+            test_binary: None,
+        }
+    }
+
+    /// What CI runs of the arm64 lab, to keep the whole run within its time: kernel 6.12 with
+    /// fentry and kprobe, the kernel-hook tests against the kernel's records, arm32 calls
+    /// included. Left to `cargo xtask vm-test --arch aarch64`: 6.1 (kprobe, and fentry's
+    /// refusal explained) and the audit source's boot.
+    pub fn arm64_ci(keep: bool) -> Self {
+        Self {
+            kernels: vec![KernelLine::V6_12],
+            probes: vec![Probe::Fentry, Probe::Kprobe],
+            arch: Some(Arch::Aarch64),
             keep,
             timeout: DEFAULT_TIMEOUT_SECS,
             test_binary: None,
@@ -134,24 +156,33 @@ impl Summary {
 
 /// Runs the requested VMs one after another and prints a summary.
 pub fn run(options: &Options) -> Result<Summary> {
+    let arch = options.arch.unwrap_or_else(Arch::host);
     let lines = or_all(&options.kernels, &KernelLine::ALL);
     let probes = or_all(&options.probes, &Probe::ALL);
     let mut runs = Vec::new();
+    eprintln!("vm-test: {} guests", arch.name());
 
     let mut apt = Apt::default();
     let kernels: Vec<(KernelLine, Result<Kernel>)> = lines
         .iter()
-        .map(|&line| (line, kernels::fetch(line, &mut apt)))
+        .map(|&line| (line, kernels::fetch(line, arch, &mut apt)))
         .collect();
 
-    match prepare(options, &probes) {
+    let prepared = if arch == Arch::Aarch64 {
+        prepare_arm64(options)
+    } else {
+        prepare(options, &probes)
+    };
+    match prepared {
         Ok((_scratch, initrd)) => {
             for (line, kernel) in kernels {
                 match kernel {
                     Ok(kernel) => {
                         let (audit, ebpf): (Vec<Probe>, Vec<Probe>) =
                             probes.iter().partition(|&&probe| probe == Probe::Audit);
-                        if !ebpf.is_empty() {
+                        if arch == Arch::Aarch64 {
+                            runs.extend(boot_arm64_ebpf(&kernel, &initrd, &ebpf, options.timeout));
+                        } else if !ebpf.is_empty() {
                             runs.extend(boot(&kernel, &initrd, &ebpf, "", options.timeout));
                         }
                         if !audit.is_empty() {
@@ -204,6 +235,65 @@ fn or_all<T: Copy + PartialEq>(chosen: &[T], all: &[T]) -> Vec<T> {
     unique
 }
 
+/// Whether `kernel` can attach fentry programs: Debian's arm64 6.1 has no BPF trampolines
+/// (arm64 gained them in 6.4) and refuses them with ENOTSUPP.
+fn allows_fentry(kernel: &Kernel) -> bool {
+    !(kernel.arch == Arch::Aarch64 && kernel.line == KernelLine::V6_1)
+}
+
+/// The arm64 eBPF boot: the probes the kernel allows, named on its command line; on a kernel
+/// that refuses fentry, init checks the refusal's explanation and auto's fallback instead.
+fn boot_arm64_ebpf(kernel: &Kernel, initrd: &Path, probes: &[Probe], timeout: u64) -> Vec<Run> {
+    let refuses_fentry = !allows_fentry(kernel);
+    let allowed: Vec<Probe> = probes
+        .iter()
+        .copied()
+        .filter(|&probe| !(refuses_fentry && probe == Probe::Fentry))
+        .collect();
+    if allowed.is_empty() && !refuses_fentry {
+        return Vec::new();
+    }
+    let names: Vec<&str> = allowed.iter().map(|probe| probe.name()).collect();
+    let mut parameters = format!("{}={}", arm64_guest::PROBES_PARAMETER, names.join(","));
+    if refuses_fentry {
+        eprintln!(
+            "{} arm64: no BPF trampolines, so fentry is checked to be refused with its reason",
+            kernel.line.name()
+        );
+        parameters.push(' ');
+        parameters.push_str(arm64_guest::FENTRY_REFUSED_PARAMETER);
+    }
+    boot(kernel, initrd, &allowed, &parameters, timeout)
+}
+
+/// The cross-built binaries and the arm64 initramfs every arm64 kernel boots.
+fn prepare_arm64(options: &Options) -> Result<(ScratchDir, PathBuf)> {
+    let arch = Arch::Aarch64;
+    let started = Instant::now();
+    let tracer = cargo::build_tracer_for(false, arch)?;
+    let workload = cargo::build_workload_for(arch)?;
+    let test = match &options.test_binary {
+        Some(path) => path.clone(),
+        None => cargo::build_test_for(TEST_TARGET, arch)?,
+    };
+    let audit_test = cargo::build_test_for(AUDIT_TEST_TARGET, arch)?;
+    eprintln!(
+        "arm64 cross build: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let target = cargo::target_dir()?;
+    let scratch = ScratchDir::new(&target.join("xtask"), "vm-test-arm64", options.keep)?;
+    let binaries = arm64_guest::Binaries {
+        tracer: &tracer,
+        workload: &workload,
+        test: &test,
+        audit_test: &audit_test,
+    };
+    let initrd = arm64_guest::build(scratch.path(), &binaries)
+        .context("cannot build the arm64 initramfs")?;
+    Ok((scratch, initrd))
+}
+
 /// Builds the binaries and the initramfs every kernel boots.
 fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)> {
     let tracer = cargo::build_tracer(false)?;
@@ -247,6 +337,7 @@ fn boot(
     eprintln!("booting {} ({})", kernel.package, kernel.vmlinuz.display());
     let booted = qemu::boot(&Boot {
         label,
+        arch: kernel.arch,
         kernel: &kernel.vmlinuz,
         initrd,
         parameters,

@@ -11,11 +11,21 @@ fn main() {
     std::process::exit(x86_64::main());
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
 fn main() {
-    eprintln!("seccomp-workload: the scenarios use x86-64 system call numbers and instructions");
+    std::process::exit(aarch64::main());
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn main() {
+    eprintln!("seccomp-workload: the scenarios use x86-64 or arm64 system call numbers");
     std::process::exit(2);
 }
+
+/// The scenarios arm64 has: the actions, a burst, and arm32 compat calls.
+#[cfg(target_arch = "aarch64")]
+#[path = "seccomp-workload/aarch64.rs"]
+mod aarch64;
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
