@@ -10,6 +10,10 @@ use std::io;
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// `AUDIT_ARCH_I386`: `int $0x80` calls, also from a 64-bit process.
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_AARCH64`: native calls on arm64.
+pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+/// `AUDIT_ARCH_ARM`: calls of arm32 (compat) tasks on arm64.
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// `__X32_SYSCALL_BIT`: x32 calls enter through the x86-64 path with this bit in the number.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -30,6 +34,19 @@ pub mod nr {
     pub mod i386 {
         pub const GETPID: u32 = 20;
         pub const GETPRIORITY: u32 = 96;
+    }
+    /// arm64's table (include/uapi/asm-generic/unistd.h): no `mkdir`, only `mkdirat`.
+    pub mod aarch64 {
+        pub const WRITE: u32 = 64;
+        pub const MKDIRAT: u32 = 34;
+        pub const UNSHARE: u32 = 97;
+        pub const GETPGID: u32 = 155;
+        pub const GETPPID: u32 = 173;
+    }
+    /// arm32's EABI table (arch/arm/tools/syscall.tbl), which arm64 runs compat tasks with.
+    pub mod arm {
+        /// `write` in arm64's table.
+        pub const GETPPID: u32 = 64;
     }
 }
 
@@ -108,6 +125,8 @@ pub fn arch_name(audit_arch: u32, syscall_nr: u64) -> String {
         AUDIT_ARCH_X86_64 if syscall_nr & u64::from(X32_SYSCALL_BIT) != 0 => "x32".into(),
         AUDIT_ARCH_X86_64 => "x86_64".into(),
         AUDIT_ARCH_I386 => "i386".into(),
+        AUDIT_ARCH_AARCH64 => "aarch64".into(),
+        AUDIT_ARCH_ARM => "arm".into(),
         other => format!("{other:#010x}"),
     }
 }
@@ -123,6 +142,22 @@ impl Rule {
     pub fn x86_64(nr: u32, action: Action) -> Self {
         Self {
             arch: AUDIT_ARCH_X86_64,
+            nr,
+            action,
+        }
+    }
+
+    pub fn aarch64(nr: u32, action: Action) -> Self {
+        Self {
+            arch: AUDIT_ARCH_AARCH64,
+            nr,
+            action,
+        }
+    }
+
+    pub fn arm(nr: u32, action: Action) -> Self {
+        Self {
+            arch: AUDIT_ARCH_ARM,
             nr,
             action,
         }
@@ -243,10 +278,26 @@ mod tests {
     }
 
     #[test]
+    fn arm_numbers_are_those_of_their_tables() {
+        use syscalls::{aarch64::Sysno as A64, arm::Sysno as Arm};
+        let id = |nr: usize| u32::try_from(nr).unwrap();
+        assert_eq!(id(A64::write.id() as usize), nr::aarch64::WRITE);
+        assert_eq!(id(A64::mkdirat.id() as usize), nr::aarch64::MKDIRAT);
+        assert_eq!(id(A64::unshare.id() as usize), nr::aarch64::UNSHARE);
+        assert_eq!(id(A64::getpgid.id() as usize), nr::aarch64::GETPGID);
+        assert_eq!(id(A64::getppid.id() as usize), nr::aarch64::GETPPID);
+        assert_eq!(id(Arm::getppid.id() as usize), nr::arm::GETPPID);
+        // The point of the arm scenario: one number, two calls.
+        assert_eq!(nr::arm::GETPPID, nr::aarch64::WRITE);
+    }
+
+    #[test]
     fn names_arches_as_tracer_does() {
         assert_eq!(arch_name(AUDIT_ARCH_X86_64, 83), "x86_64");
         assert_eq!(arch_name(AUDIT_ARCH_X86_64, 0x4000_0027), "x32");
         assert_eq!(arch_name(AUDIT_ARCH_I386, 20), "i386");
-        assert_eq!(arch_name(0xc000_00b7, 1), "0xc00000b7");
+        assert_eq!(arch_name(AUDIT_ARCH_AARCH64, 64), "aarch64");
+        assert_eq!(arch_name(AUDIT_ARCH_ARM, 64), "arm");
+        assert_eq!(arch_name(0xc000_00f3, 1), "0xc00000f3");
     }
 }

@@ -106,8 +106,16 @@ fn assert_explains(finished: &Finished, hook: &str, reasons: &[&str]) {
 
 /// Why a kernel without kprobes cannot take the kprobe hook.
 const NO_KPROBES: &[&str] = &["without kprobes", "no kprobes", KPROBE_PMU];
-/// Why fentry fails on kernels that refuse it: locked-down trampolines (EPERM) or no BTF.
-const FENTRY_REFUSED: &[&str] = &["EPERM", "BTF", "refused", "not supported", "lockdown"];
+/// Why fentry fails on kernels that refuse it: locked-down trampolines (EPERM), none for the
+/// architecture (ENOTSUPP, arm64 before 6.4), or no BTF.
+const FENTRY_REFUSED: &[&str] = &[
+    "EPERM",
+    "BTF",
+    "refused",
+    "not supported",
+    "lockdown",
+    "no BPF trampolines",
+];
 
 fn kernel_has_kprobes() -> bool {
     Path::new(KPROBE_PMU).exists()

@@ -24,6 +24,7 @@ const HOW_TO_RUN: &str = "run these tests with `cargo xtask vm-test`, which boot
     kprobes and fentry under qemu and sets TRACER_BIN, SECCOMP_WORKLOAD and TRACER_PROBE";
 
 /// Every scenario, each in its own process, so each pid stands for one action.
+#[cfg(target_arch = "x86_64")]
 const SCENARIOS: &[&[&str]] = &[
     &["log"],
     &["kill-thread"],
@@ -35,6 +36,27 @@ const SCENARIOS: &[&[&str]] = &[
     &["x32"],
     &["burst", "3"],
 ];
+
+/// arm64's scenarios: the same actions on arm64's numbers, and `arm`, an arm32 program's call
+/// (arm32 number 64, getppid, which is write in arm64's table).
+#[cfg(target_arch = "aarch64")]
+const SCENARIOS: &[&[&str]] = &[
+    &["log"],
+    &["kill-thread"],
+    &["kill-thread-in-thread"],
+    &["kill-process"],
+    &["trap"],
+    &["errno"],
+    &["arm"],
+    &["burst", "3"],
+];
+
+/// The arch tracer names the machine's own calls with.
+const NATIVE_ARCH: &str = if cfg!(target_arch = "aarch64") {
+    "aarch64"
+} else {
+    "x86_64"
+};
 
 /// Events of the workloads arrive within milliseconds; this only bounds a failing run.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -279,7 +301,7 @@ fn tiny_ring_buffer_counts_every_lost_event() {
                 event.code.as_str(),
                 event.arch.as_deref().unwrap_or("null")
             ),
-            ("getppid", "log", "x86_64"),
+            ("getppid", "log", NATIVE_ARCH),
             "burst event {event:?}"
         );
     }
@@ -597,6 +619,7 @@ fn timeout_ends_tracer_by_itself_with_its_summary() {
 /// What every test of the details does: one tracer with `extra` arguments, the scenarios (those
 /// in `under_sh` as children of a shell), then every event of theirs held to the kernel's
 /// records and to what the workloads said they did. Returns the runs and tracer's events.
+#[cfg(target_arch = "x86_64")]
 fn details_match_the_truth(
     setup: &Setup,
     extra: &[&str],
@@ -659,6 +682,8 @@ fn details_match_the_truth(
 /// Four calls refused with four errnos (EACCES, EPERM, ENOSYS, EXDEV), audited through the
 /// filter's log flag: each event's `errno` and `errno_name` are what the caller got back,
 /// which the kernel's record (`code=0x50000`) does not say.
+// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn errno_is_what_each_refused_caller_got() {
     let setup = setup();
@@ -685,6 +710,8 @@ fn errno_is_what_each_refused_caller_got() {
 /// `syscall` instruction and by i386's `int $0x80` (ebx, ecx, edx, esi, edi, ebp): `args` are
 /// those values exactly, including ones above 2^53 and 2^63, and `ip` is the address after
 /// the instruction, as the kernel's ip= says.
+// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn args_are_the_registers_the_call_was_made_with() {
     let setup = setup();
@@ -713,6 +740,8 @@ fn args_are_the_registers_the_call_was_made_with() {
 /// Refused path calls: a short relative path from AT_FDCWD is reported exactly with dirfd
 /// -100, one over 300 bytes cut to its first 255 with `path_truncated`, an absolute path with
 /// a null dirfd, and a path relative to an open directory with that descriptor.
+// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn paths_are_cut_at_255_bytes_and_carry_their_dirfd() {
     let setup = setup();
@@ -731,6 +760,8 @@ fn paths_are_cut_at_255_bytes_and_carry_their_dirfd() {
 /// A process that seccomp kills (the whole process) on its first filtered call is gone when
 /// tracer reads its event: its `exe`, `cmdline` and `parent_comm` must have been taken while
 /// it ran, and its ns ids are those of the host's pid namespace.
+// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
     let setup = setup();
@@ -757,6 +788,8 @@ fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
 /// errno or as a trap; a call the kernel itself failed with EPERM is not reported; and calls
 /// the kernel did audit, a trap among them, are reported once each, not once per way tracer
 /// saw them.
+// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn all_denials_reports_unaudited_refusals_once_and_kernel_failures_never() {
     let setup = setup();

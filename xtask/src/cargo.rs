@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context as _, Result, anyhow, ensure};
 use serde_json::Value;
 
-use crate::process;
+use crate::{process, target::Arch};
 
 pub const TESTS_PACKAGE: &str = "tracer-integration-tests";
 pub const WORKLOAD_BIN: &str = "seccomp-workload";
@@ -39,17 +39,36 @@ pub fn target_dir() -> Result<PathBuf> {
 }
 
 pub fn build_tracer(release: bool) -> Result<PathBuf> {
+    build_tracer_for(release, Arch::host())
+}
+
+/// Builds tracer, with its kernel programs, for `arch` (cross-compiled where it is not this
+/// machine's).
+pub fn build_tracer_for(release: bool, arch: Arch) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args(["build", "--package", "tracer"]);
     if release {
         cmd.arg("--release");
     }
+    arch.configure(&mut cmd);
     executable(&artifacts(&mut cmd)?, "tracer", false)
 }
 
 pub fn build_workload() -> Result<PathBuf> {
+    build_workload_for(Arch::host())
+}
+
+/// Builds only the seccomp workload for `arch`: the other binaries of the tests package are
+/// not needed in a VM of another architecture.
+pub fn build_workload_for(arch: Arch) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--package", TESTS_PACKAGE, "--bins"]);
+    cmd.args(["build", "--package", TESTS_PACKAGE]);
+    if arch.is_cross() {
+        cmd.args(["--bin", WORKLOAD_BIN]);
+    } else {
+        cmd.arg("--bins");
+    }
+    arch.configure(&mut cmd);
     executable(&artifacts(&mut cmd)?, WORKLOAD_BIN, false)
 }
 
@@ -69,6 +88,11 @@ pub fn build_perf_lab() -> Result<PathBuf> {
 
 /// Builds the integration test target `name` without running it and returns its executable.
 pub fn build_test(name: &str) -> Result<PathBuf> {
+    build_test_for(name, Arch::host())
+}
+
+/// [`build_test`] for `arch`.
+pub fn build_test_for(name: &str, arch: Arch) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "test",
@@ -78,6 +102,7 @@ pub fn build_test(name: &str) -> Result<PathBuf> {
         name,
         "--no-run",
     ]);
+    arch.configure(&mut cmd);
     executable(&artifacts(&mut cmd)?, name, true)
 }
 

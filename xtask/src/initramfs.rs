@@ -111,7 +111,14 @@ pub fn build_bench(dir: &Path, binaries: &BenchBinaries) -> Result<PathBuf> {
 }
 
 /// `dir/root` with the directories every guest mounts on, and busybox.
-fn base_tree(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn base_tree(dir: &Path) -> Result<PathBuf> {
+    let root = empty_tree(dir)?;
+    install_busybox(&root, Path::new(BUSYBOX))?;
+    Ok(root)
+}
+
+/// `dir/root` with the directories every guest mounts on, without busybox.
+pub(crate) fn empty_tree(dir: &Path) -> Result<PathBuf> {
     let root = dir.join("root");
     for sub in [
         "bin", "dev", "proc", "sys", "tmp", "run", "etc", "var/lib", "var/run",
@@ -119,7 +126,6 @@ fn base_tree(dir: &Path) -> Result<PathBuf> {
         let path = root.join(sub);
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
     }
-    install_busybox(&root)?;
     Ok(root)
 }
 
@@ -139,7 +145,7 @@ fn install_libraries(root: &Path, binary: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_init(root: &Path, script: &str) -> Result<()> {
+pub(crate) fn write_init(root: &Path, script: &str) -> Result<()> {
     let init = root.join("init");
     fs::write(&init, script).with_context(|| format!("cannot write {}", init.display()))?;
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))
@@ -163,10 +169,16 @@ fn docker_engine() -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn install_busybox(root: &Path) -> Result<()> {
+/// Installs `busybox` (the host's, or another architecture's build of the same package) with a
+/// link per applet; the applets are listed by the host's busybox, which runs here.
+pub(crate) fn install_busybox(root: &Path, busybox: &Path) -> Result<()> {
     let bin = root.join("bin");
-    fs::copy(BUSYBOX, bin.join("busybox"))
-        .with_context(|| format!("cannot copy {BUSYBOX}: is busybox-static installed?"))?;
+    fs::copy(busybox, bin.join("busybox")).with_context(|| {
+        format!(
+            "cannot copy {}: is busybox-static installed?",
+            busybox.display()
+        )
+    })?;
     let applets = process::stdout(Command::new(BUSYBOX).arg("--list"))?;
     for applet in applets
         .lines()
@@ -186,10 +198,16 @@ fn install_busybox(root: &Path) -> Result<()> {
 /// would only slow down unpacking the archive in an emulated guest. Panic messages keep their
 /// locations, which do not depend on debug information.
 fn install_binary(host: &Path, guest: &Path) -> Result<()> {
+    install_binary_with(host, guest, "strip")
+}
+
+/// [`install_binary`] with the `strip` of the binary's architecture (the cross toolchain's
+/// for a cross-built one).
+pub(crate) fn install_binary_with(host: &Path, guest: &Path, strip: &str) -> Result<()> {
     if let Some(dir) = guest.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let stripped = Command::new("strip")
+    let stripped = Command::new(strip)
         .arg("--strip-debug")
         .arg("-o")
         .arg(guest)
@@ -204,7 +222,7 @@ fn install_binary(host: &Path, guest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn install_at_host_path(root: &Path, host: &Path) -> Result<()> {
+pub(crate) fn install_at_host_path(root: &Path, host: &Path) -> Result<()> {
     let relative = host
         .strip_prefix("/")
         .with_context(|| format!("{} is not an absolute path", host.display()))?;
@@ -384,7 +402,7 @@ poweroff -f
 "#;
 
 /// Packs `root` as a newc cpio archive owned by root, whoever builds it.
-fn pack(root: &Path, archive: &Path) -> Result<()> {
+pub(crate) fn pack(root: &Path, archive: &Path) -> Result<()> {
     let mut entries = Vec::new();
     walk(root, Path::new("."), &mut entries)?;
     let out = fs::File::create(archive)

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::ValueEnum;
 
-use crate::{process, setup};
+use crate::{process, setup, target::Arch};
 
 /// A kernel line: old packages drop out of the archive as new ones arrive, so the lines are
 /// named, and the package is picked when the tests run.
@@ -34,31 +34,36 @@ impl KernelLine {
     }
 
     /// Package names are `PREFIX<digits>SUFFIX`. The cloud flavour has kprobes, fentry, BTF and
-    /// audit built in, so the VM needs no modules.
-    fn affixes(self) -> (&'static str, &'static str) {
+    /// audit built in, so the VM needs no modules (arm64's too).
+    fn affixes(self, arch: Arch) -> (&'static str, String) {
+        let debian = arch.debian();
         match self {
-            Self::V6_1 => ("linux-image-6.1.0-", "-cloud-amd64-unsigned"),
-            Self::V6_12 => ("linux-image-6.12.", "+deb12-cloud-amd64-unsigned"),
+            Self::V6_1 => ("linux-image-6.1.0-", format!("-cloud-{debian}-unsigned")),
+            Self::V6_12 => (
+                "linux-image-6.12.",
+                format!("+deb12-cloud-{debian}-unsigned"),
+            ),
         }
     }
 
-    fn apt_pattern(self) -> String {
-        let (prefix, suffix) = self.affixes();
+    fn apt_pattern(self, arch: Arch) -> String {
+        let (prefix, suffix) = self.affixes(arch);
         let escape = |s: &str| s.replace('.', r"\.").replace('+', r"\+");
-        format!("^{}[0-9]+{}$", escape(prefix), escape(suffix))
+        format!("^{}[0-9]+{}$", escape(prefix), escape(&suffix))
     }
 
-    fn matches(self, package: &str) -> bool {
-        let (prefix, suffix) = self.affixes();
+    fn matches(self, arch: Arch, package: &str) -> bool {
+        let (prefix, suffix) = self.affixes(arch);
         package
             .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix(suffix))
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
             .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
 pub struct Kernel {
     pub line: KernelLine,
+    pub arch: Arch,
     pub package: String,
     pub vmlinuz: PathBuf,
 }
@@ -80,68 +85,81 @@ impl Apt {
     }
 }
 
-/// The newest kernel of `line`, from the cache or downloaded into it. When the newest package
-/// cannot be had, the newest cached one of the line stands in, with a warning.
-pub fn fetch(line: KernelLine, apt: &mut Apt) -> Result<Kernel> {
+/// The newest kernel of `line` for `arch`, from the cache or downloaded into it. When the
+/// newest package cannot be had, the newest cached one of the line stands in, with a warning.
+pub fn fetch(line: KernelLine, arch: Arch, apt: &mut Apt) -> Result<Kernel> {
     let cache = cache_dir()?;
-    let newest = match newest_available(line, apt) {
+    let newest = match newest_available(line, arch, apt) {
         Ok(newest) => newest,
-        Err(err) => return fallback(line, &cache, err),
+        Err(err) => return fallback(line, arch, &cache, err),
     };
-    if let Some(kernel) = cached(line, &cache, &newest) {
+    if let Some(kernel) = cached(line, arch, &cache, &newest) {
         return Ok(kernel);
     }
-    let downloaded = download(&cache, &newest).map(|()| newest).or_else(|err| {
-        // A stale index names packages the archive has already dropped.
-        match apt.update() {
-            Ok(true) => {
-                let newest = newest_available(line, apt)?;
-                download(&cache, &newest).map(|()| newest)
+    let downloaded = download(&cache, &newest, arch)
+        .map(|()| newest)
+        .or_else(|err| {
+            // A stale index names packages the archive has already dropped.
+            match apt.update() {
+                Ok(true) => {
+                    let newest = newest_available(line, arch, apt)?;
+                    download(&cache, &newest, arch).map(|()| newest)
+                }
+                Ok(false) => Err(err),
+                Err(update) => Err(anyhow!(
+                    "{err:#}; refreshing the package index failed too: {update:#}"
+                )),
             }
-            Ok(false) => Err(err),
-            Err(update) => Err(anyhow!(
-                "{err:#}; refreshing the package index failed too: {update:#}"
-            )),
-        }
-    });
+        });
     match downloaded {
-        Ok(package) => cached(line, &cache, &package)
+        Ok(package) => cached(line, arch, &cache, &package)
             .ok_or_else(|| anyhow!("{package} holds no boot/vmlinuz-*")),
-        Err(err) => fallback(line, &cache, err),
+        Err(err) => fallback(line, arch, &cache, err),
     }
 }
 
-fn newest_available(line: KernelLine, apt: &mut Apt) -> Result<String> {
-    let mut packages = search(line)?;
+fn newest_available(line: KernelLine, arch: Arch, apt: &mut Apt) -> Result<String> {
+    let mut packages = search(line, arch)?;
     if packages.is_empty() && apt.update()? {
-        packages = search(line)?;
+        packages = search(line, arch)?;
     }
     packages
         .into_iter()
         .max_by(|a, b| version_cmp(a, b))
-        .ok_or_else(|| anyhow!("no package in the index matches {}", line.apt_pattern()))
+        .ok_or_else(|| {
+            let hint = if arch.is_cross() {
+                " (apt lists another architecture's packages once `cargo xtask setup` has added it \
+             with dpkg --add-architecture)"
+            } else {
+                ""
+            };
+            anyhow!(
+                "no package in the index matches {}{hint}",
+                line.apt_pattern(arch)
+            )
+        })
 }
 
-fn search(line: KernelLine) -> Result<Vec<String>> {
+fn search(line: KernelLine, arch: Arch) -> Result<Vec<String>> {
     let found = process::stdout(Command::new("apt-cache").args([
         "search",
         "--names-only",
-        &line.apt_pattern(),
+        &line.apt_pattern(arch),
     ]))?;
     Ok(found
         .lines()
         .filter_map(|entry| entry.split_whitespace().next())
-        .filter(|package| line.matches(package))
+        .filter(|package| line.matches(arch, package))
         .map(str::to_owned)
         .collect())
 }
 
-fn fallback(line: KernelLine, cache: &Path, err: anyhow::Error) -> Result<Kernel> {
+fn fallback(line: KernelLine, arch: Arch, cache: &Path, err: anyhow::Error) -> Result<Kernel> {
     let newest_cached = fs::read_dir(cache)
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter_map(|package| cached(line, cache, &package))
+        .filter_map(|package| cached(line, arch, cache, &package))
         .max_by(|a, b| version_cmp(&a.package, &b.package));
     match newest_cached {
         Some(kernel) => {
@@ -157,7 +175,7 @@ fn fallback(line: KernelLine, cache: &Path, err: anyhow::Error) -> Result<Kernel
 }
 
 /// `$XDG_CACHE_HOME/tracer/kernels`, or `~/.cache/tracer/kernels`.
-fn cache_dir() -> Result<PathBuf> {
+pub(crate) fn cache_dir() -> Result<PathBuf> {
     let base = match env::var_os("XDG_CACHE_HOME").filter(|dir| Path::new(dir).is_absolute()) {
         Some(dir) => PathBuf::from(dir),
         None => {
@@ -168,8 +186,8 @@ fn cache_dir() -> Result<PathBuf> {
     Ok(base.join("tracer").join("kernels"))
 }
 
-fn cached(line: KernelLine, cache: &Path, package: &str) -> Option<Kernel> {
-    if !line.matches(package) {
+fn cached(line: KernelLine, arch: Arch, cache: &Path, package: &str) -> Option<Kernel> {
+    if !line.matches(arch, package) {
         return None;
     }
     let vmlinuz = fs::read_dir(cache.join(package))
@@ -182,15 +200,16 @@ fn cached(line: KernelLine, cache: &Path, package: &str) -> Option<Kernel> {
         })?;
     Some(Kernel {
         line,
+        arch,
         package: package.to_owned(),
         vmlinuz,
     })
 }
 
-/// Downloads `package` and keeps only its `boot/vmlinuz-*` in `cache/package/`. The work
-/// happens in a side directory renamed into place at the end, so an interrupted download never
-/// looks cached.
-fn download(cache: &Path, package: &str) -> Result<()> {
+/// Downloads `package` (of `arch`) and keeps only its `boot/vmlinuz-*` in `cache/package/`.
+/// The work happens in a side directory renamed into place at the end, so an interrupted
+/// download never looks cached.
+fn download(cache: &Path, package: &str, arch: Arch) -> Result<()> {
     let work = cache.join(format!("{package}.partial"));
     if work.exists() {
         fs::remove_dir_all(&work).with_context(|| format!("cannot empty {}", work.display()))?;
@@ -202,7 +221,12 @@ fn download(cache: &Path, package: &str) -> Result<()> {
         // apt drops to the _apt user to download, which cannot write into root's home.
         get.args(["-o", "APT::Sandbox::User=root"]);
     }
-    process::run(get.args(["download", package]).current_dir(&work))?;
+    let wanted = if arch.is_cross() {
+        format!("{package}:{}", arch.debian())
+    } else {
+        package.to_owned()
+    };
+    process::run(get.args(["download", &wanted]).current_dir(&work))?;
     let deb = only_entry(&work, |name| name.ends_with(".deb"))?;
     let unpacked = work.join("unpacked");
     process::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&unpacked))?;
@@ -309,24 +333,36 @@ mod tests {
     fn lines_match_only_their_own_packages() {
         let v6_1 = "linux-image-6.1.0-56-cloud-amd64-unsigned";
         let v6_12 = "linux-image-6.12.117+deb12-cloud-amd64-unsigned";
-        assert!(KernelLine::V6_1.matches(v6_1));
-        assert!(!KernelLine::V6_1.matches(v6_12));
-        assert!(KernelLine::V6_12.matches(v6_12));
-        assert!(!KernelLine::V6_12.matches(v6_1));
-        assert!(!KernelLine::V6_1.matches("linux-image-6.1.0-56-cloud-amd64-unsigned.partial"));
-        assert!(!KernelLine::V6_1.matches("linux-image-6.1.0--cloud-amd64-unsigned"));
-        assert!(!KernelLine::V6_1.matches("linux-image-6.1.0-56-cloud-amd64"));
+        let x86 = Arch::X86_64;
+        assert!(KernelLine::V6_1.matches(x86, v6_1));
+        assert!(!KernelLine::V6_1.matches(x86, v6_12));
+        assert!(KernelLine::V6_12.matches(x86, v6_12));
+        assert!(!KernelLine::V6_12.matches(x86, v6_1));
+        assert!(
+            !KernelLine::V6_1.matches(x86, "linux-image-6.1.0-56-cloud-amd64-unsigned.partial")
+        );
+        assert!(!KernelLine::V6_1.matches(x86, "linux-image-6.1.0--cloud-amd64-unsigned"));
+        assert!(!KernelLine::V6_1.matches(x86, "linux-image-6.1.0-56-cloud-amd64"));
+        // The arm64 lab's kernels are cached beside the x86-64 ones, and never taken for them.
+        let arm64 = "linux-image-6.1.0-56-cloud-arm64-unsigned";
+        assert!(KernelLine::V6_1.matches(Arch::Aarch64, arm64));
+        assert!(!KernelLine::V6_1.matches(x86, arm64));
+        assert!(!KernelLine::V6_1.matches(Arch::Aarch64, v6_1));
     }
 
     #[test]
     fn apt_patterns_escape_dots_and_pluses() {
         assert_eq!(
-            KernelLine::V6_1.apt_pattern(),
+            KernelLine::V6_1.apt_pattern(Arch::X86_64),
             r"^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$"
         );
         assert_eq!(
-            KernelLine::V6_12.apt_pattern(),
+            KernelLine::V6_12.apt_pattern(Arch::X86_64),
             r"^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64-unsigned$"
+        );
+        assert_eq!(
+            KernelLine::V6_12.apt_pattern(Arch::Aarch64),
+            r"^linux-image-6\.12\.[0-9]+\+deb12-cloud-arm64-unsigned$"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the commands the README and CI use to set up, build, run and test tracer.
 
+mod arm64_guest;
 mod bench;
 mod cargo;
 mod initramfs;
@@ -11,6 +12,7 @@ mod qemu;
 mod run;
 mod scratch;
 mod setup;
+mod target;
 mod test;
 mod vm_bench;
 mod vm_test;
@@ -32,10 +34,14 @@ enum Command {
     /// Install what the build and the tests need (apt packages, nightly rust-src, bpf-linker),
     /// skipping what is already there.
     Setup,
-    /// Set up, then build tracer.
+    /// Set up, then build tracer (with its kernel programs), for this machine or, with
+    /// `--target aarch64`, cross-compiled for arm64.
     Build {
         #[arg(long)]
         release: bool,
+        /// The architecture to build for; default: this machine's.
+        #[arg(long, value_enum)]
+        target: Option<target::Arch>,
     },
     /// Set up, build tracer in release mode and run it (through sudo when not root).
     Run {
@@ -65,9 +71,10 @@ enum Command {
 fn main() -> Result<ExitCode> {
     match Cli::parse().command {
         Command::Setup => setup::run()?,
-        Command::Build { release } => {
+        Command::Build { release, target } => {
             setup::run()?;
-            let tracer = cargo::build_tracer(release)?;
+            let tracer =
+                cargo::build_tracer_for(release, target.unwrap_or_else(target::Arch::host))?;
             eprintln!("built {}", tracer.display());
         }
         Command::Run { args } => run::run(&args)?,

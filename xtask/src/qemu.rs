@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result};
 use crate::{
     libtest::{Counts, Tally},
     process,
+    target::Arch,
 };
 
 /// Console text that means the kernel, not the code under test, failed. Software emulation is
@@ -28,6 +29,8 @@ const POWEROFF_GRACE: Duration = Duration::from_secs(30);
 pub struct Boot<'a> {
     /// Prefixes each console line, to tell VMs apart in the log.
     pub label: &'a str,
+    /// The guest's architecture: which emulator, machine and console.
+    pub arch: Arch,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     /// Kernel parameters beyond the lab's own.
@@ -105,10 +108,26 @@ impl Drop for Vm {
     }
 }
 
+/// The emulator, its machine arguments, and the kernel's console for `arch`.
+fn machine(arch: Arch) -> (&'static str, &'static [&'static str], &'static str) {
+    match arch {
+        Arch::X86_64 => ("qemu-system-x86_64", &[], "ttyS0"),
+        // The generic virtual board, with every CPU feature TCG emulates (the kernel's
+        // compat mode needs AArch32 at EL0, which `max` has).
+        Arch::Aarch64 => (
+            "qemu-system-aarch64",
+            &["-M", "virt", "-cpu", "max"],
+            "ttyAMA0",
+        ),
+    }
+}
+
 pub fn boot(boot: &Boot) -> Result<Report> {
-    let mut cmd = Command::new("qemu-system-x86_64");
+    let (emulator, machine, console) = machine(boot.arch);
+    let mut cmd = Command::new(emulator);
     // dockerd, containerd and their images live in RAM beside the unpacked initramfs.
-    cmd.args(["-m", "2048"])
+    cmd.args(machine)
+        .args(["-m", "2048"])
         .args(boot.cpus.args())
         .args(["-nographic", "-no-reboot", "-nic", "none"])
         .arg("-kernel")
@@ -118,7 +137,7 @@ pub fn boot(boot: &Boot) -> Result<Report> {
         .arg("-append")
         .arg(
             format!(
-                "console=ttyS0 quiet panic=-1 apparmor=0 {}",
+                "console={console} quiet panic=-1 apparmor=0 {}",
                 boot.parameters
             )
             .trim_end(),

@@ -37,13 +37,52 @@ const APT_PACKAGES: &[&str] = &[
     "rsyslog",
     // The --summary test runs tracer on a pseudo-terminal with script(1).
     "bsdutils",
+    // arm64: the cross toolchain tracer and its tests are linked with, with its C library;
+    // the arm32 one for the compat workload; the emulator of the arm64 VM lab.
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "gcc-arm-linux-gnueabihf",
+    "libc6-dev-armhf-cross",
+    "qemu-system-arm",
 ];
+/// The foreign architecture whose packages the arm64 VM lab downloads (its kernels and
+/// busybox), without installing them.
+const FOREIGN_ARCH: &str = "arm64";
+/// Rust's standard library for the arm64 cross build.
+const CROSS_TARGET: &str = "aarch64-unknown-linux-gnu";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
 pub fn run() -> Result<()> {
+    foreign_arch()?;
     apt_packages()?;
     nightly_rust_src()?;
+    cross_target()?;
     bpf_linker()
+}
+
+/// Lets apt see arm64 packages; refreshes the lists when the architecture was new to it.
+fn foreign_arch() -> Result<()> {
+    let known = process::stdout(Command::new("dpkg").arg("--print-foreign-architectures"))
+        .context("cannot ask dpkg for its foreign architectures")?;
+    if known.lines().any(|arch| arch.trim() == FOREIGN_ARCH) {
+        return Ok(());
+    }
+    process::run(process::as_root("dpkg").args(["--add-architecture", FOREIGN_ARCH]))
+        .with_context(|| format!("cannot add the {FOREIGN_ARCH} architecture to dpkg"))?;
+    apt_update()
+}
+
+fn cross_target() -> Result<()> {
+    let installed = process::stdout(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("cannot list rustup's installed targets")?;
+    if installed
+        .lines()
+        .any(|target| target.trim() == CROSS_TARGET)
+    {
+        return Ok(());
+    }
+    process::run(Command::new("rustup").args(["target", "add", CROSS_TARGET]))
+        .with_context(|| format!("cannot install Rust's {CROSS_TARGET} target"))
 }
 
 fn apt_packages() -> Result<()> {

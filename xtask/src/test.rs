@@ -96,7 +96,8 @@ fn in_ci() -> bool {
 /// Runs every step and prints a summary; true when none failed.
 pub fn run(options: &Options) -> Result<bool> {
     let vm_tests = || vm_tests(options.keep);
-    let steps: [(&str, &dyn Fn() -> Result<Outcome>); 7] = [
+    let arm64_vm_tests = || arm64_vm_tests(options.keep);
+    let steps: [(&str, &dyn Fn() -> Result<Outcome>); 8] = [
         ("setup", &|| without_tests(setup::run())),
         ("format", &|| without_tests(format())),
         ("clippy", &clippy),
@@ -104,6 +105,7 @@ pub fn run(options: &Options) -> Result<bool> {
         ("bench smoke", &|| without_tests(bench_smoke())),
         ("host tests", &host_tests),
         ("vm tests", &vm_tests),
+        ("arm64 vm tests", &arm64_vm_tests),
     ];
     let ci = in_ci();
 
@@ -282,7 +284,15 @@ fn as_root(cmd: &mut Command) {
 }
 
 fn vm_tests(keep: bool) -> Result<Outcome> {
-    let summary = vm_test::run(&vm_test::Options::all(keep))?;
+    vm_outcome(vm_test::run(&vm_test::Options::all(keep))?)
+}
+
+/// The arm64 lab's CI subset (see [`vm_test::Options::arm64_ci`]), cross build included.
+fn arm64_vm_tests(keep: bool) -> Result<Outcome> {
+    vm_outcome(vm_test::run(&vm_test::Options::arm64_ci(keep))?)
+}
+
+fn vm_outcome(summary: vm_test::Summary) -> Result<Outcome> {
     let status = if summary.all_passed() {
         Status::Passed
     } else {

@@ -12,6 +12,7 @@ use crate::{
     kernels::{self, Apt, Kernel, KernelLine},
     qemu::{self, Boot, Cpus, End},
     scratch::ScratchDir,
+    target::Arch,
 };
 
 /// Two vCPUs keep the consumer off the workload's CPU, so the ratio shows what tracer costs
@@ -52,7 +53,7 @@ pub fn run(smoke: bool) -> Result<Vec<MachineRun>> {
     let mut apt = Apt::default();
     let mut runs = Vec::new();
     for &line in lines {
-        runs.push(match kernels::fetch(line, &mut apt) {
+        runs.push(match kernels::fetch(line, Arch::X86_64, &mut apt) {
             Ok(kernel) => machine_run(&kernel, &initrd, smoke),
             Err(error) => MachineRun {
                 machine: format!("VM: Debian {} kernel", line.name()),
@@ -72,6 +73,7 @@ fn machine_run(kernel: &Kernel, initrd: &Path, smoke: bool) -> MachineRun {
         eprintln!("booting {} ({})", kernel.package, kernel.vmlinuz.display());
         let booted = qemu::boot(&Boot {
             label: kernel.line.name(),
+            arch: kernel.arch,
             kernel: &kernel.vmlinuz,
             initrd,
             parameters: if smoke { BENCH_SMOKE_PARAMETER } else { "" },

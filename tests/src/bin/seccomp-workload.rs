@@ -11,23 +11,36 @@ fn main() {
     std::process::exit(x86_64::main());
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
 fn main() {
-    eprintln!("seccomp-workload: the scenarios use x86-64 system call numbers and instructions");
+    std::process::exit(aarch64::main());
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn main() {
+    eprintln!("seccomp-workload: the scenarios use x86-64 or arm64 system call numbers");
     std::process::exit(2);
 }
 
+/// What the scenarios of every architecture share.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[path = "seccomp-workload/common.rs"]
+mod common;
+
+/// The scenarios arm64 has: the actions, a burst, and arm32 compat calls.
+#[cfg(target_arch = "aarch64")]
+#[path = "seccomp-workload/aarch64.rs"]
+mod aarch64;
+
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
-    use std::{
-        ffi::CString,
-        io::{self, Write as _},
-        os::unix::ffi::OsStrExt as _,
-        path::{Path, PathBuf},
-        ptr,
-        sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering},
-    };
+    use std::{ffi::CString, io, os::unix::ffi::OsStrExt as _, path::Path};
 
+    use super::common::{
+        announce, announce_plan, burst, catch_sigsys, check_trapped_getpgid, expected, fail,
+        install, kill, kill_thread_in_thread, no_core_dump, pid, plan, print_line, raw_unshare,
+        scratch_dir, tid, trap, trapped_getpgid,
+    };
     use tracer_integration_tests::{
         filter::{self, Action, Audit, Rule, X32_SYSCALL_BIT, nr},
         plan::{
@@ -46,15 +59,17 @@ mod x86_64 {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match args.as_slice() {
             ["log"] => log(),
-            ["kill-thread"] => kill(Action::KillThread),
-            ["kill-process"] => kill(Action::KillProcess),
-            ["kill-thread-in-thread"] => kill_thread_in_thread(),
-            ["trap"] => trap(),
+            ["kill-thread"] => kill(Rule::x86_64(nr::x86_64::UNSHARE, Action::KillThread)),
+            ["kill-process"] => kill(Rule::x86_64(nr::x86_64::UNSHARE, Action::KillProcess)),
+            ["kill-thread-in-thread"] => {
+                kill_thread_in_thread(Rule::x86_64(nr::x86_64::UNSHARE, Action::KillThread))
+            }
+            ["trap"] => trap(Rule::x86_64(nr::x86_64::GETPGID, Action::Trap)),
             ["errno"] => errno(),
             ["i386"] => i386(),
             ["x32"] => x32(),
             ["burst", calls] => match calls.parse() {
-                Ok(calls) => burst(calls),
+                Ok(calls) => burst(Rule::x86_64(nr::x86_64::GETPPID, Action::Log), calls),
                 Err(_) => usage_error(&format!("burst: {calls:?} is not a number of calls")),
             },
             ["numbered-burst", calls] => match calls.parse() {
@@ -77,33 +92,6 @@ mod x86_64 {
         2
     }
 
-    fn fail(message: &str) -> i32 {
-        eprintln!("seccomp-workload: {message}");
-        1
-    }
-
-    fn pid() -> u32 {
-        std::process::id()
-    }
-
-    fn tid() -> u32 {
-        // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        u32::try_from(tid).expect("thread ids are positive")
-    }
-
-    fn expected(tid: u32, rule: Rule, syscall: &str, count: u32) -> Expected {
-        Expected {
-            tid,
-            syscall_nr: rule.nr,
-            arch: filter::arch_name(rule.arch, u64::from(rule.nr)),
-            syscall: syscall.into(),
-            code: rule.action.name().into(),
-            count,
-            details: Details::default(),
-        }
-    }
-
     /// One call of `rule`, with what the caller gets back from its errno action.
     fn refused_once(rule: Rule, syscall: &str, details: Details) -> Expected {
         let errno = match rule.action {
@@ -120,50 +108,6 @@ mod x86_64 {
         }
     }
 
-    fn install(rules: &[Rule], audit: Audit) {
-        if let Err(error) = filter::install(rules, audit) {
-            eprintln!("seccomp-workload: cannot install the seccomp filter: {error}");
-            std::process::exit(1);
-        }
-    }
-
-    fn plan(scenario: &str, expect: Vec<Expected>, exit: ExpectedExit) -> Plan {
-        Plan {
-            scenario: scenario.into(),
-            pid: pid(),
-            expect,
-            exit,
-            unaudited: Vec::new(),
-            not_seccomp: Vec::new(),
-            process: None,
-        }
-    }
-
-    fn announce(scenario: &str, expect: Vec<Expected>, exit: ExpectedExit) {
-        announce_plan(&plan(scenario, expect, exit));
-    }
-
-    /// The plan must reach the test before a filtered call can kill us, hence the flush.
-    fn announce_plan(plan: &Plan) {
-        print_line(&serde_json::to_string(plan).expect("a plan is plain data"));
-    }
-
-    fn print_line(line: &str) {
-        let mut stdout = io::stdout().lock();
-        if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-            eprintln!("seccomp-workload: cannot print {line}: {error}");
-            std::process::exit(1);
-        }
-    }
-
-    /// A directory name nobody else uses; the scenarios go through the raw system call so the
-    /// number the filter sees is certain (libc may pick `mkdirat`).
-    fn scratch_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("seccomp-workload-{}", pid()));
-        let _ = std::fs::remove_dir(&dir);
-        dir
-    }
-
     fn raw_mkdir(path: &Path) -> io::Result<()> {
         let path = CString::new(path.as_os_str().as_bytes()).expect("no NUL in a temp path");
         // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
@@ -173,23 +117,6 @@ mod x86_64 {
         } else {
             Err(io::Error::last_os_error())
         }
-    }
-
-    fn raw_unshare() -> io::Result<()> {
-        // Flags 0 change nothing, so a filter that failed to kill leaves no trace behind.
-        // SAFETY: unshare with no flags has no effect on memory.
-        let ret = unsafe { libc::syscall(libc::SYS_unshare, 0) };
-        if ret == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    /// A killed process would otherwise dump core, which is slow and litters the test machine.
-    fn no_core_dump() {
-        // SAFETY: PR_SET_DUMPABLE takes plain integers.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
 
     fn log() -> i32 {
@@ -210,166 +137,6 @@ mod x86_64 {
                 "mkdir {} under a log action failed: {error}",
                 dir.display()
             )),
-        }
-    }
-
-    fn kill(action: Action) -> i32 {
-        no_core_dump();
-        let rule = Rule::x86_64(nr::x86_64::UNSHARE, action);
-        install(&[rule], Audit::KillAndLog);
-        // A single-threaded process killed by kill_thread dies as a whole, with SIGSYS.
-        announce(
-            if action == Action::KillThread {
-                "kill-thread"
-            } else {
-                "kill-process"
-            },
-            vec![expected(tid(), rule, "unshare", 1)],
-            ExpectedExit::Signal("SIGSYS".into()),
-        );
-        let result = raw_unshare();
-        fail(&format!(
-            "unshare under {} returned ({result:?}) instead of killing",
-            action.name()
-        ))
-    }
-
-    static THREAD_SURVIVED: AtomicBool = AtomicBool::new(false);
-
-    extern "C" fn doomed_thread(_: *mut libc::c_void) -> *mut libc::c_void {
-        // Only this thread is filtered: the main thread must live on to report.
-        let rule = Rule::x86_64(nr::x86_64::UNSHARE, Action::KillThread);
-        install(&[rule], Audit::KillAndLog);
-        announce(
-            "kill-thread-in-thread",
-            vec![expected(tid(), rule, "unshare", 1)],
-            ExpectedExit::Code(0),
-        );
-        let _ = raw_unshare();
-        THREAD_SURVIVED.store(true, Ordering::SeqCst);
-        ptr::null_mut()
-    }
-
-    /// A raw pthread rather than `std::thread`: std's `join` expects the thread to have
-    /// finished its closure, and a thread killed by seccomp never does.
-    fn kill_thread_in_thread() -> i32 {
-        no_core_dump();
-        let mut thread: libc::pthread_t = 0;
-        // SAFETY: `doomed_thread` has the signature pthread expects and ignores its argument.
-        let ret = unsafe {
-            libc::pthread_create(&mut thread, ptr::null(), doomed_thread, ptr::null_mut())
-        };
-        if ret != 0 {
-            return fail(&format!(
-                "pthread_create: {}",
-                io::Error::from_raw_os_error(ret)
-            ));
-        }
-        // The kernel clears the thread's tid and wakes joiners when it exits, killed or not.
-        // SAFETY: `thread` was created above and is joined once.
-        let ret = unsafe { libc::pthread_join(thread, ptr::null_mut()) };
-        if ret != 0 {
-            return fail(&format!(
-                "pthread_join: {}",
-                io::Error::from_raw_os_error(ret)
-            ));
-        }
-        if THREAD_SURVIVED.load(Ordering::SeqCst) {
-            return fail("unshare under kill_thread returned instead of killing the thread");
-        }
-        0
-    }
-
-    static TRAPPED: AtomicBool = AtomicBool::new(false);
-    static TRAP_SI_CODE: AtomicI32 = AtomicI32::new(0);
-    static TRAP_SYSCALL: AtomicI32 = AtomicI32::new(-1);
-    static TRAP_ARCH: AtomicU32 = AtomicU32::new(0);
-
-    /// `siginfo_t` as the kernel fills it for SIGSYS (`_sigsys` in the union); the libc crate
-    /// does not expose those members.
-    #[repr(C)]
-    struct SigsysInfo {
-        si_signo: libc::c_int,
-        si_errno: libc::c_int,
-        si_code: libc::c_int,
-        _pad: libc::c_int,
-        call_addr: *mut libc::c_void,
-        syscall: libc::c_int,
-        arch: libc::c_uint,
-    }
-
-    extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-        // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers, and SIGSYS's layout
-        // is the one above. Only atomics are touched: this runs in a signal handler.
-        let info = unsafe { &*info.cast::<SigsysInfo>() };
-        TRAP_SI_CODE.store(info.si_code, Ordering::SeqCst);
-        TRAP_SYSCALL.store(info.syscall, Ordering::SeqCst);
-        TRAP_ARCH.store(info.arch, Ordering::SeqCst);
-        TRAPPED.store(true, Ordering::SeqCst);
-    }
-
-    /// Handles SIGSYS with [`on_sigsys`], so a trapped call lets the process go on.
-    fn catch_sigsys() -> Result<(), String> {
-        // SAFETY: a zeroed sigaction is valid; the handler has the SA_SIGINFO signature.
-        let installed = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigsys as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_SIGINFO;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGSYS, &action, ptr::null_mut())
-        };
-        if installed != 0 {
-            return Err(format!("sigaction(SIGSYS): {}", io::Error::last_os_error()));
-        }
-        Ok(())
-    }
-
-    /// getpgid(0), which the scenarios trap; under the filter it does not even run.
-    fn trapped_getpgid() {
-        // SAFETY: getpgid(0) takes an integer.
-        unsafe { libc::syscall(libc::SYS_getpgid, 0) };
-    }
-
-    /// Whether the SIGSYS handler saw the trap of getpgid, as a seccomp trap; a message
-    /// saying what it saw instead.
-    fn check_trapped_getpgid() -> Result<(), String> {
-        let seen = (
-            TRAPPED.load(Ordering::SeqCst),
-            TRAP_SI_CODE.load(Ordering::SeqCst),
-            TRAP_SYSCALL.load(Ordering::SeqCst),
-            TRAP_ARCH.load(Ordering::SeqCst),
-        );
-        // SYS_SECCOMP (1) is the si_code of a seccomp trap.
-        let wanted = (
-            true,
-            1,
-            nr::x86_64::GETPGID as i32,
-            filter::AUDIT_ARCH_X86_64,
-        );
-        if seen != wanted {
-            return Err(format!(
-                "SIGSYS handler saw (trapped, si_code, syscall, arch) = {seen:?}, wanted {wanted:?}"
-            ));
-        }
-        Ok(())
-    }
-
-    fn trap() -> i32 {
-        if let Err(error) = catch_sigsys() {
-            return fail(&error);
-        }
-        let rule = Rule::x86_64(nr::x86_64::GETPGID, Action::Trap);
-        // With the log flag: the kernel does not audit traps without it.
-        install(&[rule], Audit::EveryAction);
-        announce(
-            "trap",
-            vec![expected(tid(), rule, "getpgid", 1)],
-            ExpectedExit::Code(0),
-        );
-        trapped_getpgid();
-        match check_trapped_getpgid() {
-            Ok(()) => 0,
-            Err(error) => fail(&error),
         }
     }
 
@@ -476,21 +243,6 @@ mod x86_64 {
         } else {
             fail(&format!("x32 getpid returned {ret} ({error})"))
         }
-    }
-
-    fn burst(calls: u32) -> i32 {
-        let rule = Rule::x86_64(nr::x86_64::GETPPID, Action::Log);
-        install(&[rule], Audit::KillAndLog);
-        announce(
-            "burst",
-            vec![expected(tid(), rule, "getppid", calls)],
-            ExpectedExit::Code(0),
-        );
-        for _ in 0..calls {
-            // SAFETY: getppid takes no arguments. The raw call keeps libc from caching it.
-            unsafe { libc::syscall(libc::SYS_getppid) };
-        }
-        0
     }
 
     /// `calls` logged getppid calls, each from a call site of its own, so the kernel's record of
@@ -975,7 +727,7 @@ mod x86_64 {
         trapped_getpgid();
         let refused_ok = report(&refused, refused_result, None);
         let prlimit_ok = report(&prlimit, prlimit_result, None);
-        let trapped_ok = check_trapped_getpgid()
+        let trapped_ok = check_trapped_getpgid(nr::x86_64::GETPGID, filter::AUDIT_ARCH_X86_64)
             .inspect_err(|error| eprintln!("seccomp-workload: {error}"))
             .is_ok();
         if refused_ok && prlimit_ok && trapped_ok {

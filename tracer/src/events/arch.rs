@@ -144,6 +144,23 @@ mod tests {
     }
 
     #[test]
+    fn arm32_compat_calls_are_named_from_the_arm_table() {
+        // An arm32 task on arm64 is audited with arch=40000028: its getppid is 64, which is
+        // write in the arm64 table.
+        let arm = Arch::from_audit(0x4000_0028, 64);
+        let aarch64 = Arch::from_audit(0xc000_00b7, 64);
+        assert_eq!((arm, arm.syscall_name(64)), (Arch::Arm, Some("getppid")));
+        assert_eq!(
+            (aarch64, aarch64.syscall_name(64)),
+            (Arch::Aarch64, Some("write"))
+        );
+        assert_eq!(arm.to_string(), "arm");
+        assert_eq!(aarch64.to_string(), "aarch64");
+        assert_eq!(Arch::Arm.syscall_name(20), Some("getpid"));
+        assert_eq!(Arch::Aarch64.syscall_name(173), Some("getppid"));
+    }
+
+    #[test]
     fn x32_calls_are_told_apart_by_their_number() {
         let nr = 0x4000_0000 | 83;
         let arch = Arch::from_audit(0xc000_003e, nr);

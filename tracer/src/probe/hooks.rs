@@ -43,6 +43,12 @@ pub enum HookError {
          down on this kernel (ftrace lockdown)"
     )]
     FentryRefused,
+    #[error(
+        "this kernel has no BPF trampolines for its architecture, which fentry needs (error 524, \
+         ENOTSUPP: arm64 kernels before 6.4 have none); use --probe kprobe, which --probe auto \
+         falls back to"
+    )]
+    NoTrampolines,
     #[error("this kernel is built without kprobes ({KPROBE_PMU} is missing)")]
     NoKprobes,
     #[error(
@@ -123,18 +129,23 @@ fn attach_kprobe(ebpf: &mut Ebpf) -> Result<String, HookError> {
     Ok(function.into())
 }
 
-/// The kernel refuses tracing programs with EPERM when trampolines are locked down; that case
-/// gets its own explanation, everything else keeps aya's error.
+/// `ENOTSUPP`: the kernel-internal errno its generic `arch_prepare_bpf_trampoline()` returns
+/// on architectures without trampolines (arm64 before Linux 6.4); libc has no name for it.
+const ENOTSUPP: i32 = 524;
+
+/// The kernel refuses tracing programs with EPERM when trampolines are locked down, and with
+/// ENOTSUPP where the architecture has none; those cases get their own explanation, everything
+/// else keeps aya's error.
 fn refused_or(error: ProgramError, other: impl FnOnce(ProgramError) -> HookError) -> HookError {
     let errno = match &error {
         ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
         ProgramError::SyscallError(e) => e.io_error.raw_os_error(),
         _ => None,
     };
-    if errno == Some(libc::EPERM) {
-        HookError::FentryRefused
-    } else {
-        other(error)
+    match errno {
+        Some(libc::EPERM) => HookError::FentryRefused,
+        Some(ENOTSUPP) => HookError::NoTrampolines,
+        _ => other(error),
     }
 }
 
@@ -170,6 +181,27 @@ mod tests {
         assert_eq!(pick_audit_function(old), Some("__audit_seccomp"));
         let data_only = "ffffffff81000000 d audit_seccomp\n";
         assert_eq!(pick_audit_function(data_only), None);
+    }
+
+    #[test]
+    fn a_kernel_without_trampolines_is_explained_with_the_way_out() {
+        let attach = ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_link_create",
+            io_error: io::Error::from_raw_os_error(ENOTSUPP),
+        });
+        let error = refused_or(attach, HookError::Load);
+        assert!(matches!(error, HookError::NoTrampolines), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("no BPF trampolines"), "{message}");
+        assert!(message.contains("--probe kprobe"), "{message}");
+        let other = ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_link_create",
+            io_error: io::Error::from_raw_os_error(libc::EINVAL),
+        });
+        assert!(matches!(
+            refused_or(other, HookError::Load),
+            HookError::Load(_)
+        ));
     }
 
     #[test]

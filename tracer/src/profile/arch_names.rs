@@ -161,6 +161,9 @@ mod tests {
         assert_eq!(syscall_number(Arch::X86_64, "mkdir"), Some(83));
         assert_eq!(syscall_number(Arch::I386, "symlink"), Some(83));
         assert_eq!(syscall_number(Arch::X32, "mkdir"), Some(0x4000_0000 | 83));
+        assert_eq!(syscall_number(Arch::Arm, "getppid"), Some(64));
+        assert_eq!(syscall_number(Arch::Aarch64, "getppid"), Some(173));
+        assert_eq!(syscall_number(Arch::Aarch64, "mkdir"), None);
         assert_eq!(syscall_number(Arch::X86_64, "no_such_call"), None);
     }
 }

@@ -190,6 +190,27 @@ mod tests {
     }
 
     #[test]
+    fn arm32_calls_on_arm64_add_the_arm_architecture() {
+        let mut recording = Recording::default();
+        recording.add(Arch::Aarch64, "write", 1, None);
+        let native_only = recording.to_profile();
+        assert_eq!(
+            native_only.architectures.as_deref().unwrap(),
+            ["SCMP_ARCH_AARCH64"]
+        );
+        recording.add(Arch::Arm, "getppid", 1, None);
+        let profile = recording.to_profile();
+        assert_eq!(
+            profile.architectures.as_deref().unwrap(),
+            ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+        );
+        assert_eq!(
+            profile.syscalls[0].names.as_deref().unwrap(),
+            ["getppid", "write"]
+        );
+    }
+
+    #[test]
     fn groups_follow_the_merge_mode() {
         let group = |name: &str, image: &str| {
             let mut recording = Recording::default();
