@@ -26,6 +26,9 @@ use crate::events::Event;
 /// Events a sink's queue holds before it counts new ones as unwritten: a burst of this size waits
 /// for a slow reader instead of being lost. The queue takes memory only for what it holds.
 pub const QUEUE_EVENTS: usize = 65536;
+/// How long a writer told to stop has to finish the write it is in: one write of at most
+/// PIPE_BUF bytes to a reader that is slow but alive.
+const ABANDON_GRACE: Duration = Duration::from_millis(200);
 
 /// How a sink's writer is doing, as it reports it.
 #[derive(Clone, Debug, Default)]
@@ -243,15 +246,31 @@ impl Sinks {
     }
 
     /// Closes the queues and waits, at most `deadline`, for the writers to write what they hold.
+    ///
+    /// A writer still busy at the deadline is told to stop at its next write, and given a moment
+    /// to do so: what it holds is then counted once, as unwritten, and never written after the
+    /// count (a slow reader would otherwise receive events the summary calls unwritten).
     pub async fn close(mut self, deadline: Duration) -> SinkTotals {
+        let mut abandon = Vec::with_capacity(self.sinks.len());
         for sink in &mut self.sinks {
-            sink.queue = None;
+            abandon.push(sink.queue.take());
         }
+        // The queues are closed once their senders are gone; each is kept only to abandon it.
+        let abandon: Vec<_> = abandon
+            .into_iter()
+            .map(|queue| queue.map(queue::Sender::into_abandon))
+            .collect();
         let until = tokio::time::Instant::now() + deadline;
         let mut totals = SinkTotals::default();
-        for sink in &mut self.sinks {
+        for (sink, abandon) in self.sinks.iter_mut().zip(abandon) {
             let finished = sink.progress.wait_for(|p| p.finished);
-            let _ = tokio::time::timeout_at(until, finished).await;
+            if tokio::time::timeout_at(until, finished).await.is_err()
+                && let Some(abandon) = abandon
+            {
+                abandon.abandon();
+                let finished = sink.progress.wait_for(|p| p.finished);
+                let _ = tokio::time::timeout(ABANDON_GRACE, finished).await;
+            }
             let progress = sink.progress.borrow().clone();
             totals.unwritten += sink.rejected
                 + sink

@@ -8,7 +8,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{
+        Arc, Condvar, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -56,6 +59,9 @@ struct Shared<T> {
     wake: Condvar,
     room: Condvar,
     capacity: usize,
+    /// The sender gave up waiting for the writer: what the writer has not written yet is
+    /// counted as unwritten, so it must not write it after all.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl<T> Shared<T> {
@@ -78,6 +84,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         wake: Condvar::new(),
         room: Condvar::new(),
         capacity,
+        abandoned: Arc::new(AtomicBool::new(false)),
     });
     (
         Sender {
@@ -149,6 +156,24 @@ impl<T> Sender<T> {
     pub fn queued(&self) -> usize {
         self.shared.lock().items.len()
     }
+
+    /// Closes the queue, as dropping the sender does, keeping the means to tell the writer
+    /// later to stop before it has written everything.
+    pub fn into_abandon(self) -> Abandon {
+        let flag = Arc::clone(&self.shared.abandoned);
+        drop(self);
+        Abandon(flag)
+    }
+}
+
+/// What is left of a closed queue's sender: the means to abandon its writer.
+pub struct Abandon(Arc<AtomicBool>);
+
+impl Abandon {
+    /// Tells the writer to write nothing more, not even what it has taken already.
+    pub fn abandon(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl<T> Drop for Sender<T> {
@@ -167,6 +192,12 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// The sender has stopped counting on this writer ([`Sender::abandon`]): it must stop
+    /// writing at once, because what it still holds is already counted as unwritten.
+    pub fn abandoned(&self) -> bool {
+        self.shared.abandoned.load(Ordering::Relaxed)
+    }
+
     /// Moves every queued item into `batch` (which should be empty), waiting for some if there
     /// are none; false once the queue is closed and empty.
     pub fn recv_batch(&mut self, batch: &mut VecDeque<T>) -> bool {

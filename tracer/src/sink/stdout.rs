@@ -93,7 +93,7 @@ impl Writer for Stdout {
                     ends.push(buffer.len());
                 }
                 if self
-                    .write_events(&buffer, &ends, &progress, &mut failed)
+                    .write_events(&buffer, &ends, &progress, &mut failed, &events)
                     .is_err()
                 {
                     break 'queue;
@@ -112,10 +112,15 @@ impl Stdout {
         ends: &[usize],
         progress: &watch::Sender<Progress>,
         failed: &mut bool,
-    ) -> Result<(), ReaderGone> {
+        events: &Receiver<Arc<Event>>,
+    ) -> Result<(), Stopped> {
         let mut start = 0;
         let mut done = 0;
         while done < ends.len() {
+            if events.abandoned() {
+                // Counted as unwritten already: writing it now would make the count wrong.
+                return Err(Stopped);
+            }
             // As many whole events as fit in one write, and at least one.
             let fit = ends[done..]
                 .iter()
@@ -133,7 +138,8 @@ impl Stdout {
     }
 }
 
-struct ReaderGone;
+/// Why the writer writes nothing more: its reader is gone, or [`Receiver::abandoned`].
+struct Stopped;
 
 /// Writes `bytes`; Ok(false) when they could not be written but later writes may succeed.
 fn write(
@@ -141,7 +147,7 @@ fn write(
     bytes: &[u8],
     progress: &watch::Sender<Progress>,
     failed: &mut bool,
-) -> Result<bool, ReaderGone> {
+) -> Result<bool, Stopped> {
     if bytes.is_empty() {
         return Ok(true);
     }
@@ -150,7 +156,7 @@ fn write(
         // A closed pipe (`tracer ... | head`) is a normal way for the reader to say "enough".
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
             progress.send_modify(|p| p.reader_gone = true);
-            Err(ReaderGone)
+            Err(Stopped)
         }
         Err(error) => {
             if !*failed {
@@ -161,5 +167,59 @@ fn write(
             }
             Ok(false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{BufRead as _, BufReader},
+        time::Duration,
+    };
+
+    use super::*;
+    use crate::{output::json::Json, sink::Sinks, test_support::sample_event};
+
+    /// A reader slower than the events: what the summary calls unwritten must never reach it
+    /// after the count, so written + unwritten is exactly what was sent, and the reader gets
+    /// exactly the written ones.
+    #[tokio::test]
+    async fn a_slow_reader_gets_exactly_what_is_counted_written() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let slow_reader = std::thread::spawn(move || {
+            let mut lines = 0u64;
+            for line in BufReader::with_capacity(4096, reader).lines() {
+                line.unwrap();
+                lines += 1;
+                if lines.is_multiple_of(20) {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            lines
+        });
+        let stdout = Stdout::to_file(
+            Box::new(Json::new(false)),
+            File::from(std::os::fd::OwnedFd::from(writer)),
+        );
+        let mut sinks = Sinks::start(vec![Box::new(stdout)]).unwrap();
+        let sent = 5_000;
+        let event = Arc::new(sample_event());
+        for _ in 0..sent {
+            sinks.send(&event);
+        }
+        let written_before_close = sinks.written();
+        let totals = sinks.close(Duration::from_millis(50)).await;
+        let read = slow_reader.join().unwrap();
+        assert!(
+            totals.unwritten > 0 && written_before_close < sent,
+            "the reader was meant to be too slow for the deadline (unwritten {})",
+            totals.unwritten
+        );
+        assert_eq!(
+            read + totals.unwritten,
+            sent,
+            "read {read}, unwritten {}",
+            totals.unwritten
+        );
     }
 }
