@@ -10,6 +10,7 @@ pub mod index;
 pub mod lookups;
 pub mod owners;
 pub mod procfs;
+pub mod reconnect;
 pub mod runtimes;
 pub mod whereabouts;
 

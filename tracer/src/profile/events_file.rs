@@ -118,6 +118,17 @@ pub enum EventsError {
 
 /// Every event in the file, in order; blank lines are skipped.
 pub fn read(path: &Path) -> Result<Vec<EventLine>, EventsError> {
+    Ok(read_numbered(path)?
+        .into_iter()
+        .map(|(_, event)| event)
+        .collect())
+}
+
+/// Every line of tracer's JSON events in the file as `T` (the fields its reader needs), with
+/// its line number; blank lines are skipped.
+pub fn read_numbered<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<(usize, T)>, EventsError> {
     let read_error = |source| EventsError::Read {
         path: path.to_owned(),
         source,
@@ -134,7 +145,7 @@ pub fn read(path: &Path) -> Result<Vec<EventLine>, EventsError> {
             line: at + 1,
             message: error.to_string(),
         })?;
-        events.push(event);
+        events.push((at + 1, event));
     }
     Ok(events)
 }

@@ -1,18 +1,17 @@
 //! tracer's JSON event lines (`-o json`, `--output-file`) as `tracer rules test` reads them: the
 //! fields rules match on.
 
-use std::{
-    collections::BTreeMap,
-    io::BufRead as _,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde::Deserialize;
 
 use super::facts::Facts;
 use crate::{
     events::{Arch, SeccompAction},
-    profile::{arch_names, events_file::EventsError},
+    profile::{
+        arch_names,
+        events_file::{self, EventsError},
+    },
 };
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,23 +116,5 @@ impl Facts for EventLine {
 
 /// Every event of the file with its line number; blank lines are skipped.
 pub fn read(path: &Path) -> Result<Vec<(usize, EventLine)>, EventsError> {
-    let read_error = |source| EventsError::Read {
-        path: PathBuf::from(path),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut events = Vec::new();
-    for (at, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(read_error)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = serde_json::from_str(&line).map_err(|error| EventsError::Malformed {
-            path: path.to_owned(),
-            line: at + 1,
-            message: error.to_string(),
-        })?;
-        events.push((at + 1, event));
-    }
-    Ok(events)
+    events_file::read_numbered(path)
 }

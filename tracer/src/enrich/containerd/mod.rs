@@ -16,7 +16,7 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use containerd_client::{
@@ -28,21 +28,19 @@ use containerd_client::{
     tonic::{self, Code, transport::Channel},
 };
 
-use super::{index::ContainerIndex, procfs, runtimes::Learned};
+use super::{index::ContainerIndex, procfs, reconnect::DirectAttempts, runtimes::Learned};
 
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 /// The namespace where Docker keeps its containers in containerd.
 const DOCKER_NAMESPACE: &str = "moby";
-/// How often a lookup may try to reach containerd itself while the watcher waits to reconnect.
-const DIRECT_ATTEMPT_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct ContainerdRuntime {
     socket: PathBuf,
     index: Arc<Mutex<ContainerIndex>>,
     /// The connection while containerd answers; `None` while it is down.
     channel: RwLock<Option<Channel>>,
-    /// When a lookup last tried to connect itself while the watcher had no connection.
-    last_direct_attempt: Mutex<Option<Instant>>,
+    /// Lookups reaching the runtime while the watcher has no connection.
+    direct_attempts: DirectAttempts,
     /// containerd's namespaces as last listed, and those seen in its events since.
     namespaces: RwLock<Vec<String>>,
     /// Whether Docker is asked too: then `moby` is Docker's to name.
@@ -60,7 +58,7 @@ impl ContainerdRuntime {
             socket,
             index,
             channel: RwLock::new(None),
-            last_direct_attempt: Mutex::new(None),
+            direct_attempts: DirectAttempts::default(),
             namespaces: RwLock::new(Vec::new()),
             leaves_moby_to_docker,
             api_calls: AtomicU64::new(0),
@@ -231,15 +229,8 @@ impl ContainerdRuntime {
         if let Some(channel) = self.channel() {
             return Some(channel);
         }
-        {
-            let mut last = self
-                .last_direct_attempt
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < DIRECT_ATTEMPT_INTERVAL) {
-                return None;
-            }
-            *last = Some(Instant::now());
+        if !self.direct_attempts.may_try() {
+            return None;
         }
         let channel = self.connect().await.ok()?;
         self.set_channel(Some(channel.clone()));

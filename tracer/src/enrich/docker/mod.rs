@@ -19,7 +19,7 @@ use std::{
 use bollard::query_parameters::InspectContainerOptions;
 
 pub use super::runtimes::Learned;
-use super::{index::ContainerIndex, procfs};
+use super::{index::ContainerIndex, procfs, reconnect::DirectAttempts};
 
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Where `podman system service` listens when run as root.
@@ -58,15 +58,13 @@ pub struct DockerRuntime {
     index: Arc<Mutex<ContainerIndex>>,
     /// The connected client while dockerd answers; `None` while it is down.
     client: RwLock<Option<bollard::Docker>>,
-    /// When a lookup last tried to reach dockerd itself while the watcher had no connection.
-    last_direct_attempt: Mutex<Option<std::time::Instant>>,
+    /// Lookups reaching the runtime while the watcher has no connection.
+    direct_attempts: DirectAttempts,
     /// dockerd's own directory (`DockerRootDir`), where the vfs driver keeps containers' files.
     data_root: RwLock<Option<PathBuf>>,
     api_calls: AtomicU64,
 }
 
-/// How often a lookup may try to reach dockerd itself while the watcher waits to reconnect.
-const DIRECT_ATTEMPT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often, and how far apart, an answer that cannot be read is asked for again (podman's
 /// `stopped` state lasts until its clean-up, a few hundred milliseconds after the exit).
 const UNREADABLE_RETRIES: u32 = 10;
@@ -95,7 +93,7 @@ impl DockerRuntime {
             socket,
             index,
             client: RwLock::new(None),
-            last_direct_attempt: Mutex::new(None),
+            direct_attempts: DirectAttempts::default(),
             data_root: RwLock::new(None),
             api_calls: AtomicU64::new(0),
         })
@@ -167,15 +165,8 @@ impl DockerRuntime {
         if let Some(client) = self.client() {
             return Some(client);
         }
-        {
-            let mut last = self
-                .last_direct_attempt
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < DIRECT_ATTEMPT_INTERVAL) {
-                return None;
-            }
-            *last = Some(std::time::Instant::now());
+        if !self.direct_attempts.may_try() {
+            return None;
         }
         let client = self.connect().await.ok()?;
         self.set_client(Some(client.clone()));
