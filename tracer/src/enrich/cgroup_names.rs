@@ -97,6 +97,16 @@ impl CgroupNames {
     }
 
     /// The id of the container whose cgroup has this id, if one was seen.
+    /// Names already known, without watching anything: for tests of what uses them.
+    #[cfg(test)]
+    pub fn known(pairs: &[(u64, &str)]) -> Self {
+        let names = Self::default();
+        for &(cgroup, container) in pairs {
+            names.lock().insert(cgroup, container.into());
+        }
+        names
+    }
+
     pub fn container_of(&self, cgroup_id: u64) -> Option<String> {
         self.lock().by_cgroup.get(&cgroup_id).cloned()
     }

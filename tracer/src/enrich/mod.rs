@@ -117,10 +117,17 @@ impl Enricher {
                     return Enriched::Ready;
                 }
                 // The kernel reuses the numbers of freed namespaces: a container that died a
-                // moment ago may have handed its number to the next one. /proc decides; without
-                // an answer there, the last owner is the best guess.
+                // moment ago may have handed its number to the next one. /proc decides, or, for
+                // a caller already gone from /proc (killed at once), the cgroup it ran in;
+                // without either answer, the last owner is the best guess.
                 Some((dead, true)) => {
-                    return match procfs::placement(event) {
+                    let placement = match procfs::placement(event) {
+                        procfs::Placement::Unknown => self
+                            .container_by_cgroup(event)
+                            .map_or(procfs::Placement::Unknown, procfs::Placement::Container),
+                        known => known,
+                    };
+                    return match placement {
                         procfs::Placement::Container(id) if id != dead.id => self.name(event, id),
                         procfs::Placement::Host => self.on_host(event),
                         _ => {
@@ -203,5 +210,57 @@ impl Enricher {
             self.host_processes.insert((ns, event.pid));
         }
         Enriched::Ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::test_support::sample_event;
+
+    /// A container killed at once whose mount namespace number the kernel just freed from a
+    /// container that died a moment before: /proc knows neither process any more, so the
+    /// cgroup it ran in names it, not the namespace's last owner.
+    #[test]
+    fn a_reused_namespace_of_a_caller_gone_from_proc_is_named_by_its_cgroup() {
+        const NS: u32 = 4026532177;
+        let enricher = || {
+            let container = |id: &str, name: &str| Container {
+                runtime: "podman",
+                id: id.into(),
+                name: name.into(),
+                ..Container::default()
+            };
+            let mut index = ContainerIndex::default();
+            index.upsert(container("first", "podman_logged"), Some(NS));
+            index.mark_dead("first", Instant::now());
+            index.upsert(container("second", "podman_killed"), None);
+            Enricher::new(
+                Arc::new(Mutex::new(index)),
+                Whereabouts::new(None),
+                None,
+                None,
+            )
+            .with_cgroup_names(CgroupNames::known(&[(19386, "first"), (19405, "second")]))
+        };
+        let gone = |cgroup_id| {
+            let mut event = sample_event();
+            // No such process, nor parent: the caller is gone from /proc.
+            event.pid = u32::MAX - 1;
+            event.ppid = Some(u32::MAX - 2);
+            event.mntns_id = Some(NS);
+            event.cgroup_id = cgroup_id;
+            event
+        };
+        let mut event = gone(Some(19405));
+        assert_eq!(enricher().enrich(&mut event), Enriched::Ready);
+        assert_eq!(event.container.as_ref().unwrap().name, "podman_killed");
+
+        // Without a cgroup to go by, the namespace's last owner is still the best guess.
+        let mut event = gone(None);
+        enricher().enrich(&mut event);
+        assert_eq!(event.container.as_ref().unwrap().name, "podman_logged");
     }
 }

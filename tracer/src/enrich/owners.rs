@@ -41,29 +41,31 @@ impl NamespaceOwners {
         self.lock().contains_key(&mntns)
     }
 
-    /// Names the owner of `mntns` from process `pid`, seen calling in it: its cgroup (or its
-    /// parent's shim, for a container's first process) gives the container id, the runtime the
-    /// rest. Returns whether an owner is known now.
-    pub async fn learn_from_process(
+    /// The container process `pid` runs in, from /proc: its cgroup, or its parent's shim for
+    /// a container's first process. `None` for a process gone, on the host, or not yet moved
+    /// into its container's cgroup (a runtime moves it there after making its namespaces).
+    pub fn container_of_process(pid: u32) -> Option<String> {
+        procfs::container_id_from_cgroup(pid)
+            .or_else(|| procfs::parent(pid).and_then(procfs::container_id_from_shim))
+    }
+
+    /// Names the owner of `mntns` as container `id` (from [`Self::container_of_process`]): from
+    /// the index, or else the runtime. Returns whether an owner is known now.
+    pub async fn learn(
         &self,
         mntns: u32,
-        pid: u32,
+        id: &str,
         index: &Mutex<ContainerIndex>,
         docker: &DockerRuntime,
     ) -> bool {
         if self.knows(mntns) {
             return true;
         }
-        let id = procfs::container_id_from_cgroup(pid)
-            .or_else(|| procfs::parent(pid).and_then(procfs::container_id_from_shim));
-        let Some(id) = id else {
-            return false;
-        };
-        let known = index.lock().unwrap_or_else(|e| e.into_inner()).by_id(&id);
+        let known = index.lock().unwrap_or_else(|e| e.into_inner()).by_id(id);
         let container = match known {
             Some(container) => Some(container),
-            None => match docker.learn(&id).await {
-                Learned::Known => index.lock().unwrap_or_else(|e| e.into_inner()).by_id(&id),
+            None => match docker.learn(id).await {
+                Learned::Known => index.lock().unwrap_or_else(|e| e.into_inner()).by_id(id),
                 Learned::Unknown | Learned::Unavailable => None,
             },
         };

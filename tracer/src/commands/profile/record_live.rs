@@ -148,9 +148,8 @@ struct Naming {
     owners: NamespaceOwners,
     index: Arc<Mutex<ContainerIndex>>,
     docker: Arc<DockerRuntime>,
-    /// (namespace, process) pairs asked about already: a namespace no runtime knows is asked
-    /// about again only from another process.
-    asked: HashSet<(u32, u32)>,
+    /// (namespace, container id) pairs the runtime was asked about already.
+    asked: HashSet<(u32, String)>,
     tasks: JoinSet<()>,
 }
 
@@ -173,10 +172,16 @@ impl Naming {
         if self.owners.knows(mntns) {
             return;
         }
+        // /proc is read again on every look until it names a container: the first process
+        // seen in a namespace may not have joined its container's cgroup yet, and the runtime
+        // is asked about each container only once per namespace.
+        let Some(id) = NamespaceOwners::container_of_process(pid) else {
+            return;
+        };
         if self.asked.len() >= REMEMBERED_QUESTIONS {
             self.asked.clear();
         }
-        if !self.asked.insert((mntns, pid)) {
+        if !self.asked.insert((mntns, id.clone())) {
             return;
         }
         let (owners, index, docker) = (
@@ -185,7 +190,7 @@ impl Naming {
             Arc::clone(&self.docker),
         );
         self.tasks.spawn(async move {
-            owners.learn_from_process(mntns, pid, &index, &docker).await;
+            owners.learn(mntns, &id, &index, &docker).await;
         });
     }
 
