@@ -3,6 +3,11 @@
 //!
 //! Its state lives under a temporary directory and its socket is its own, so it neither needs nor
 //! touches a system containerd; it is stopped when dropped.
+//!
+//! `TRACER_CTR_RUN_ARGS` (split on spaces) is added to every `ctr run`: the VM lab's guest runs
+//! from an initramfs, out of which runc cannot `pivot_root` (`--no-pivot` makes it chroot, as
+//! `DOCKER_RAMDISK` does for dockerd). `CONTAINERD_SNAPSHOTTER`, which `ctr` reads itself,
+//! picks a snapshotter where overlayfs is missing.
 
 use std::{
     fs,
@@ -105,11 +110,21 @@ impl Containerd {
     /// Runs `ctr` against this containerd, in `namespace` ([`KUBELET_NAMESPACE`] for containers
     /// labelled as kubelet would).
     pub fn ctr_in(&self, namespace: &str, args: &[&str]) -> Output {
+        let (command, rest) = args
+            .split_first()
+            .map_or((None, args), |(c, r)| (Some(c), r));
+        let run_args = if command == Some(&"run") {
+            extra_run_args()
+        } else {
+            Vec::new()
+        };
         Command::new("ctr")
             .arg("--address")
             .arg(self.socket())
             .args(["--namespace", namespace])
-            .args(args)
+            .args(command)
+            .args(run_args)
+            .args(rest)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run ctr (apt-get install containerd): {e}"))
@@ -163,6 +178,15 @@ impl Containerd {
         }
         let _ = child.wait();
     }
+}
+
+/// What `TRACER_CTR_RUN_ARGS` adds to `ctr run`.
+fn extra_run_args() -> Vec<String> {
+    std::env::var("TRACER_CTR_RUN_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Drop for Containerd {

@@ -3,6 +3,10 @@
 //! real daemons, on this machine's kernel (the audit source). `cargo xtask test` sets
 //! TRACER_BIN and SECCOMP_WORKLOAD; `cargo xtask setup` installs containerd and podman. Each
 //! test starts the daemons it needs, with state of their own, and removes their containers.
+//!
+//! `cargo xtask vm-test` also runs the standalone containerd's naming scenario in its x86-64
+//! guests (`initramfs::GUEST_RUNTIME_TESTS`), with the eBPF hook TRACER_PROBE names and the
+//! `ctr` arguments TRACER_CTR_RUN_ARGS adds.
 
 use std::sync::Mutex;
 

@@ -16,21 +16,31 @@ use crate::{process, vm_test::Probe};
 const BUSYBOX: &str = "/bin/busybox";
 
 /// The host binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload,
-/// /bin/kernel_hooks and /bin/docker_containers.
+/// /bin/kernel_hooks, /bin/docker_containers, /bin/container_runtimes and /bin/audit_boot.
 pub struct Binaries<'a> {
     pub tracer: &'a Path,
     pub workload: &'a Path,
     pub test: &'a Path,
     pub docker_test: &'a Path,
+    pub runtimes_test: &'a Path,
     pub audit_test: &'a Path,
 }
 
+/// The containerd scenario the guest runs from the container_runtimes target: a standalone
+/// containerd's containers, in kubelet's namespace with CRI labels and one killed at once, named
+/// through the eBPF hook on the guest's cgroup v2 layout. The target's other scenarios stay on
+/// the host (see the README's VM-lab section).
+pub const GUEST_RUNTIME_TESTS: &[&str] =
+    &["names_containerd_containers_in_every_namespace_with_their_pods"];
+
 /// A real Docker engine for the container tests, installed at the host's paths (dockerd finds
-/// containerd, the shim and runc on PATH). The optional ones are only there on some versions.
+/// containerd, the shim and runc on PATH), and `ctr` for the standalone containerd's test. The
+/// optional ones are only there on some versions.
 const DOCKER_ENGINE: &[(&str, bool)] = &[
     ("dockerd", true),
     ("docker", true),
     ("containerd", true),
+    ("ctr", true),
     ("containerd-shim-runc-v2", true),
     ("runc", true),
     ("docker-init", false),
@@ -45,6 +55,7 @@ pub fn build(dir: &Path, binaries: &Binaries, probes: &[Probe]) -> Result<PathBu
         (binaries.workload, "seccomp-workload"),
         (binaries.test, "kernel_hooks"),
         (binaries.docker_test, "docker_containers"),
+        (binaries.runtimes_test, "container_runtimes"),
         (binaries.audit_test, "audit_boot"),
     ];
     for (host, name) in guest {
@@ -284,6 +295,10 @@ fn parse_ldd(output: &str) -> Result<Vec<PathBuf>> {
 
 fn init_script(probes: &[Probe]) -> String {
     let probes: Vec<&str> = probes.iter().map(|probe| probe.name()).collect();
+    let runtime_tests: Vec<String> = GUEST_RUNTIME_TESTS
+        .iter()
+        .map(|test| format!("--exact {test}"))
+        .collect();
     format!(
         r#"#!/bin/busybox sh
 # Runs the kernel-hook and container tests once per probe. The host reads "init: result PROBE passed|failed"
@@ -293,6 +308,8 @@ export RUST_BACKTRACE=1
 # runc cannot pivot_root out of an initramfs; this makes it chroot. vfs needs no overlayfs.
 export DOCKER_RAMDISK=true
 export TRACER_DOCKERD_ARGS="--storage-driver vfs"
+# The same for the standalone containerd's containers: chroot, and no overlayfs.
+export TRACER_CTR_RUN_ARGS="--no-pivot" CONTAINERD_SNAPSHOTTER=native
 
 
 mount -t devtmpfs devtmpfs /dev
@@ -336,7 +353,8 @@ fi
 
 # Recording a profile counts calls with a raw tracepoint whatever the hook, and each hook's own
 # part of that scenario (--all-denials, --check) has scenarios of its own: it runs with one hook
-# per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted.
+# per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted. So does the
+# standalone containerd's scenario: naming its containers does not depend on the hook.
 case "$(uname -r)" in
     6.1.*) profile_probe=kprobe ;;
     *) profile_probe=fentry ;;
@@ -352,10 +370,13 @@ for probe in {probes}; do
     export TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
     once=
     [ "$probe" = "$profile_probe" ] || once="--skip records_a_profile_that_runs_the_workload"
-    # Both run even when the first fails, so the host counts every test of every probe.
+    # All run even when one fails, so the host counts every test of every probe.
     result=passed
     /bin/kernel_hooks --test-threads=1 || result=failed
     /bin/docker_containers --test-threads=1 $once || result=failed
+    if [ "$probe" = "$profile_probe" ]; then
+        /bin/container_runtimes --test-threads=1 {runtime_tests} || result=failed
+    fi
     echo "init: result $probe $result"
     [ "$result" = passed ] || status=failure
 done
@@ -364,6 +385,7 @@ poweroff -f
 "#,
         probes = probes.join(" "),
         first = probes.first().copied().unwrap_or_default(),
+        runtime_tests = runtime_tests.join(" "),
     )
 }
 
@@ -495,6 +517,15 @@ mod tests {
         // The profile scenario runs with one probe per kernel; with only fentry and kprobe booted,
         // fentry is the fallback.
         assert!(script.contains("*) profile_probe=fentry ;;"), "{script}");
+        // So does the standalone containerd's scenario, alone of its target.
+        assert!(
+            script.contains(
+                "    if [ \"$probe\" = \"$profile_probe\" ]; then\n        \
+                 /bin/container_runtimes --test-threads=1 --exact \
+                 names_containerd_containers_in_every_namespace_with_their_pods || result=failed\n"
+            ),
+            "{script}"
+        );
         assert!(
             script
                 .contains("[ \"$probe\" = \"$profile_probe\" ] || once=\"--skip records_a_profile"),

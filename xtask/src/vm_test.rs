@@ -22,6 +22,9 @@ use crate::{
 const TEST_TARGET: &str = "kernel_hooks";
 /// The container tests, run after the kernel-hook tests with each probe against a real dockerd.
 const DOCKER_TEST_TARGET: &str = "docker_containers";
+/// The runtime tests, of which the standalone containerd's scenario runs with one probe per
+/// kernel (`initramfs::GUEST_RUNTIME_TESTS`).
+const RUNTIMES_TEST_TARGET: &str = "container_runtimes";
 /// The audit source's test, run in a boot of its own with auditing on from boot.
 const AUDIT_TEST_TARGET: &str = "audit_boot";
 /// A kernel booted with audit=1 and no audit daemon counts records it delivered as lost; the
@@ -306,6 +309,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         None => cargo::build_test(TEST_TARGET)?,
     };
     let docker_test = cargo::build_test(DOCKER_TEST_TARGET)?;
+    let runtimes_test = cargo::build_test(RUNTIMES_TEST_TARGET)?;
     let audit_test = cargo::build_test(AUDIT_TEST_TARGET)?;
     let target = cargo::target_dir()?;
     let scratch = ScratchDir::new(&target.join("xtask"), "vm-test", options.keep)?;
@@ -315,6 +319,7 @@ fn prepare(options: &Options, probes: &[Probe]) -> Result<(ScratchDir, PathBuf)>
         workload: &workload,
         test: &test,
         docker_test: &docker_test,
+        runtimes_test: &runtimes_test,
         audit_test: &audit_test,
     };
     let initrd = initramfs::build(scratch.path(), &binaries, probes)
