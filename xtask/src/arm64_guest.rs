@@ -286,9 +286,7 @@ Dynamic section at offset 0x1f0d0 contains 30 entries:
             "grep -qw {FENTRY_REFUSED_PARAMETER} /proc/cmdline"
         )));
         assert!(INIT.contains(&format!("s/^{SKIP_DETAILS_PARAMETER}=//p")));
-        assert!(INIT.contains(
-            "skips=\"--skip tiny_ring_buffer_counts_every_lost_event\"\n"
-        ));
+        assert!(INIT.contains("skips=\"--skip tiny_ring_buffer_counts_every_lost_event\"\n"));
         assert!(INIT.contains("/bin/kernel_hooks --test-threads=1 $skips || result=failed\n"));
         assert!(INIT.ends_with("echo \"init: $status\"\npoweroff -f\n"));
         assert!(init_script().contains(&format!("for test in {}; do", DETAIL_TESTS.join(" "))));

@@ -46,8 +46,8 @@ mod x86_64 {
         tid, trap,
     };
     use super::details::{
-        errno_of, errnos, killed_at_once, long_path, refused_once, report, sentinel_args,
-        syscall6, unaudited,
+        errno_of, errnos, killed_at_once, long_path, refused_once, report, sentinel_args, syscall6,
+        unaudited,
     };
     use tracer_integration_tests::{
         filter::{Action, Audit, Rule, X32_SYSCALL_BIT, nr},

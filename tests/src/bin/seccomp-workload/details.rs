@@ -20,7 +20,9 @@ use tracer_integration_tests::filter::nr::aarch64 as native_nr;
 use tracer_integration_tests::filter::nr::x86_64 as native_nr;
 use tracer_integration_tests::{
     filter::{self, Action, Audit, Rule},
-    plan::{Details, Expected, ExpectedExit, PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned},
+    plan::{
+        Details, Expected, ExpectedExit, PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned,
+    },
 };
 
 /// The machine's own `AUDIT_ARCH_*`.
@@ -103,8 +105,7 @@ pub fn refused_once(rule: Rule, syscall: &str, details: Details) -> Expected {
 /// (`-errno` on failure) and the errno.
 fn raw(nr: u32, args: [libc::c_long; 4]) -> (i64, Option<i32>) {
     // SAFETY: the scenarios only pass integers, or pointers to data that outlives the call.
-    let ret =
-        unsafe { libc::syscall(libc::c_long::from(nr), args[0], args[1], args[2], args[3]) };
+    let ret = unsafe { libc::syscall(libc::c_long::from(nr), args[0], args[1], args[2], args[3]) };
     if ret == -1 {
         let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
         (-i64::from(errno), Some(errno))
@@ -165,7 +166,10 @@ pub fn errnos() -> i32 {
     let getpgid = native(native_nr::GETPGID, Action::Errno(libc::EPERM as u16));
     let unshare = native(native_nr::UNSHARE, Action::Errno(libc::ENOSYS as u16));
     let getpriority = native(native_nr::GETPRIORITY, Action::Errno(libc::EXDEV as u16));
-    install(&[path_call, getpgid, unshare, getpriority], Audit::EveryAction);
+    install(
+        &[path_call, getpgid, unshare, getpriority],
+        Audit::EveryAction,
+    );
     let expect = vec![
         refused_once(
             path_call,
@@ -326,7 +330,10 @@ pub fn long_path() -> i32 {
     let unlinkat = native(native_nr::UNLINKAT, Action::Errno(libc::EPERM as u16));
     // From here on the process must open nothing but the planned call: every openat is
     // refused and audited.
-    install(&[mkdirat, openat, absolute_call, unlinkat], Audit::EveryAction);
+    install(
+        &[mkdirat, openat, absolute_call, unlinkat],
+        Audit::EveryAction,
+    );
     let with_path = |path| Details {
         path: Some(path),
         ..Details::default()
