@@ -39,9 +39,14 @@ pub mod nr {
     pub mod aarch64 {
         pub const WRITE: u32 = 64;
         pub const MKDIRAT: u32 = 34;
+        pub const UNLINKAT: u32 = 35;
+        pub const FCHMODAT: u32 = 53;
+        pub const OPENAT: u32 = 56;
         pub const UNSHARE: u32 = 97;
+        pub const GETPRIORITY: u32 = 141;
         pub const GETPGID: u32 = 155;
         pub const GETPPID: u32 = 173;
+        pub const PRLIMIT64: u32 = 261;
     }
     /// arm32's EABI table (arch/arm/tools/syscall.tbl), which arm64 runs compat tasks with.
     pub mod arm {

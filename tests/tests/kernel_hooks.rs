@@ -619,7 +619,6 @@ fn timeout_ends_tracer_by_itself_with_its_summary() {
 /// What every test of the details does: one tracer with `extra` arguments, the scenarios (those
 /// in `under_sh` as children of a shell), then every event of theirs held to the kernel's
 /// records and to what the workloads said they did. Returns the runs and tracer's events.
-#[cfg(target_arch = "x86_64")]
 fn details_match_the_truth(
     setup: &Setup,
     extra: &[&str],
@@ -682,8 +681,6 @@ fn details_match_the_truth(
 /// Four calls refused with four errnos (EACCES, EPERM, ENOSYS, EXDEV), audited through the
 /// filter's log flag: each event's `errno` and `errno_name` are what the caller got back,
 /// which the kernel's record (`code=0x50000`) does not say.
-// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn errno_is_what_each_refused_caller_got() {
     let setup = setup();
@@ -706,16 +703,22 @@ fn errno_is_what_each_refused_caller_got() {
     );
 }
 
-/// A refused getpriority made with a sentinel in each of the six argument registers, by the
-/// `syscall` instruction and by i386's `int $0x80` (ebx, ecx, edx, esi, edi, ebp): `args` are
-/// those values exactly, including ones above 2^53 and 2^63, and `ip` is the address after
-/// the instruction, as the kernel's ip= says.
-// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
+/// The argument-register scenarios: x86-64's `syscall` and i386's `int $0x80` (ebx, ecx, edx,
+/// esi, edi, ebp). arm64 has its `svc` (x0 to x5) only: its compat calls are the arm32
+/// program's, which makes no call with arguments.
 #[cfg(target_arch = "x86_64")]
+const ARGS_SCENARIOS: &[&[&str]] = &[&["args"], &["args-i386"]];
+#[cfg(target_arch = "aarch64")]
+const ARGS_SCENARIOS: &[&[&str]] = &[&["args"]];
+
+/// A refused getpriority made with a sentinel in each of the six argument registers
+/// ([`ARGS_SCENARIOS`]): `args` are those values exactly, including ones above 2^53 and 2^63
+/// (on arm64 the first is `orig_x0`, as the refusal's errno overwrote x0), and `ip` is the
+/// address after the instruction, as the kernel's ip= says.
 #[test]
 fn args_are_the_registers_the_call_was_made_with() {
     let setup = setup();
-    let (runs, events) = details_match_the_truth(&setup, &[], &[&["args"], &["args-i386"]], &[]);
+    let (runs, events) = details_match_the_truth(&setup, &[], ARGS_SCENARIOS, &[]);
     for run in &runs {
         let expected = &run.plan.expect[0];
         let event = events
@@ -740,8 +743,6 @@ fn args_are_the_registers_the_call_was_made_with() {
 /// Refused path calls: a short relative path from AT_FDCWD is reported exactly with dirfd
 /// -100, one over 300 bytes cut to its first 255 with `path_truncated`, an absolute path with
 /// a null dirfd, and a path relative to an open directory with that descriptor.
-// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn paths_are_cut_at_255_bytes_and_carry_their_dirfd() {
     let setup = setup();
@@ -760,8 +761,6 @@ fn paths_are_cut_at_255_bytes_and_carry_their_dirfd() {
 /// A process that seccomp kills (the whole process) on its first filtered call is gone when
 /// tracer reads its event: its `exe`, `cmdline` and `parent_comm` must have been taken while
 /// it ran, and its ns ids are those of the host's pid namespace.
-// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
     let setup = setup();
@@ -788,8 +787,6 @@ fn a_process_killed_at_once_keeps_its_exe_cmdline_and_parent() {
 /// errno or as a trap; a call the kernel itself failed with EPERM is not reported; and calls
 /// the kernel did audit, a trap among them, are reported once each, not once per way tracer
 /// saw them.
-// Its scenarios use x86-64 numbers and instructions; arm64 has none of them.
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn all_denials_reports_unaudited_refusals_once_and_kernel_failures_never() {
     let setup = setup();

@@ -27,7 +27,12 @@ fn main() {
 #[path = "seccomp-workload/common.rs"]
 mod common;
 
-/// The scenarios arm64 has: the actions, a burst, and arm32 compat calls.
+/// The scenarios of the detail tests, on the machine's own table.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[path = "seccomp-workload/details.rs"]
+mod details;
+
+/// arm64's own scenarios: the actions, a burst, and arm32 compat calls.
 #[cfg(target_arch = "aarch64")]
 #[path = "seccomp-workload/aarch64.rs"]
 mod aarch64;
@@ -37,16 +42,16 @@ mod x86_64 {
     use std::{ffi::CString, io, os::unix::ffi::OsStrExt as _, path::Path};
 
     use super::common::{
-        announce, announce_plan, burst, catch_sigsys, check_trapped_getpgid, expected, fail,
-        install, kill, kill_thread_in_thread, no_core_dump, pid, plan, print_line, raw_unshare,
-        scratch_dir, tid, trap, trapped_getpgid,
+        announce, burst, expected, fail, install, kill, kill_thread_in_thread, pid, scratch_dir,
+        tid, trap,
+    };
+    use super::details::{
+        errno_of, errnos, killed_at_once, long_path, refused_once, report, sentinel_args, syscall6,
+        unaudited,
     };
     use tracer_integration_tests::{
-        filter::{self, Action, Audit, Rule, X32_SYSCALL_BIT, nr},
-        plan::{
-            Details, EXIT_UNSUPPORTED, Expected, ExpectedExit, LOGGED_TWICE_ARGS,
-            NUMBERED_CALL_BYTES, PATH_REPORTED_BYTES, PathArg, Plan, Process, Returned,
-        },
+        filter::{Action, Audit, Rule, X32_SYSCALL_BIT, nr},
+        plan::{Details, EXIT_UNSUPPORTED, ExpectedExit, LOGGED_TWICE_ARGS, NUMBERED_CALL_BYTES},
     };
 
     const USAGE: &str = "usage: seccomp-workload SCENARIO [ARGS]\n\
@@ -90,22 +95,6 @@ mod x86_64 {
     fn usage_error(message: &str) -> i32 {
         eprintln!("seccomp-workload: {message}\n{USAGE}");
         2
-    }
-
-    /// One call of `rule`, with what the caller gets back from its errno action.
-    fn refused_once(rule: Rule, syscall: &str, details: Details) -> Expected {
-        let errno = match rule.action {
-            Action::Errno(errno) => Some(i32::from(errno)),
-            _ => None,
-        };
-        Expected {
-            details: Details {
-                errno,
-                errno_name: errno.and_then(filter::errno_name).map(str::to_owned),
-                ..details
-            },
-            ..expected(tid(), rule, syscall, 1)
-        }
     }
 
     fn raw_mkdir(path: &Path) -> io::Result<()> {
@@ -292,116 +281,6 @@ mod x86_64 {
         0
     }
 
-    /// A system call with up to four arguments, and what the caller saw: the raw return value
-    /// (`-errno` on failure) and the errno.
-    fn raw(nr: u32, args: [libc::c_long; 4]) -> (i64, Option<i32>) {
-        // SAFETY: the scenarios only pass integers, or pointers to data that outlives the call.
-        let ret =
-            unsafe { libc::syscall(libc::c_long::from(nr), args[0], args[1], args[2], args[3]) };
-        if ret == -1 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            (-i64::from(errno), Some(errno))
-        } else {
-            (ret, None)
-        }
-    }
-
-    /// Prints what a call returned, then checks it failed with the errno `expected` names.
-    fn report(expected: &Expected, (ret, errno): (i64, Option<i32>), ip: Option<u64>) -> bool {
-        print_line(
-            &serde_json::to_string(&Returned {
-                syscall: expected.syscall.clone(),
-                arch: expected.arch.clone(),
-                syscall_nr: expected.syscall_nr,
-                ret,
-                errno,
-                ip,
-            })
-            .expect("a returned line is plain data"),
-        );
-        if errno.is_some() && errno == expected.details.errno {
-            return true;
-        }
-        eprintln!(
-            "seccomp-workload: {} returned {ret} (errno {errno:?}), not errno {:?}",
-            expected.syscall, expected.details.errno
-        );
-        false
-    }
-
-    fn c_string(text: &str) -> CString {
-        CString::new(text).expect("the scenarios' paths have no NUL")
-    }
-
-    fn absolute(path: &Path) -> PathArg {
-        PathArg {
-            path: path.to_str().expect("temp paths are UTF-8").to_owned(),
-            truncated: false,
-            dirfd: None,
-        }
-    }
-
-    fn relative(path: &str, dirfd: i32) -> PathArg {
-        let truncated = path.len() > PATH_REPORTED_BYTES;
-        PathArg {
-            path: path[..path.len().min(PATH_REPORTED_BYTES)].to_owned(),
-            truncated,
-            dirfd: Some(dirfd),
-        }
-    }
-
-    /// Four calls refused with four errnos, audited through `SECCOMP_FILTER_FLAG_LOG`: the
-    /// kernel's record says only `code=0x50000`, so the errno is what the caller saw.
-    fn errnos() -> i32 {
-        let dir = scratch_dir();
-        let mkdir = Rule::x86_64(nr::x86_64::MKDIR, Action::Errno(libc::EACCES as u16));
-        let getpgid = Rule::x86_64(nr::x86_64::GETPGID, Action::Errno(libc::EPERM as u16));
-        let unshare = Rule::x86_64(nr::x86_64::UNSHARE, Action::Errno(libc::ENOSYS as u16));
-        let getpriority = Rule::x86_64(nr::x86_64::GETPRIORITY, Action::Errno(libc::EXDEV as u16));
-        install(&[mkdir, getpgid, unshare, getpriority], Audit::EveryAction);
-        let expect = vec![
-            refused_once(
-                mkdir,
-                "mkdir",
-                Details {
-                    path: Some(absolute(&dir)),
-                    ..Details::default()
-                },
-            ),
-            refused_once(getpgid, "getpgid", Details::default()),
-            refused_once(unshare, "unshare", Details::default()),
-            refused_once(getpriority, "getpriority", Details::default()),
-        ];
-        announce("errnos", expect.clone(), ExpectedExit::Code(0));
-        let path = c_string(&absolute(&dir).path);
-        let results = [
-            raw(mkdir.nr, [path.as_ptr() as libc::c_long, 0o700, 0, 0]),
-            raw(getpgid.nr, [0; 4]),
-            raw(unshare.nr, [0; 4]),
-            raw(
-                getpriority.nr,
-                [libc::PRIO_PROCESS as libc::c_long, 0, 0, 0],
-            ),
-        ];
-        // Every result is printed, also after one that went wrong.
-        let ok: Vec<bool> = expect
-            .iter()
-            .zip(results)
-            .map(|(expected, result)| report(expected, result, None))
-            .collect();
-        if ok.iter().all(|ok| *ok) { 0 } else { 1 }
-    }
-
-    /// Sentinels for the six argument registers, each above 2^53 (where a JSON reader that
-    /// goes through doubles loses digits) and the last above 2^63 (where a signed one does).
-    const SENTINELS: [u64; 6] = [
-        0x1111_0000_0000_0001,
-        0x2222_0000_0000_0002,
-        0x3333_0000_0000_0003,
-        0x4444_0000_0000_0004,
-        0x5555_0000_0000_0005,
-        0xf666_0000_0000_0006,
-    ];
     /// i386 registers hold 32 bits.
     const SENTINELS_32: [u32; 6] = [
         0x1111_0001,
@@ -411,34 +290,6 @@ mod x86_64 {
         0x5555_0005,
         0xf666_0006,
     ];
-
-    /// The `syscall` instruction with all six argument registers set; returns rax and the
-    /// address after the instruction, which is the `ip` the kernel audits.
-    fn syscall6(nr: u32, args: [u64; 6]) -> (i64, u64) {
-        let ret: i64;
-        let ip: u64;
-        // SAFETY: the call is one the filter refuses, so the kernel runs nothing and touches no
-        // memory; `syscall` clobbers rcx and r11.
-        unsafe {
-            std::arch::asm!(
-                "lea {ip}, [rip + 2f]",
-                "syscall",
-                "2:",
-                ip = out(reg) ip,
-                inlateout("rax") i64::from(nr) => ret,
-                in("rdi") args[0],
-                in("rsi") args[1],
-                in("rdx") args[2],
-                in("r10") args[3],
-                in("r8") args[4],
-                in("r9") args[5],
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        (ret, ip)
-    }
 
     /// `int $0x80` with ebx, ecx, edx, esi, edi and ebp set. LLVM keeps rbx and rbp for itself,
     /// so they are saved on the stack around the call and loaded by hand; the upper halves of
@@ -479,33 +330,6 @@ mod x86_64 {
         (rax as u32 as i32, ip)
     }
 
-    fn errno_of(ret: i64) -> (i64, Option<i32>) {
-        let errno = (-4095..0).contains(&ret).then(|| -ret as i32);
-        (ret, errno)
-    }
-
-    /// getpriority refused with EPERM, made with a sentinel in each argument register: the
-    /// kernel never runs it, so the values need not make sense to it.
-    fn sentinel_args() -> i32 {
-        let rule = Rule::x86_64(nr::x86_64::GETPRIORITY, Action::Errno(libc::EPERM as u16));
-        install(&[rule], Audit::EveryAction);
-        let expected = refused_once(
-            rule,
-            "getpriority",
-            Details {
-                args: Some(SENTINELS),
-                ..Details::default()
-            },
-        );
-        announce("args", vec![expected.clone()], ExpectedExit::Code(0));
-        let (ret, ip) = syscall6(rule.nr, SENTINELS);
-        if report(&expected, errno_of(ret), Some(ip)) {
-            0
-        } else {
-            1
-        }
-    }
-
     fn args_i386() -> i32 {
         if !i386_calls_work() {
             eprintln!(
@@ -527,210 +351,6 @@ mod x86_64 {
         announce("args-i386", vec![expected.clone()], ExpectedExit::Code(0));
         let (ret, ip) = int80_6(rule.nr, SENTINELS_32);
         if report(&expected, errno_of(i64::from(ret)), Some(ip)) {
-            0
-        } else {
-            1
-        }
-    }
-
-    /// A relative path longer than tracer reports (over 300 bytes, ASCII so the cut falls
-    /// between characters).
-    fn long_relative_path() -> String {
-        let mut path = format!("seccomp-workload-{}-long", pid());
-        while path.len() <= 300 {
-            path.push_str("/0123456789abcdef");
-        }
-        path
-    }
-
-    /// Path calls refused with ERRNO and audited: short and long relative paths from the
-    /// current directory (`AT_FDCWD`) and from an open directory, and an absolute path.
-    fn long_path() -> i32 {
-        let short = format!("seccomp-workload-{}-short", pid());
-        let long = long_relative_path();
-        let absolute_dir = scratch_dir();
-        let temp = c_string(std::env::temp_dir().to_str().expect("a UTF-8 temp dir"));
-        // SAFETY: `temp` is a valid path; the descriptor is closed when the process ends.
-        let dir_fd = unsafe { libc::open(temp.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
-        if dir_fd < 0 {
-            return fail(&format!(
-                "cannot open {}: {}",
-                std::env::temp_dir().display(),
-                io::Error::last_os_error()
-            ));
-        }
-        let mkdirat = Rule::x86_64(nr::x86_64::MKDIRAT, Action::Errno(libc::EACCES as u16));
-        let openat = Rule::x86_64(nr::x86_64::OPENAT, Action::Errno(libc::ENOENT as u16));
-        let mkdir = Rule::x86_64(nr::x86_64::MKDIR, Action::Errno(libc::EROFS as u16));
-        let unlinkat = Rule::x86_64(nr::x86_64::UNLINKAT, Action::Errno(libc::EPERM as u16));
-        // From here on the process must open nothing but the planned call: every openat is
-        // refused and audited.
-        install(&[mkdirat, openat, mkdir, unlinkat], Audit::EveryAction);
-        let with_path = |path| Details {
-            path: Some(path),
-            ..Details::default()
-        };
-        let expect = vec![
-            refused_once(
-                mkdirat,
-                "mkdirat",
-                with_path(relative(&short, libc::AT_FDCWD)),
-            ),
-            refused_once(openat, "openat", with_path(relative(&long, libc::AT_FDCWD))),
-            refused_once(mkdir, "mkdir", with_path(absolute(&absolute_dir))),
-            refused_once(unlinkat, "unlinkat", with_path(relative(&short, dir_fd))),
-        ];
-        announce("long-path", expect.clone(), ExpectedExit::Code(0));
-        let (short, long) = (c_string(&short), c_string(&long));
-        let absolute_dir = c_string(&absolute(&absolute_dir).path);
-        let at_fdcwd = libc::c_long::from(libc::AT_FDCWD);
-        let results = [
-            raw(
-                mkdirat.nr,
-                [at_fdcwd, short.as_ptr() as libc::c_long, 0o700, 0],
-            ),
-            raw(openat.nr, [at_fdcwd, long.as_ptr() as libc::c_long, 0, 0]),
-            raw(
-                mkdir.nr,
-                [absolute_dir.as_ptr() as libc::c_long, 0o700, 0, 0],
-            ),
-            raw(
-                unlinkat.nr,
-                [
-                    libc::c_long::from(dir_fd),
-                    short.as_ptr() as libc::c_long,
-                    0,
-                    0,
-                ],
-            ),
-        ];
-        // Every result is printed, also after one that went wrong.
-        let ok: Vec<bool> = expect
-            .iter()
-            .zip(results)
-            .map(|(expected, result)| report(expected, result, None))
-            .collect();
-        if ok.iter().all(|ok| *ok) { 0 } else { 1 }
-    }
-
-    /// What this process is, as it sees itself: the truth for `exe`, `cmdline`, `parent_comm`
-    /// and the namespace ids, read before anything can kill it.
-    fn process_itself() -> Process {
-        let exe = std::fs::read_link("/proc/self/exe")
-            .map(|exe| exe.display().to_string())
-            .unwrap_or_default();
-        // SAFETY: getppid has no preconditions.
-        let ppid = unsafe { libc::getppid() };
-        let parent_comm = std::fs::read_to_string(format!("/proc/{ppid}/comm"))
-            .map(|comm| comm.trim_end_matches('\n').to_owned())
-            .unwrap_or_default();
-        Process {
-            exe,
-            cmdline: std::env::args().collect::<Vec<_>>().join(" "),
-            ppid: ppid as u32,
-            parent_comm,
-            ns_pid: pid(),
-            ns_ppid: ppid as u32,
-        }
-    }
-
-    /// Killed (the whole process) by its first filtered call: by the time tracer reads the
-    /// event the process is gone, and its exe, argv and parent must have been taken while it
-    /// ran. The tag argument only makes the command line recognizable.
-    fn killed_at_once() -> i32 {
-        no_core_dump();
-        let process = process_itself();
-        let rule = Rule::x86_64(nr::x86_64::UNSHARE, Action::KillProcess);
-        install(&[rule], Audit::KillAndLog);
-        announce_plan(&Plan {
-            process: Some(process),
-            ..plan(
-                "killed-at-once",
-                vec![expected(tid(), rule, "unshare", 1)],
-                ExpectedExit::Signal("SIGSYS".into()),
-            )
-        });
-        let result = raw_unshare();
-        fail(&format!(
-            "unshare under kill_process returned ({result:?}) instead of killing"
-        ))
-    }
-
-    /// A call refused with ERRNO and one trapped by a filter without
-    /// `SECCOMP_FILTER_FLAG_LOG`, which the kernel audits neither of, and a call the filter
-    /// allows and the kernel itself refuses with EPERM: raising RLIMIT_NOFILE's hard limit
-    /// above fs.nr_open, which fails even for root.
-    fn unaudited() -> i32 {
-        if let Err(error) = catch_sigsys() {
-            return fail(&error);
-        }
-        let nr_open: u64 = match std::fs::read_to_string("/proc/sys/fs/nr_open")
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-        {
-            Some(nr_open) => nr_open,
-            None => return fail("cannot read /proc/sys/fs/nr_open"),
-        };
-        let short = format!("seccomp-workload-{}-unaudited", pid());
-        let mkdirat = Rule::x86_64(nr::x86_64::MKDIRAT, Action::Errno(libc::EROFS as u16));
-        let getpgid = Rule::x86_64(nr::x86_64::GETPGID, Action::Trap);
-        install(&[mkdirat, getpgid], Audit::KillAndLog);
-        let refused = refused_once(
-            mkdirat,
-            "mkdirat",
-            Details {
-                path: Some(relative(&short, libc::AT_FDCWD)),
-                ..Details::default()
-            },
-        );
-        let prlimit = Expected {
-            details: Details {
-                errno: Some(libc::EPERM),
-                errno_name: Some("EPERM".into()),
-                ..Details::default()
-            },
-            ..expected(
-                tid(),
-                Rule::x86_64(nr::x86_64::PRLIMIT64, Action::Allow),
-                "prlimit64",
-                1,
-            )
-        };
-        announce_plan(&Plan {
-            unaudited: vec![refused.clone(), expected(tid(), getpgid, "getpgid", 1)],
-            not_seccomp: vec![prlimit.clone()],
-            ..plan("unaudited", Vec::new(), ExpectedExit::Code(0))
-        });
-        let short = c_string(&short);
-        let refused_result = raw(
-            mkdirat.nr,
-            [
-                libc::c_long::from(libc::AT_FDCWD),
-                short.as_ptr() as libc::c_long,
-                0o700,
-                0,
-            ],
-        );
-        let limit = libc::rlimit64 {
-            rlim_cur: nr_open + 1,
-            rlim_max: nr_open + 1,
-        };
-        let prlimit_result = raw(
-            prlimit.syscall_nr,
-            [
-                0,
-                libc::c_long::from(libc::RLIMIT_NOFILE),
-                &limit as *const libc::rlimit64 as libc::c_long,
-                0,
-            ],
-        );
-        trapped_getpgid();
-        let refused_ok = report(&refused, refused_result, None);
-        let prlimit_ok = report(&prlimit, prlimit_result, None);
-        let trapped_ok = check_trapped_getpgid(nr::x86_64::GETPGID, filter::AUDIT_ARCH_X86_64)
-            .inspect_err(|error| eprintln!("seccomp-workload: {error}"))
-            .is_ok();
-        if refused_ok && prlimit_ok && trapped_ok {
             0
         } else {
             1

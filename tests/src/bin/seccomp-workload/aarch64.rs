@@ -1,7 +1,8 @@
 //! The arm64 scenarios: each action on arm64's own numbers (which have no `mkdir`: `mkdirat`
-//! stands in), a burst, and `arm`, whose logged call is made by an arm32 program in the same
-//! process. The x86-64 scenarios that need x86 instructions or tables (i386, x32, numbered
-//! bursts, argument registers) have no counterpart here.
+//! stands in), a burst, `arm`, whose logged call is made by an arm32 program in the same
+//! process, and the detail tests' scenarios (`details`). The x86-64 scenarios that need x86
+//! instructions or tables (i386, x32, numbered bursts) have no counterpart here; the arm32
+//! program stands for i386's compat calls.
 
 use std::{
     ffi::CString,
@@ -15,6 +16,7 @@ use super::common::{
     announce, burst, expected, fail, install, kill, kill_thread_in_thread, pid, scratch_dir, tid,
     trap,
 };
+use super::details::{errnos, killed_at_once, long_path, sentinel_args, unaudited};
 use tracer_integration_tests::{
     filter::{self, Action, Audit, Rule, nr},
     plan::{Details, Expected, ExpectedExit, PathArg},
@@ -25,7 +27,7 @@ const COMPAT_ARM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/compat_arm")
 
 const USAGE: &str = "usage: seccomp-workload SCENARIO [ARGS]\n\
     scenarios (arm64): log, kill-thread, kill-thread-in-thread, kill-process, trap, errno, arm, \
-    burst N";
+    burst N, errnos, args, long-path, killed-at-once TAG, unaudited";
 
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +46,11 @@ pub fn main() -> i32 {
             Ok(calls) => burst(Rule::aarch64(nr::aarch64::GETPPID, Action::Log), calls),
             Err(_) => usage_error(&format!("burst: {calls:?} is not a number of calls")),
         },
+        ["errnos"] => errnos(),
+        ["args"] => sentinel_args(),
+        ["long-path"] => long_path(),
+        ["killed-at-once", _tag] => killed_at_once(),
+        ["unaudited"] => unaudited(),
         _ => usage_error(&format!("unknown arguments {args:?}")),
     }
 }
