@@ -117,22 +117,25 @@ pub fn syscall_number(arch: Arch, name: &str) -> Option<u32> {
     u32::try_from(nr).ok()
 }
 
+/// Every architecture with a system call table.
+pub const KNOWN_ARCHES: [Arch; 10] = [
+    Arch::X86_64,
+    Arch::X32,
+    Arch::I386,
+    Arch::Aarch64,
+    Arch::Arm,
+    Arch::Riscv64,
+    Arch::Loongarch64,
+    Arch::Powerpc64,
+    Arch::Powerpc64le,
+    Arch::S390x,
+];
+
 /// Reads an architecture as tracer's events name it (`x86_64`, `i386`...).
 pub fn from_event_name(name: &str) -> Option<Arch> {
-    [
-        Arch::X86_64,
-        Arch::X32,
-        Arch::I386,
-        Arch::Aarch64,
-        Arch::Arm,
-        Arch::Riscv64,
-        Arch::Loongarch64,
-        Arch::Powerpc64,
-        Arch::Powerpc64le,
-        Arch::S390x,
-    ]
-    .into_iter()
-    .find(|arch| arch.name() == Some(name))
+    KNOWN_ARCHES
+        .into_iter()
+        .find(|arch| arch.name() == Some(name))
 }
 
 #[cfg(test)]

@@ -230,19 +230,7 @@ pub fn errno_named(text: &str) -> Option<i32> {
     (1..4096).find(|&errno| crate::events::errno::name(errno) == Some(upper.as_str()))
 }
 
-/// Every architecture with a system call table.
-pub const KNOWN_ARCHES: [Arch; 10] = [
-    Arch::X86_64,
-    Arch::X32,
-    Arch::I386,
-    Arch::Aarch64,
-    Arch::Arm,
-    Arch::Riscv64,
-    Arch::Loongarch64,
-    Arch::Powerpc64,
-    Arch::Powerpc64le,
-    Arch::S390x,
-];
+pub use crate::profile::arch_names::KNOWN_ARCHES;
 
 /// An architecture by tracer's name (`x86_64`, `i386`) or libseccomp's (`SCMP_ARCH_X86`).
 pub fn arch_named(name: &str) -> Option<Arch> {
