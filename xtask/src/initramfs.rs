@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::{process, vm_test::Probe};
+use crate::{guest_init, process, vm_test::Probe};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -32,6 +32,19 @@ pub struct Binaries<'a> {
 /// the host (see the README's VM-lab section).
 pub const GUEST_RUNTIME_TESTS: &[&str] =
     &["names_containerd_containers_in_every_namespace_with_their_pods"];
+
+/// The container tests that run with one probe per kernel rather than with each: what they
+/// check does not depend on the hook. Recording a profile counts calls with a raw tracepoint
+/// whatever the hook, and each hook's own part of it (--all-denials, --check) has tests of its
+/// own; the others are about Docker's lifecycle (down, started late, frozen) and about which
+/// processes are shown, which tracer decides after the hook, from the event's namespaces.
+const DOCKER_TESTS_ONCE: &[&str] = &[
+    "records_a_profile_that_runs_the_workload_and_checks_what_it_lacks",
+    "keeps_going_while_dockerd_is_down_and_names_again_when_it_is_back",
+    "names_containers_once_dockerd_starts_after_tracer",
+    "stops_at_once_and_prints_events_while_dockerd_is_frozen",
+    "shows_a_host_process_in_its_own_mount_namespace_only_with_host",
+];
 
 /// A real Docker engine for the container tests, installed at the host's paths (dockerd finds
 /// containerd, the shim and runc on PATH), and `ctr` for the standalone containerd's test. The
@@ -115,7 +128,7 @@ pub fn build_bench(dir: &Path, binaries: &BenchBinaries) -> Result<PathBuf> {
         .context("cannot write /etc/passwd")?;
     fs::write(root.join("etc/group"), "root:x:0:\nadm:x:4:\n")
         .context("cannot write /etc/group")?;
-    write_init(&root, BENCH_INIT)?;
+    write_init(&root, &[guest_init::SYSTEM, BENCH_INIT].concat())?;
     let initrd = dir.join("initrd");
     pack(&root, &initrd)?;
     Ok(initrd)
@@ -299,61 +312,23 @@ fn init_script(probes: &[Probe]) -> String {
         .iter()
         .map(|test| format!("--exact {test}"))
         .collect();
+    let docker_skips: Vec<String> = DOCKER_TESTS_ONCE
+        .iter()
+        .map(|test| format!("--skip {test}"))
+        .collect();
     format!(
-        r#"#!/bin/busybox sh
-# Runs the kernel-hook and container tests once per probe. The host reads "init: result PROBE passed|failed"
-# per probe, the tests' own "test result:" lines, and one final "init: success|failure".
-export PATH=/bin:/usr/sbin:/usr/bin:/sbin
-export RUST_BACKTRACE=1
+        r#"{prologue}
+# Runs the kernel-hook and container tests once per probe. The host reads "init: result PROBE
+# passed|failed" per probe, the tests' own "test result:" lines, and one final "init:
+# success|failure".
 # runc cannot pivot_root out of an initramfs; this makes it chroot. vfs needs no overlayfs.
 export DOCKER_RAMDISK=true
 export TRACER_DOCKERD_ARGS="--storage-driver vfs"
 # The same for the standalone containerd's containers: chroot, and no overlayfs.
 export TRACER_CTR_RUN_ARGS="--no-pivot" CONTAINERD_SNAPSHOTTER=native
 
-
-mount -t devtmpfs devtmpfs /dev
-# With no /dev/console in the archive the kernel started us without stdio.
-exec 0</dev/console 1>/dev/console 2>&1
-
-mnt() {{
-    mkdir -p "$3"
-    mount -t "$1" "$2" "$3" || echo "init: cannot mount $1 on $3"
-}}
-mnt proc proc /proc
-mnt sysfs sysfs /sys
-mnt tmpfs tmpfs /tmp
-mnt tmpfs tmpfs /run
-mnt bpf bpf /sys/fs/bpf
-mnt tracefs tracefs /sys/kernel/tracing
-mnt debugfs debugfs /sys/kernel/debug
-mnt cgroup2 cgroup2 /sys/fs/cgroup
-mnt devpts devpts /dev/pts
-mnt tmpfs tmpfs /var/lib
-# The kernel starts with loopback down; tests serve and scrape metrics on 127.0.0.1.
-ip link set lo up || echo "init: cannot bring up lo"
-
-# Without auditd the kernel prints seccomp audit records through printk_ratelimit(), which
-# would drop some of them; the tests compare every record.
-echo 1000000 > /proc/sys/kernel/printk_ratelimit_burst
-echo 0 > /proc/sys/kernel/printk_ratelimit
-# The records stay readable in dmesg; on the console they would drown the test output.
-dmesg -n 1
-
-# A boot for the audit source (kernel parameter tracer.suite=audit, with audit=1) runs its test alone.
-if grep -qw tracer.suite=audit /proc/cmdline; then
-    echo "init: probe audit"
-    export TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
-    result=passed
-    /bin/audit_boot --test-threads=1 || result=failed
-    echo "init: result audit $result"
-    [ "$result" = passed ] && echo "init: success" || echo "init: failure"
-    poweroff -f
-fi
-
-# Recording a profile counts calls with a raw tracepoint whatever the hook, and each hook's own
-# part of that scenario (--all-denials, --check) has scenarios of its own: it runs with one hook
-# per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted. So does the
+# The container tests that do not depend on the hook (xtask's DOCKER_TESTS_ONCE) run with one
+# hook per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted. So does the
 # standalone containerd's scenario: naming its containers does not depend on the hook.
 case "$(uname -r)" in
     6.1.*) profile_probe=kprobe ;;
@@ -367,9 +342,9 @@ esac
 status=success
 for probe in {probes}; do
     echo "init: probe $probe"
-    export TRACER_PROBE=$probe TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
+    export TRACER_PROBE=$probe
     once=
-    [ "$probe" = "$profile_probe" ] || once="--skip records_a_profile_that_runs_the_workload"
+    [ "$probe" = "$profile_probe" ] || once="{docker_skips}"
     # All run even when one fails, so the host counts every test of every probe.
     result=passed
     /bin/kernel_hooks --test-threads=1 || result=failed
@@ -383,29 +358,18 @@ done
 echo "init: $status"
 poweroff -f
 "#,
+        prologue = guest_init::test_prologue(),
         probes = probes.join(" "),
         first = probes.first().copied().unwrap_or_default(),
         runtime_tests = runtime_tests.join(" "),
+        docker_skips = docker_skips.join(" "),
     )
 }
 
-/// The performance lab's init: one run of `perf-lab vm`, whose measurements and (on failure)
-/// reason reach the console, and one final `init: success|failure`.
-const BENCH_INIT: &str = r#"#!/bin/busybox sh
-export PATH=/bin:/usr/sbin:/usr/bin:/sbin
-mount -t devtmpfs devtmpfs /dev
-exec 0</dev/console 1>/dev/console 2>&1
-mnt() {
-    mkdir -p "$3"
-    mount -t "$1" "$2" "$3" || echo "init: cannot mount $1 on $3"
-}
-mnt proc proc /proc
-mnt sysfs sysfs /sys
-mnt tmpfs tmpfs /tmp
-mnt tmpfs tmpfs /run
-mnt bpf bpf /sys/fs/bpf
-mnt tracefs tracefs /sys/kernel/tracing
-mnt cgroup2 cgroup2 /sys/fs/cgroup
+/// The performance lab's init, after [`guest_init::SYSTEM`]: one run of `perf-lab vm`, whose
+/// measurements and (on failure) reason reach the console, and one final `init:
+/// success|failure`.
+const BENCH_INIT: &str = r#"
 # The kernel's own seccomp records are part of the path measured; on the console they would
 # cost far more than the path itself, so they stay in the log buffer.
 dmesg -n 1
@@ -500,9 +464,22 @@ mod tests {
         assert!(parse_ldd("\tlibfoo.so.1 => not found\n").is_err());
     }
 
+    /// A renamed test would no longer be skipped, and would run with every probe again.
+    #[test]
+    fn the_tests_run_once_per_kernel_are_container_tests() {
+        let tests = include_str!("../../tests/tests/docker_containers.rs");
+        for name in DOCKER_TESTS_ONCE {
+            assert!(
+                tests.contains(&format!("#[test]\nfn {name}() {{")),
+                "{name} is not a test of tests/tests/docker_containers.rs"
+            );
+        }
+    }
+
     #[test]
     fn init_runs_each_probe_and_ends_with_one_result() {
         let script = init_script(&[Probe::Fentry, Probe::Kprobe]);
+        assert!(script.starts_with(&guest_init::test_prologue()), "{script}");
         assert!(script.contains("for probe in fentry kprobe; do"));
         // A failing first executable must not keep the second one's tests from running.
         for run in [
@@ -527,8 +504,11 @@ mod tests {
             "{script}"
         );
         assert!(
-            script
-                .contains("[ \"$probe\" = \"$profile_probe\" ] || once=\"--skip records_a_profile"),
+            script.contains(
+                "[ \"$probe\" = \"$profile_probe\" ] || once=\"--skip \
+                 records_a_profile_that_runs_the_workload_and_checks_what_it_lacks --skip \
+                 keeps_going_while_dockerd_is_down"
+            ),
             "{script}"
         );
         assert!(script.contains("echo \"init: $status\"\npoweroff -f\n"));

@@ -3,6 +3,7 @@
 mod arm64_guest;
 mod bench;
 mod cargo;
+mod guest_init;
 mod initramfs;
 mod kernels;
 mod libtest;
