@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{initramfs, kernels, process, target::Arch};
+use crate::{guest_init, initramfs, kernels, process, target::Arch};
 
 const ARCH: Arch = Arch::Aarch64;
 /// Where the distribution's cross toolchain keeps the arm64 C library.
@@ -22,20 +22,6 @@ pub const PROBES_PARAMETER: &str = "tracer.probes";
 /// The kernel parameter of a boot whose kernel refuses fentry (arm64 6.1): there fentry's
 /// result says whether tracer explains the refusal and `--probe auto` falls back to kprobe.
 pub const FENTRY_REFUSED_PARAMETER: &str = "tracer.fentry=refused";
-/// Kernel parameter naming the probes (comma-separated) whose boot runs the kernel-hook tests
-/// without [`DETAIL_TESTS`].
-pub const SKIP_DETAILS_PARAMETER: &str = "tracer.skip_details";
-/// The kernel-hook tests of the details of an event (errnos, argument registers, paths, a
-/// process killed at once, `--all-denials`): each starts tracer anew, which is slow under
-/// emulation, and reads what every hook reads alike once the hook has fired.
-pub const DETAIL_TESTS: [&str; 5] = [
-    "errno_is_what_each_refused_caller_got",
-    "args_are_the_registers_the_call_was_made_with",
-    "paths_are_cut_at_255_bytes_and_carry_their_dirfd",
-    "a_process_killed_at_once_keeps_its_exe_cmdline_and_parent",
-    "all_denials_reports_unaudited_refusals_once_and_kernel_failures_never",
-];
-
 /// The cross-built binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload,
 /// /bin/kernel_hooks and /bin/audit_boot.
 pub struct Binaries<'a> {
@@ -165,50 +151,11 @@ fn parse_readelf(output: &str) -> (Option<String>, Vec<String>) {
     (interpreter, needed)
 }
 
-/// Runs the kernel-hook tests once per probe of `tracer.probes`, or the audit source's test
-/// alone on a boot with `tracer.suite=audit`; on a kernel that refuses fentry, first checks
-/// that tracer says why and falls back. The host reads `init: result PROBE passed|failed` and
-/// one final `init: success|failure`.
-const INIT: &str = r#"#!/bin/busybox sh
-export PATH=/bin:/usr/sbin:/usr/bin:/sbin
-export RUST_BACKTRACE=1
-mount -t devtmpfs devtmpfs /dev
-# With no /dev/console in the archive the kernel started us without stdio.
-exec 0</dev/console 1>/dev/console 2>&1
-
-mnt() {
-    mkdir -p "$3"
-    mount -t "$1" "$2" "$3" || echo "init: cannot mount $1 on $3"
-}
-mnt proc proc /proc
-mnt sysfs sysfs /sys
-mnt tmpfs tmpfs /tmp
-mnt tmpfs tmpfs /run
-mnt bpf bpf /sys/fs/bpf
-mnt tracefs tracefs /sys/kernel/tracing
-mnt debugfs debugfs /sys/kernel/debug
-mnt cgroup2 cgroup2 /sys/fs/cgroup
-mnt tmpfs tmpfs /var/lib
-# The kernel starts with loopback down; tests serve and scrape metrics on 127.0.0.1.
-ip link set lo up || echo "init: cannot bring up lo"
-
-# Without auditd the kernel prints seccomp audit records through printk_ratelimit(), which
-# would drop some of them; the tests compare every record.
-echo 1000000 > /proc/sys/kernel/printk_ratelimit_burst
-echo 0 > /proc/sys/kernel/printk_ratelimit
-dmesg -n 1
-export TRACER_BIN=/bin/tracer SECCOMP_WORKLOAD=/bin/seccomp-workload
-
-if grep -qw tracer.suite=audit /proc/cmdline; then
-    echo "init: probe audit"
-    result=passed
-    /bin/audit_boot --test-threads=1 || result=failed
-    echo "init: result audit $result"
-    [ "$result" = passed ] && echo "init: success" || echo "init: failure"
-    poweroff -f
-fi
-
-status=success
+/// After the test guests' shared start ([`guest_init::test_prologue`], which runs the audit source's boot):
+/// runs the kernel-hook tests once per probe of `tracer.probes`; on a kernel that refuses fentry,
+/// first checks that tracer says why and falls back. The host reads `init: result PROBE
+/// passed|failed` and one final `init: success|failure`.
+const INIT: &str = r#"status=success
 if grep -qw tracer.fentry=refused /proc/cmdline; then
     # fentry's result on this kernel: tracer must refuse it with the reason in words, and auto
     # must say so and use kprobe.
@@ -228,20 +175,11 @@ fi
 # stdout slower than tracer writes it, so the stdout sink counts hundreds of events unwritten
 # and the test's count (delivered + lost = calls) cannot hold. It runs in the x86-64 lab.
 probes=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^tracer.probes=//p' | tr ',' ' ')
-# The detail tests skipped with the probes named here (CI's subset, see vm_test.rs).
-skip_details=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^tracer.skip_details=//p' | tr ',' ' ')
 for probe in $probes; do
     echo "init: probe $probe"
     export TRACER_PROBE=$probe
     result=passed
-    skips="--skip tiny_ring_buffer_counts_every_lost_event"
-    case " $skip_details " in
-        *" $probe "*)
-            echo "init: $probe runs without the detail tests"
-            for test in DETAIL_TESTS; do skips="$skips --skip $test"; done
-            ;;
-    esac
-    /bin/kernel_hooks --test-threads=1 $skips || result=failed
+    /bin/kernel_hooks --test-threads=1 --skip tiny_ring_buffer_counts_every_lost_event || result=failed
     echo "init: result $probe $result"
     [ "$result" = passed ] || status=failure
 done
@@ -249,9 +187,9 @@ echo "init: $status"
 poweroff -f
 "#;
 
-/// [`INIT`] with the names of [`DETAIL_TESTS`] in place.
+/// The test guests' shared start, then [`INIT`].
 fn init_script() -> String {
-    INIT.replace("DETAIL_TESTS", &DETAIL_TESTS.join(" "))
+    guest_init::test_prologue() + INIT
 }
 
 #[cfg(test)]
@@ -285,22 +223,11 @@ Dynamic section at offset 0x1f0d0 contains 30 entries:
         assert!(INIT.contains(&format!(
             "grep -qw {FENTRY_REFUSED_PARAMETER} /proc/cmdline"
         )));
-        assert!(INIT.contains(&format!("s/^{SKIP_DETAILS_PARAMETER}=//p")));
-        assert!(INIT.contains("skips=\"--skip tiny_ring_buffer_counts_every_lost_event\"\n"));
-        assert!(INIT.contains("/bin/kernel_hooks --test-threads=1 $skips || result=failed\n"));
+        assert!(INIT.contains(
+            "/bin/kernel_hooks --test-threads=1 --skip tiny_ring_buffer_counts_every_lost_event \
+             || result=failed\n"
+        ));
         assert!(INIT.ends_with("echo \"init: $status\"\npoweroff -f\n"));
-        assert!(init_script().contains(&format!("for test in {}; do", DETAIL_TESTS.join(" "))));
-    }
-
-    /// A renamed test would no longer be skipped, and CI would silently run it again.
-    #[test]
-    fn the_detail_tests_are_kernel_hook_tests() {
-        let tests = include_str!("../../tests/tests/kernel_hooks.rs");
-        for name in DETAIL_TESTS {
-            assert!(
-                tests.contains(&format!("#[test]\nfn {name}() {{")),
-                "{name} is not a test of tests/tests/kernel_hooks.rs"
-            );
-        }
+        assert!(init_script().starts_with(&guest_init::test_prologue()));
     }
 }
