@@ -130,6 +130,39 @@ impl Containerd {
             .unwrap_or_else(|e| panic!("cannot run ctr (apt-get install containerd): {e}"))
     }
 
+    /// Runs a container `id` of `image` in [`NAMESPACE`] that makes `calls` `mkdir`s, each
+    /// logged by its seccomp profile, and waits for it to end; panics with containerd's log when
+    /// it fails.
+    pub fn run_logged_mkdirs(&self, image: &str, id: &str, calls: usize) {
+        let profile = self.scratch("log-mkdir.json");
+        fs::write(
+            &profile,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"action":"SCMP_ACT_LOG","names":["mkdir","mkdirat"]}]}"#,
+        )
+        .expect("writing the profile");
+        let script =
+            format!("i=0; while [ $i -lt {calls} ]; do mkdir /tmp/d$i || exit 1; i=$((i+1)); done");
+        let run = self.ctr(&[
+            "run",
+            "--rm",
+            "--seccomp",
+            "--seccomp-profile",
+            profile.to_str().expect("UTF-8 path"),
+            image,
+            id,
+            "/bin/sh",
+            "-c",
+            &script,
+        ]);
+        assert!(
+            run.status.success(),
+            "ctr run failed: {}\ncontainerd log:\n{}",
+            String::from_utf8_lossy(&run.stderr),
+            self.log()
+        );
+    }
+
     /// Copies `image` from `dockerd` (no registry is reachable) into [`NAMESPACE`]; returns the
     /// reference containerd knows it by.
     pub fn import_from(&self, dockerd: &Dockerd, image: &str) -> String {

@@ -268,13 +268,6 @@ impl Scenarios<'_> {
         dockerd.import_busybox();
         let containerd = Containerd::start();
         let image = containerd.import_from(&dockerd, IMAGE);
-        let profile = containerd.scratch("log-mkdir.json");
-        fs::write(
-            &profile,
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
-                {"action":"SCMP_ACT_LOG","names":["mkdir","mkdirat"]}]}"#,
-        )
-        .expect("writing the profile");
         let socket = dockerd.socket();
         let args = [
             "-o",
@@ -300,26 +293,7 @@ impl Scenarios<'_> {
 
         let tracer = self.tracer(&args);
         let id = random_container_id();
-        let script =
-            format!("i=0; while [ $i -lt {CALLS} ]; do mkdir /tmp/d$i || exit 1; i=$((i+1)); done");
-        let run = containerd.ctr(&[
-            "run",
-            "--rm",
-            "--seccomp",
-            "--seccomp-profile",
-            profile.to_str().expect("UTF-8 path"),
-            &image,
-            &id,
-            "/bin/sh",
-            "-c",
-            &script,
-        ]);
-        assert!(
-            run.status.success(),
-            "ctr run failed: {}\ncontainerd log:\n{}",
-            String::from_utf8_lossy(&run.stderr),
-            containerd.log()
-        );
+        containerd.run_logged_mkdirs(&image, &id, CALLS);
         let mut logged = RunningCount::new(is_logged_mkdir);
         tracer.wait_for_events(EVENT_TIMEOUT, |events| logged.update(events) >= CALLS);
         let finished = tracer.stop();

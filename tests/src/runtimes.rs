@@ -239,13 +239,6 @@ impl RuntimeScenarios<'_> {
         dockerd.import_busybox();
         let containerd = Containerd::start();
         let image = containerd.import_from(&dockerd, IMAGE);
-        let profile = containerd.scratch("log-mkdir.json");
-        std::fs::write(
-            &profile,
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
-                {"action":"SCMP_ACT_LOG","names":["mkdir","mkdirat"]}]}"#,
-        )
-        .expect("writing the profile");
         let socket = containerd.socket();
         let args = [
             "-o",
@@ -275,26 +268,7 @@ impl RuntimeScenarios<'_> {
 
         let tracer = self.start(&args);
         let id = random_container_id();
-        let script =
-            format!("i=0; while [ $i -lt {CALLS} ]; do mkdir /tmp/d$i || exit 1; i=$((i+1)); done");
-        let run = containerd.ctr(&[
-            "run",
-            "--rm",
-            "--seccomp",
-            "--seccomp-profile",
-            profile.to_str().expect("UTF-8 path"),
-            &image,
-            &id,
-            "/bin/sh",
-            "-c",
-            &script,
-        ]);
-        assert!(
-            run.status.success(),
-            "ctr run failed: {}\ncontainerd log:\n{}",
-            String::from_utf8_lossy(&run.stderr),
-            containerd.log()
-        );
+        containerd.run_logged_mkdirs(&image, &id, CALLS);
         let mut named = RunningCount::new(|e: &TracerEvent| is_mkdir(e) && is_in(e, &id));
         tracer.wait_for_events(EVENT_TIMEOUT, |events| named.update(events) >= CALLS);
         let finished = tracer.stop();
