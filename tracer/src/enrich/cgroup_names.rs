@@ -96,7 +96,6 @@ impl CgroupNames {
         Ok((names, task))
     }
 
-    /// The id of the container whose cgroup has this id, if one was seen.
     /// Names already known, without watching anything: for tests of what uses them.
     #[cfg(test)]
     pub fn known(pairs: &[(u64, &str)]) -> Self {
@@ -107,6 +106,7 @@ impl CgroupNames {
         names
     }
 
+    /// The id of the container whose cgroup has this id, if one was seen.
     pub fn container_of(&self, cgroup_id: u64) -> Option<String> {
         self.lock().by_cgroup.get(&cgroup_id).cloned()
     }
