@@ -22,6 +22,7 @@ pub const PROBES_PARAMETER: &str = "tracer.probes";
 /// The kernel parameter of a boot whose kernel refuses fentry (arm64 6.1): there fentry's
 /// result says whether tracer explains the refusal and `--probe auto` falls back to kprobe.
 pub const FENTRY_REFUSED_PARAMETER: &str = "tracer.fentry=refused";
+
 /// The cross-built binaries the guest runs, installed as /bin/tracer, /bin/seccomp-workload,
 /// /bin/kernel_hooks and /bin/audit_boot.
 pub struct Binaries<'a> {
@@ -151,10 +152,10 @@ fn parse_readelf(output: &str) -> (Option<String>, Vec<String>) {
     (interpreter, needed)
 }
 
-/// After the test guests' shared start ([`guest_init::test_prologue`], which runs the audit source's boot):
-/// runs the kernel-hook tests once per probe of `tracer.probes`; on a kernel that refuses fentry,
-/// first checks that tracer says why and falls back. The host reads `init: result PROBE
-/// passed|failed` and one final `init: success|failure`.
+/// After the test guests' shared start ([`guest_init::test_prologue`], which runs the audit
+/// source's boot): runs the kernel-hook tests once per probe of `tracer.probes`; on a kernel
+/// that refuses fentry, first checks that tracer says why and falls back. The host reads
+/// `init: result PROBE passed|failed` and one final `init: success|failure`.
 const INIT: &str = r#"status=success
 if grep -qw tracer.fentry=refused /proc/cmdline; then
     # fentry's result on this kernel: tracer must refuse it with the reason in words, and auto

@@ -331,25 +331,25 @@ export TRACER_CTR_RUN_ARGS="--no-pivot" CONTAINERD_SNAPSHOTTER=native
 # hook per kernel, kprobe on 6.1 and fentry on later kernels, or the only one booted. So does the
 # standalone containerd's scenario: naming its containers does not depend on the hook.
 case "$(uname -r)" in
-    6.1.*) profile_probe=kprobe ;;
-    *) profile_probe=fentry ;;
+    6.1.*) once_probe=kprobe ;;
+    *) once_probe=fentry ;;
 esac
 case " {probes} " in
-    *" $profile_probe "*) ;;
-    *) profile_probe={first} ;;
+    *" $once_probe "*) ;;
+    *) once_probe={first} ;;
 esac
 
 status=success
 for probe in {probes}; do
     echo "init: probe $probe"
     export TRACER_PROBE=$probe
-    once=
-    [ "$probe" = "$profile_probe" ] || once="{docker_skips}"
+    skip_once=
+    [ "$probe" = "$once_probe" ] || skip_once="{docker_skips}"
     # All run even when one fails, so the host counts every test of every probe.
     result=passed
     /bin/kernel_hooks --test-threads=1 || result=failed
-    /bin/docker_containers --test-threads=1 $once || result=failed
-    if [ "$probe" = "$profile_probe" ]; then
+    /bin/docker_containers --test-threads=1 $skip_once || result=failed
+    if [ "$probe" = "$once_probe" ]; then
         /bin/container_runtimes --test-threads=1 {runtime_tests} || result=failed
     fi
     echo "init: result $probe $result"
@@ -476,6 +476,23 @@ mod tests {
         }
     }
 
+    /// The init is only ever run by the guest's busybox: a quoting slip would break every boot.
+    #[test]
+    fn init_is_a_shell_script_that_parses() {
+        for script in [
+            init_script(&[Probe::Fentry, Probe::Kprobe]),
+            [guest_init::SYSTEM, BENCH_INIT].concat(),
+        ] {
+            let mut check = std::process::Command::new("sh")
+                .args(["-n", "/dev/stdin"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            std::io::Write::write_all(&mut check.stdin.take().unwrap(), script.as_bytes()).unwrap();
+            assert!(check.wait().unwrap().success(), "{script}");
+        }
+    }
+
     #[test]
     fn init_runs_each_probe_and_ends_with_one_result() {
         let script = init_script(&[Probe::Fentry, Probe::Kprobe]);
@@ -484,7 +501,7 @@ mod tests {
         // A failing first executable must not keep the second one's tests from running.
         for run in [
             "/bin/kernel_hooks --test-threads=1",
-            "/bin/docker_containers --test-threads=1 $once",
+            "/bin/docker_containers --test-threads=1 $skip_once",
         ] {
             assert!(
                 script.contains(&format!("{run} || result=failed\n")),
@@ -493,11 +510,11 @@ mod tests {
         }
         // The profile scenario runs with one probe per kernel; with only fentry and kprobe booted,
         // fentry is the fallback.
-        assert!(script.contains("*) profile_probe=fentry ;;"), "{script}");
+        assert!(script.contains("*) once_probe=fentry ;;"), "{script}");
         // So does the standalone containerd's scenario, alone of its target.
         assert!(
             script.contains(
-                "    if [ \"$probe\" = \"$profile_probe\" ]; then\n        \
+                "    if [ \"$probe\" = \"$once_probe\" ]; then\n        \
                  /bin/container_runtimes --test-threads=1 --exact \
                  names_containerd_containers_in_every_namespace_with_their_pods || result=failed\n"
             ),
@@ -505,7 +522,7 @@ mod tests {
         );
         assert!(
             script.contains(
-                "[ \"$probe\" = \"$profile_probe\" ] || once=\"--skip \
+                "[ \"$probe\" = \"$once_probe\" ] || skip_once=\"--skip \
                  records_a_profile_that_runs_the_workload_and_checks_what_it_lacks --skip \
                  keeps_going_while_dockerd_is_down"
             ),
