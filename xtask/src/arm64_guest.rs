@@ -230,5 +230,6 @@ Dynamic section at offset 0x1f0d0 contains 30 entries:
         ));
         assert!(INIT.ends_with("echo \"init: $status\"\npoweroff -f\n"));
         assert!(init_script().starts_with(&guest_init::test_prologue()));
+        guest_init::assert_parses(&init_script());
     }
 }

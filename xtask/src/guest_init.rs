@@ -56,6 +56,28 @@ pub fn test_prologue() -> String {
     [SYSTEM, TESTS].concat()
 }
 
+/// Fails unless `sh -n` parses `script`: an init is only ever run by the guest's busybox, where
+/// a quoting slip would break every boot.
+#[cfg(test)]
+pub fn assert_parses(script: &str) {
+    use std::{
+        io::Write as _,
+        process::{Command, Stdio},
+    };
+    let mut check = Command::new("sh")
+        .args(["-n", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(check.wait().unwrap().success(), "sh -n refused:\n{script}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
