@@ -277,10 +277,26 @@ impl RuntimeScenarios<'_> {
             .into_iter()
             .filter(|e| is_mkdir(e))
             .count();
+        // Which calls went unnamed, and where in the run: the first (naming races the start),
+        // the last (the caller gone from /proc), or between.
+        let unnamed: Vec<String> = finished
+            .events
+            .iter()
+            .filter(|e| is_mkdir(e))
+            .enumerate()
+            .filter(|(_, e)| !is_in(e, &id))
+            .map(|(at, e)| {
+                format!(
+                    "#{at} pid {} mntns {:?} cgroup {:?} container {:?}",
+                    e.pid, e.mntns_id, e.cgroup_id, e.container
+                )
+            })
+            .collect();
         assert_eq!(
             shown,
             CALLS,
-            "tracer named {shown} of the container's {CALLS} logged mkdir calls; stderr:\n{}",
+            "tracer named {shown} of the container's {CALLS} logged mkdir calls; the others: \
+             {unnamed:#?}; stderr:\n{}",
             finished.stderr_text()
         );
         let calls = containerd_calls(&finished);
