@@ -51,6 +51,10 @@ const FOREIGN_ARCH: &str = "arm64";
 /// Rust's standard library for the arm64 cross build.
 const CROSS_TARGET: &str = "aarch64-unknown-linux-gnu";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+/// qemu's packages must share one version: `qemu-utils` (qemu-img) newer than the emulators
+/// the distribution offers, as from backports, makes apt refuse to install them.
+const QEMU_TOOLS: &str = "qemu-utils";
+const QEMU_EMULATORS_COMMON: &str = "qemu-system-common";
 
 pub fn run() -> Result<()> {
     foreign_arch()?;
@@ -96,14 +100,44 @@ fn apt_packages() -> Result<()> {
     }
     eprintln!("installing {}", missing.join(" "));
     apt_update()?;
-    process::run(
-        process::as_root("env")
-            // needrestart would otherwise ask, or print a report, after every install.
-            .args(["DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_SUSPEND=1"])
-            .args(["apt-get", "install", "--yes"])
-            .args(&missing),
-    )
-    .context("cannot install the packages the build and the tests need")
+    let mut install = process::as_root("env");
+    install
+        // needrestart would otherwise ask, or print a report, after every install.
+        .args(["DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_SUSPEND=1"])
+        .args(["apt-get", "install", "--yes"])
+        .args(&missing);
+    if let Some(version) = qemu_tools_to_match_emulators()? {
+        eprintln!("{QEMU_TOOLS} goes to {version}, the version of the qemu emulators");
+        install
+            .arg("--allow-downgrades")
+            .arg(format!("{QEMU_TOOLS}={version}"));
+    }
+    process::run(&mut install).context("cannot install the packages the build and the tests need")
+}
+
+/// The emulators' version, when the installed `qemu-utils` has another one.
+fn qemu_tools_to_match_emulators() -> Result<Option<String>> {
+    if !apt_installed(QEMU_TOOLS) {
+        return Ok(None);
+    }
+    let installed = process::stdout(Command::new("dpkg-query").args([
+        "--show",
+        "--showformat=${Version}",
+        QEMU_TOOLS,
+    ]))
+    .with_context(|| format!("cannot ask dpkg for {QEMU_TOOLS}'s version"))?;
+    let policy = process::stdout(Command::new("apt-cache").args(["policy", QEMU_EMULATORS_COMMON]))
+        .with_context(|| format!("cannot ask apt for {QEMU_EMULATORS_COMMON}'s version"))?;
+    Ok(candidate_version(&policy).filter(|emulators| *emulators != installed.trim()))
+}
+
+/// The `Candidate:` line of `apt-cache policy`; `None` where apt has no candidate.
+fn candidate_version(policy: &str) -> Option<String> {
+    let version = policy
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Candidate:"))?
+        .trim();
+    (version != "(none)").then(|| version.to_owned())
 }
 
 pub fn apt_update() -> Result<()> {
@@ -167,4 +201,23 @@ fn bpf_linker() -> Result<()> {
             .env("PATH", path),
     )
     .context("cannot install bpf-linker")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_apts_candidate_and_none_where_there_is_none() {
+        let policy = "qemu-system-common:\n  Installed: (none)\n  Candidate: 1:7.2+dfsg-7+deb12u18+b3\n  \
+                      Version table:\n     1:7.2+dfsg-7+deb12u18+b3 500\n";
+        assert_eq!(
+            candidate_version(policy).as_deref(),
+            Some("1:7.2+dfsg-7+deb12u18+b3")
+        );
+        assert_eq!(
+            candidate_version("x:\n  Installed: (none)\n  Candidate: (none)\n"),
+            None
+        );
+    }
 }
