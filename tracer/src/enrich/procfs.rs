@@ -18,8 +18,15 @@ pub enum Placement {
 
 /// Places the caller from its own cgroup while it runs, else from its parent: a container's
 /// first process is a child of the runtime's shim, which outlives it when seccomp kills it.
+///
+/// A process that has begun to exit shows the root, `/`, as its cgroup on cgroup v1
+/// hierarchies, while its namespace can still be read for a moment: one whose cgroup names no
+/// container is taken for a host process only if it was not exiting. Its flags are read after
+/// its cgroup, so a cgroup read cut short by the exit is always seen as such.
 pub fn placement(event: &Event) -> Placement {
-    let alive = |pid| event.mntns_id.is_some() && mount_namespace(pid) == event.mntns_id;
+    let running_here = |pid| {
+        event.mntns_id.is_some() && mount_namespace(pid) == event.mntns_id && !is_exiting(pid)
+    };
     if let Some(id) = container_id_from_cgroup(event.pid) {
         return Placement::Container(id);
     }
@@ -27,16 +34,43 @@ pub fn placement(event: &Event) -> Placement {
     if let Some(id) = parent.and_then(container_id_from_shim) {
         return Placement::Container(id);
     }
-    if alive(event.pid) {
+    if running_here(event.pid) {
         return Placement::Host;
     }
-    match parent {
-        Some(ppid) if alive(ppid) => match container_id_from_cgroup(ppid) {
-            Some(id) => Placement::Container(id),
-            None => Placement::Host,
-        },
-        _ => Placement::Unknown,
+    let Some(ppid) = parent else {
+        return Placement::Unknown;
+    };
+    let container = container_id_from_cgroup(ppid);
+    if !running_here(ppid) {
+        return Placement::Unknown;
     }
+    container.map_or(Placement::Host, Placement::Container)
+}
+
+/// The kernel's flag of a task in `do_exit` (`PF_EXITING`, include/linux/sched.h).
+const PF_EXITING: u32 = 0x4;
+
+/// Whether process `pid` has begun to exit, from the flags in `/proc/PID/stat`; a process gone
+/// counts as exiting.
+pub fn is_exiting(pid: u32) -> bool {
+    stat_field(pid, STAT_FLAGS)
+        .and_then(|flags| flags.parse::<u32>().ok())
+        .is_none_or(|flags| flags & PF_EXITING != 0)
+}
+
+/// Fields of `/proc/PID/stat`, counted from 1 as proc(5) does.
+const STAT_PPID: usize = 4;
+const STAT_FLAGS: usize = 9;
+
+/// Field `number` of `/proc/PID/stat`; the name, field 2, may itself hold spaces and
+/// parentheses, so fields are counted from after its closing one.
+fn stat_field(pid: u32, number: usize) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name
+        .split_whitespace()
+        .nth(number - 3)
+        .map(str::to_owned)
 }
 
 /// The inode of `/proc/PID/ns/mnt`: the same number the kernel programs report as `mntns_id`.
@@ -45,12 +79,9 @@ pub fn mount_namespace(pid: u32) -> Option<u32> {
     u32::try_from(meta.ino()).ok()
 }
 
-/// The parent's process id, from `/proc/PID/stat` (the field after the parenthesised name,
-/// which may itself contain spaces and parentheses).
+/// The parent's process id, from `/proc/PID/stat`.
 pub fn parent(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    stat_field(pid, STAT_PPID)?.parse().ok()
 }
 
 /// The id of the container process `pid` runs in, from its cgroup path.
@@ -184,6 +215,33 @@ mod tests {
         assert_eq!(container_id_from_shim(pid), None);
         let own_parent = u32::try_from(nix::unistd::getppid().as_raw()).expect("a pid");
         assert_eq!(parent(pid), Some(own_parent));
+    }
+
+    /// A zombie has begun (and ended) its exit: it is exiting until reaped, and then gone.
+    #[test]
+    fn tells_a_running_process_from_one_that_exited() {
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawning sleep");
+        let mut exited = std::process::Command::new("true")
+            .spawn()
+            .expect("spawning true");
+        // Waits for the exit, leaving the child a zombie.
+        waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(exited.id() as i32)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .expect("waiting for true");
+        assert!(!is_exiting(sleeper.id()), "a sleeping process is exiting");
+        assert!(is_exiting(exited.id()), "a zombie is not exiting");
+        assert_eq!(parent(exited.id()), Some(std::process::id()));
+        exited.wait().expect("reaping true");
+        assert!(is_exiting(exited.id()), "a process gone is not exiting");
+        sleeper.kill().expect("killing sleep");
+        sleeper.wait().expect("reaping sleep");
     }
 
     #[test]
