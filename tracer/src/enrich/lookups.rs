@@ -60,7 +60,7 @@ impl Lookups {
             let done = self.done_tx.clone();
             let id = id.to_owned();
             tokio::spawn(async move {
-                let learned = tokio::time::timeout(LOOKUP_TIMEOUT, runtimes.learn(&id))
+                let learned = tokio::time::timeout(LOOKUP_TIMEOUT, runtimes.look_up(&id))
                     .await
                     .ok();
                 let _ = done.send((id, learned));

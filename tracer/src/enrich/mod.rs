@@ -12,6 +12,7 @@ pub mod owners;
 pub mod procfs;
 pub mod reconnect;
 pub mod runtimes;
+pub mod turns;
 pub mod whereabouts;
 
 use std::{
@@ -148,7 +149,17 @@ impl Enricher {
             procfs::Placement::Host => self.on_host(event),
             procfs::Placement::Unknown => match self.container_by_cgroup(event) {
                 Some(id) => self.name(event, id),
-                None => Enriched::Ready,
+                None => {
+                    tracing::debug!(
+                        "process {} (parent {:?}, mount namespace {:?}, cgroup {:?}) is gone \
+                         from /proc and no container is known by its namespace or cgroup",
+                        event.pid,
+                        event.ppid,
+                        event.mntns_id,
+                        event.cgroup_id
+                    );
+                    Enriched::Ready
+                }
             },
         }
     }
@@ -161,7 +172,13 @@ impl Enricher {
     /// now; nothing more is asked.
     pub fn finish(&mut self, event: &mut Event, id: &str) {
         let container = self.named_in_index(event, id);
-        self.misses += u64::from(container.is_none());
+        if container.is_none() {
+            self.misses += 1;
+            tracing::debug!(
+                "no runtime named container {id} of process {} in time",
+                event.pid
+            );
+        }
         event.set_container(container);
     }
 
@@ -201,7 +218,13 @@ impl Enricher {
         }
     }
 
+    /// A caller outside the host's mount namespace that /proc places in no container.
     fn on_host(&mut self, event: &mut Event) -> Enriched {
+        tracing::debug!(
+            "process {} in mount namespace {:?} runs in no container's cgroup: a host process",
+            event.pid,
+            event.mntns_id
+        );
         event.on_host = true;
         if let Some(ns) = event.mntns_id {
             if self.host_processes.len() >= REMEMBERED_HOST_PROCESSES {

@@ -64,7 +64,7 @@ impl NamespaceOwners {
         let known = index.lock().unwrap_or_else(|e| e.into_inner()).by_id(id);
         let container = match known {
             Some(container) => Some(container),
-            None => match docker.learn(id).await {
+            None => match docker.look_up(id).await {
                 Learned::Known => index.lock().unwrap_or_else(|e| e.into_inner()).by_id(id),
                 Learned::Unknown | Learned::Unavailable => None,
             },

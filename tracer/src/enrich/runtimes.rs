@@ -69,10 +69,10 @@ pub enum Client {
 }
 
 impl Client {
-    async fn learn(&self, id: &str) -> Learned {
+    async fn look_up(&self, id: &str) -> Learned {
         match self {
-            Self::Docker(docker) => docker.learn(id).await,
-            Self::Containerd(containerd) => containerd.learn(id).await,
+            Self::Docker(docker) => docker.look_up(id).await,
+            Self::Containerd(containerd) => containerd.look_up(id).await,
         }
     }
 
@@ -148,9 +148,12 @@ impl Runtimes {
     /// only when every runtime said so: one that did not answer may know it once it is back.
     /// Two runtimes never record the same container: containerd leaves Docker's namespace to
     /// Docker, and skips a container another runtime recorded.
-    pub async fn learn(&self, id: &str) -> Learned {
-        let mut answers: FuturesUnordered<_> =
-            self.clients.iter().map(|client| client.learn(id)).collect();
+    pub async fn look_up(&self, id: &str) -> Learned {
+        let mut answers: FuturesUnordered<_> = self
+            .clients
+            .iter()
+            .map(|client| client.look_up(id))
+            .collect();
         let mut outcome = Learned::Unknown;
         while let Some(answer) = answers.next().await {
             match answer {

@@ -101,12 +101,16 @@ impl Whereabouts {
                 event.ppid = event.ppid.or(ppid);
             }
             None => {
-                let exits = self.exits.as_ref();
-                if let Some(exited) = exits
-                    .and_then(|exits| exits.get(event.pid))
-                    .and_then(exited_after_event)
-                {
-                    apply_exit(event, exited);
+                let exit = self.exits.as_ref().and_then(|exits| exits.get(event.pid));
+                match exit.and_then(exited_after_event) {
+                    Some(exited) => apply_exit(event, exited),
+                    None => tracing::debug!(
+                        "process {} is gone from /proc and no exit of it after its call at {} \
+                         is recorded (last exit: {:?}): its namespace and container are unknown",
+                        event.pid,
+                        event.timestamp,
+                        exit.map(|exit| WallClock::now().to_wall(exit.exited_boot_ns)),
+                    ),
                 }
             }
         }

@@ -28,7 +28,9 @@ use containerd_client::{
     tonic::{self, Code, transport::Channel},
 };
 
-use super::{index::ContainerIndex, procfs, reconnect::DirectAttempts, runtimes::Learned};
+use super::{
+    index::ContainerIndex, procfs, reconnect::DirectAttempts, runtimes::Learned, turns::Turns,
+};
 
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 /// The namespace where Docker keeps its containers in containerd.
@@ -45,6 +47,8 @@ pub struct ContainerdRuntime {
     namespaces: RwLock<Vec<String>>,
     /// Whether Docker is asked too: then `moby` is Docker's to name.
     leaves_moby_to_docker: bool,
+    /// A lookup and the event of the container's creation ask one after the other.
+    turns: Turns,
     api_calls: AtomicU64,
 }
 
@@ -61,6 +65,7 @@ impl ContainerdRuntime {
             direct_attempts: DirectAttempts::default(),
             namespaces: RwLock::new(Vec::new()),
             leaves_moby_to_docker,
+            turns: Turns::default(),
             api_calls: AtomicU64::new(0),
         })
     }
@@ -75,8 +80,13 @@ impl ContainerdRuntime {
         tokio::spawn(watch::run(Arc::clone(self)))
     }
 
-    /// Finds container `id` in containerd's namespaces and records it in the index.
-    pub async fn learn(&self, id: &str) -> Learned {
+    /// Finds container `id` in containerd's namespaces and records it in the index, unless the
+    /// event stream recorded it while this waited for its turn.
+    pub async fn look_up(&self, id: &str) -> Learned {
+        let _turn = self.turns.take(id).await;
+        if self.knows(id) {
+            return Learned::Known;
+        }
         let Some(channel) = self.channel_or_connect().await else {
             return Learned::Unavailable;
         };
@@ -150,6 +160,13 @@ impl ContainerdRuntime {
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(status),
         }
+    }
+
+    /// Whether the index has container `id` from containerd.
+    fn knows(&self, id: &str) -> bool {
+        self.index()
+            .by_id(id)
+            .is_some_and(|known| known.runtime == convert::RUNTIME)
     }
 
     /// Records a container unless another runtime already named it (Docker's containers seen in

@@ -200,11 +200,12 @@ async fn apply(containerd: &ContainerdRuntime, channel: &Channel, envelope: Enve
         // At creation the container's labels are known before any process runs.
         "/containers/create" => {
             if let Ok(created) = ContainerCreate::decode(payload) {
-                learn(containerd, channel, &namespace, &created.id).await;
+                learn_new(containerd, channel, &namespace, &created.id).await;
             }
         }
         "/containers/update" => {
             if let Ok(updated) = ContainerUpdate::decode(payload) {
+                let _turn = containerd.turns.take(&updated.id).await;
                 learn(containerd, channel, &namespace, &updated.id).await;
             }
         }
@@ -239,6 +240,14 @@ async fn apply(containerd: &ContainerdRuntime, channel: &Channel, envelope: Enve
     }
 }
 
+/// Asks about a container unless a lookup, for one of its events, already did.
+async fn learn_new(containerd: &ContainerdRuntime, channel: &Channel, namespace: &str, id: &str) {
+    let _turn = containerd.turns.take(id).await;
+    if !containerd.knows(id) {
+        learn(containerd, channel, namespace, id).await;
+    }
+}
+
 async fn learn(containerd: &ContainerdRuntime, channel: &Channel, namespace: &str, id: &str) {
     if let Err(status) = containerd.learn_in(channel, namespace, id).await {
         tracing::debug!("asking containerd about container {id}: {status}");
@@ -263,6 +272,6 @@ async fn started_task(
         (Some(_), _) => {}
         // Killed before its namespace could be read: the container is named from its id
         // (cgroup or shim) when its events come.
-        (None, _) => learn(containerd, channel, namespace, &started.container_id).await,
+        (None, _) => learn_new(containerd, channel, namespace, &started.container_id).await,
     }
 }

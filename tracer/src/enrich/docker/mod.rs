@@ -19,7 +19,7 @@ use std::{
 use bollard::query_parameters::InspectContainerOptions;
 
 pub use super::runtimes::Learned;
-use super::{index::ContainerIndex, procfs, reconnect::DirectAttempts};
+use super::{index::ContainerIndex, procfs, reconnect::DirectAttempts, turns::Turns};
 
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Where `podman system service` listens when run as root.
@@ -62,6 +62,8 @@ pub struct DockerRuntime {
     direct_attempts: DirectAttempts,
     /// dockerd's own directory (`DockerRootDir`), where the vfs driver keeps containers' files.
     data_root: RwLock<Option<PathBuf>>,
+    /// A lookup and the event of the container's creation or start ask one after the other.
+    turns: Turns,
     api_calls: AtomicU64,
 }
 
@@ -95,6 +97,7 @@ impl DockerRuntime {
             client: RwLock::new(None),
             direct_attempts: DirectAttempts::default(),
             data_root: RwLock::new(None),
+            turns: Turns::default(),
             api_calls: AtomicU64::new(0),
         })
     }
@@ -114,8 +117,28 @@ impl DockerRuntime {
         tokio::spawn(watch::run(Arc::clone(self)))
     }
 
-    /// Inspects container `id` and records it in the index.
+    /// Inspects container `id` and records it in the index: for what changed (its start, its
+    /// namespace).
     pub async fn learn(&self, id: &str) -> Learned {
+        let _turn = self.turns.take(id).await;
+        self.inspect(id).await
+    }
+
+    /// [`Self::learn`] for an event of a container not in the index, unless the event stream
+    /// recorded it while this waited for its turn.
+    pub async fn look_up(&self, id: &str) -> Learned {
+        let _turn = self.turns.take(id).await;
+        let known = self
+            .index()
+            .by_id(id)
+            .is_some_and(|known| known.runtime == self.flavor.runtime);
+        if known {
+            return Learned::Known;
+        }
+        self.inspect(id).await
+    }
+
+    async fn inspect(&self, id: &str) -> Learned {
         let Some(client) = self.client_or_connect().await else {
             return Learned::Unavailable;
         };
