@@ -232,8 +232,9 @@ impl RuntimeScenarios<'_> {
     /// requests, counted against a run with no container.
     pub fn asks_containerd_about_a_container_a_bounded_number_of_times(&self) {
         const CALLS: usize = 1000;
-        /// Its creation's question (the container, and its task, not started yet); one more
-        /// should a lookup race the event stream.
+        /// Its creation's questions (the container, and its task, not started yet); one more
+        /// should a lookup for its first call come before the event stream, and look in another
+        /// namespace first.
         const ALLOWED: u64 = 3;
         let dockerd = Dockerd::start();
         dockerd.import_busybox();
@@ -266,7 +267,13 @@ impl RuntimeScenarios<'_> {
         idle.assert_stopped_cleanly();
         let idle_calls = containerd_calls(&idle);
 
-        let tracer = self.start(&args);
+        // Why a call went unnamed, in the failure's message.
+        let tracer = Tracer::start_attached_logging(
+            self.tracer,
+            self.probe,
+            &args,
+            "info,tracer::enrich=debug",
+        );
         let id = random_container_id();
         containerd.run_logged_mkdirs(&image, &id, CALLS);
         let mut named = RunningCount::new(|e: &TracerEvent| is_mkdir(e) && is_in(e, &id));

@@ -415,9 +415,17 @@ impl Tracer {
 
     /// `tracer audit seccomp --probe PROBE ARGS...`, once it says it attached on that probe.
     pub fn start_attached(bin: &Path, probe: &str, args: &[&str]) -> Self {
+        Self::start_attached_logging(bin, probe, args, "info")
+    }
+
+    /// [`Tracer::start_attached`] with `RUST_LOG=filter` (which must keep info messages), for
+    /// a failure's message to say what tracer's debug messages said.
+    pub fn start_attached_logging(bin: &Path, probe: &str, args: &[&str], filter: &str) -> Self {
         let mut all = vec!["audit", "seccomp", "--probe", probe];
         all.extend_from_slice(args);
-        let tracer = Self::start(bin, &all);
+        let mut command = Self::command(bin, &all);
+        command.env("RUST_LOG", filter);
+        let tracer = Self::spawn(command);
         assert_eq!(tracer.wait_attached(), probe);
         tracer
     }
