@@ -23,6 +23,10 @@ use crate::{
 /// How long a report waits for its other half. kauditd hands records over within
 /// milliseconds; refusals and kills wake the ring buffer's reader at once.
 pub const MATCH_WAIT: Duration = Duration::from_millis(300);
+/// How long a kernel program's report waits at most while audit records keep coming that were
+/// made before it: behind a burst, kauditd and the reader of its socket can be seconds behind
+/// the ring buffer, and the record of a kill comes only after the burst's.
+pub const MAX_RECORD_LAG: Duration = Duration::from_secs(10);
 /// Reports held at most: past it the oldest goes out unmatched, so a flood cannot grow memory
 /// without bound.
 const MAX_HELD: usize = 16384;
@@ -32,6 +36,33 @@ struct Held {
     /// Enrichment ran before the wait, while the caller (and its container) may still exist.
     enriched: Enriched,
     deadline: Instant,
+}
+
+/// How far the audit road has come: a program's report waits past its deadline while audit
+/// records are still being read and none of them was made after the report.
+#[derive(Default)]
+struct AuditProgress {
+    /// The newest record's time.
+    made_up_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the last record was read.
+    read_at: Option<Instant>,
+}
+
+impl AuditProgress {
+    fn record(&mut self, event: &Event, now: Instant) {
+        self.made_up_to = self.made_up_to.max(Some(event.timestamp));
+        self.read_at = Some(now);
+    }
+
+    /// Until when a program's report held since `held_since` may still get its record: records
+    /// come in the order they were made, so once one made after the report was read, or none
+    /// came for a match's wait, its record is not on its way.
+    fn may_still_come(&self, report: &Event, held_since: Instant, now: Instant) -> Option<Instant> {
+        let read_at = self.read_at?;
+        let behind = self.made_up_to.is_none_or(|made| made <= report.timestamp);
+        let until = (read_at + MATCH_WAIT).min(held_since + MAX_RECORD_LAG);
+        (behind && until > now).then_some(until)
+    }
 }
 
 /// An event with where enrichment left it.
@@ -64,11 +95,13 @@ pub struct Correlator {
     unmatched_trap_signals: u64,
     logged_calls: LoggedCalls,
     entries: Entries,
+    audit: AuditProgress,
 }
 
 impl Correlator {
     pub fn new(audit_records: bool, all_denials: bool) -> Self {
         Self {
+            audit: AuditProgress::default(),
             held: VecDeque::new(),
             audit_records,
             all_denials,
@@ -108,6 +141,9 @@ impl Correlator {
             // Only the audit source's correlator watches calls, so only it gets entries.
             self.entries.push(event, now);
             return None;
+        }
+        if event.source == Source::Audit {
+            self.audit.record(&event, now);
         }
         let Some(road) = self.road(&event) else {
             return Some((event, enriched));
@@ -185,8 +221,8 @@ impl Correlator {
     pub fn pop_expired(&mut self, now: Instant) -> Option<EnrichedEvent> {
         self.entries.prune(now);
         loop {
-            let (_, front) = self.held.front()?;
-            if front.deadline > now {
+            let (road, front) = self.held.front()?;
+            if front.deadline > now || self.record_may_come(*road, front, now).is_some() {
                 return None;
             }
             if front.event.source != Source::TrapSignal {
@@ -235,7 +271,18 @@ impl Correlator {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.held.front().map(|(_, held)| held.deadline)
+        let (road, front) = self.held.front()?;
+        let lag = self.record_may_come(*road, front, Instant::now());
+        Some(lag.unwrap_or(front.deadline).max(front.deadline))
+    }
+
+    /// Until when an audit record may still come for a program's report, read behind others.
+    fn record_may_come(&self, road: Road, held: &Held, now: Instant) -> Option<Instant> {
+        if road != Road::Program {
+            return None;
+        }
+        let held_since = held.deadline - MATCH_WAIT;
+        self.audit.may_still_come(&held.event, held_since, now)
     }
 }
 
@@ -369,6 +416,63 @@ mod tests {
             assert!(merged.args.is_some(), "{action:?}");
             assert!(correlator.pop_any().is_none(), "{action:?}");
         }
+    }
+
+    /// Behind a burst the audit road is seconds late: a kill's details wait for its record as
+    /// long as older records are still being read, and go out alone once a newer one is read.
+    #[test]
+    fn a_kills_details_wait_for_a_record_read_behind_a_burst() {
+        let now = Instant::now();
+        let details = program(Source::TaskExit);
+        let burst_call = |at: Instant, made_ms_before: i64| {
+            let mut record = event(Source::Audit, SeccompAction::Log);
+            record.pid = details.pid + 1;
+            record.timestamp = details.timestamp - chrono::Duration::milliseconds(made_ms_before);
+            (record, at)
+        };
+        for kill_audited in [true, false] {
+            let mut correlator = Correlator::new(true, false);
+            assert!(
+                correlator
+                    .push(details.clone(), Enriched::Ready, now)
+                    .is_none()
+            );
+            let mut at = now;
+            for step in 0..10 {
+                at = now + MATCH_WAIT * step / 2;
+                let (record, read_at) = burst_call(at, 50 - i64::from(step));
+                assert!(correlator.push(record, Enriched::Ready, read_at).is_some());
+                assert!(
+                    correlator.pop_expired(at).is_none(),
+                    "went out {:?} after it came, with older records still being read",
+                    at - now
+                );
+            }
+            assert!(correlator.next_deadline().is_some_and(|d| d > at));
+            if kill_audited {
+                let record = event(Source::Audit, SeccompAction::KillProcess);
+                let merged = correlator
+                    .push(record, Enriched::Ready, at)
+                    .expect("a pair");
+                assert_eq!(merged.0.args, Some([1, 2, 3, 4, 5, 6]));
+            } else {
+                let (mut newer, _) = burst_call(at, 0);
+                newer.timestamp += chrono::Duration::milliseconds(5);
+                assert!(correlator.push(newer, Enriched::Ready, at).is_some());
+                assert_eq!(
+                    correlator.pop_expired(at).map(|(e, _)| e.source),
+                    Some(Source::TaskExit),
+                    "a record made after the kill was read: its own is not coming"
+                );
+            }
+            assert!(correlator.pop_any().is_none());
+        }
+        // With nothing read for a match's wait, it goes out.
+        let mut correlator = Correlator::new(true, false);
+        correlator.push(details.clone(), Enriched::Ready, now);
+        let (record, _) = burst_call(now, 10);
+        correlator.push(record, Enriched::Ready, now);
+        assert!(correlator.pop_expired(now + MATCH_WAIT).is_some());
     }
 
     #[test]
