@@ -163,6 +163,11 @@ pub fn boot(boot: &Boot) -> Result<Report> {
                 println!("[{}] {text}", boot.label);
                 let ended = watch.end.is_none() && watch.line(&text);
                 lines.push(text);
+                if watch.end.is_none() {
+                    // A guest that prints is not hung, however slow the emulation: the
+                    // timeout counts the silence since its last line.
+                    deadline = Instant::now() + boot.timeout;
+                }
                 if ended {
                     watch.elapsed = started.elapsed();
                     let grace = match watch.end {
@@ -178,7 +183,7 @@ pub fn boot(boot: &Boot) -> Result<Report> {
                 if watch.end.is_none() {
                     watch.elapsed = started.elapsed();
                     watch.end = Some(End::Lab(format!(
-                        "no result after {} s{}",
+                        "no result, and nothing printed for {} s{}",
                         boot.timeout.as_secs(),
                         watch.running_probe()
                     )));

@@ -201,6 +201,6 @@ mod tests {
         assert!(emulator_race(
             "\"Oops\" on the console: Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"
         ));
-        assert!(!emulator_race("no result after 600 s"));
+        assert!(!emulator_race("no result, and nothing printed for 600 s"));
     }
 }

@@ -69,7 +69,8 @@ pub struct Options {
     /// Keep the initramfs and its tree under target/xtask.
     #[arg(long)]
     pub keep: bool,
-    /// Seconds a VM may run before it counts as hung.
+    /// Seconds a VM may go without printing before it counts as hung (its tests print as
+    /// they end, however slow the emulation).
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout: u64,
     /// Each eBPF hook on one kernel only: fentry on the kernels that allow it, kprobe on the
